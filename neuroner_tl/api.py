@@ -1,0 +1,352 @@
+"""The Python API behind every CLI command, the experiments and the notebook."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Union
+
+import numpy as np
+
+from . import tags as tagging
+from .batching import encode
+from .brat import read_brat, text_sentences, write_brat
+from .config import Hyperparameters
+from .conll import Corpus, Sentence, atomic_write_text, read_conll, write_conll
+from .embeddings import embedding_matrix, find_vector, load_vectors
+from .errors import DataFormatError, NeuronerError
+from .evaluation import Report
+from .model import set_word_embeddings
+from .model_io import check_writable_destination, file_fingerprint, load_tagger, save_tagger
+from .tagger import Tagger
+from .training import Progress, Trainer, plot_history, seed_everything
+from .vocabulary import build_char_vocabulary, build_word_vocabulary, count_words, singleton_words, replace_digits
+
+PathLike = Union[str, Path]
+CorpusLike = Union[PathLike, Corpus]
+
+
+@dataclasses.dataclass
+class TrainResult:
+    tagger: Tagger
+    folder: Optional[Path]
+    dev_report: Optional[Report]
+    test_report: Optional[Report]
+    best_epoch: int
+
+
+def load_corpus(source: CorpusLike, scheme: Optional[str] = None) -> Corpus:
+    """A ``Corpus`` from a CoNLL file or a BRAT folder (or a ``Corpus``, returned as is)."""
+    if isinstance(source, Corpus):
+        return source
+    path = Path(source)
+    if path.is_dir():
+        return read_brat(path)
+    return read_conll(path, scheme=scheme)
+
+
+def _require_labels(corpus: Corpus, role: str) -> Corpus:
+    if not corpus.labelled:
+        raise DataFormatError(f"the {role} data need a label column", corpus.path)
+    return corpus
+
+
+def describe_corpus(corpus: Corpus, role: str, path: Optional[PathLike] = None) -> dict:
+    counts: Dict[str, int] = {}
+    for sentence in corpus.sentences:
+        for span in tagging.spans(sentence.labels or []):
+            counts[span.type] = counts.get(span.type, 0) + 1
+    record = {"role": role, "sentences": len(corpus), "tokens": sum(len(s) for s in corpus.sentences),
+              "entities": dict(sorted(counts.items())), "scheme": corpus.scheme}
+    source = path or corpus.path
+    if source is not None and Path(source).is_file():
+        record.update({"path": str(Path(source).resolve()), "sha256": file_fingerprint(source)})
+    elif source is not None:
+        record["path"] = str(source)
+    return record
+
+
+def build_tagger(hp: Hyperparameters, train: Corpus, others: Sequence[Corpus] = (), vectors=None,
+                 extra_types: Sequence[str] = ()) -> Tagger:
+    """A fresh tagger whose vocabularies and labels come from the training data."""
+    normalize = replace_digits if hp.replace_digits else (lambda t: t)
+    counts = count_words((s.tokens for s in train.sentences), normalize)
+    has_vector = (lambda w: find_vector(vectors, w) is not None) if vectors is not None else None
+    extra_words = (normalize(t) for c in others for s in c.sentences for t in s.tokens)
+    words = build_word_vocabulary(counts, hp.min_word_count, has_vector, extra_words)
+    chars = build_char_vocabulary((s.tokens for s in train.sentences), normalize)
+    types = sorted(set(train.entity_types()).union(*(c.entity_types() for c in others if c.labelled), extra_types))
+    labels = tagging.labels_for_types(types, hp.tag_scheme)
+    dim = vectors.vector_size if vectors is not None else hp.token_embedding_dim
+    tagger = Tagger(hp, words, chars, labels, word_dim=dim)
+    matrix, coverage = embedding_matrix(words, dim, np.random.default_rng(hp.seed), vectors)
+    set_word_embeddings(tagger.network, matrix)
+    tagger.embedding_coverage = coverage
+    tagger.singletons = [words.id(w) for w in singleton_words(counts, words)]
+    return tagger
+
+
+def checkpoint_folder(output: Path) -> Path:
+    return output.parent / f".{output.name}.checkpoint"
+
+
+def train(train_data: CorpusLike, output: Optional[PathLike], *, dev: Optional[CorpusLike] = None,
+          test: Optional[CorpusLike] = None, hp: Optional[Hyperparameters] = None,
+          embeddings: Optional[PathLike] = None, embeddings_format: Optional[str] = None,
+          scheme: Optional[str] = None, force: bool = False, resume: bool = False, verbose: bool = True,
+          stop_after_epochs: Optional[int] = None) -> TrainResult:
+    """Train a model and, when ``output`` is given, save it as a model folder.
+
+    Without ``dev``, 10% of the training sentences (seeded) are held out for early stopping.
+    ``resume`` carries on from the checkpoint an interrupted run with the same output left behind.
+    """
+    hp = hp or Hyperparameters()
+    progress = Progress(verbose)
+    output = Path(output) if output is not None else None
+    if output is not None:
+        check_writable_destination(output, force)
+    seed_everything(hp.seed)
+    train_corpus = _require_labels(load_corpus(train_data, scheme), "training")
+    dev_corpus = _require_labels(load_corpus(dev, scheme), "dev") if dev is not None else None
+    test_corpus = _require_labels(load_corpus(test, scheme), "test") if test is not None else None
+    train_part = train_corpus
+    if dev_corpus is None:
+        train_part, dev_corpus = split_off_dev(train_corpus, 0.1, hp.seed)
+        progress.log(f"no dev set given: holding out {len(dev_corpus)} of {len(train_corpus)} training sentences")
+    vectors = load_vectors(embeddings, embeddings_format) if embeddings else None
+    others = [c for c in (dev_corpus, test_corpus) if c is not None]
+    tagger = build_tagger(hp, train_part, others, vectors)
+    tagger.provenance = {"trained_on": [describe_corpus(train_part, "train", _path_of(train_data)),
+                                        describe_corpus(dev_corpus, "dev", _path_of(dev))],
+                         "embeddings": str(Path(embeddings).resolve()) if embeddings else None,
+                         "updates": []}
+    progress.log(f"training on {len(train_part)} sentences, dev {len(dev_corpus)}; labels "
+                 f"{', '.join(tagger.labels)}; vocabulary {len(tagger.words)} words, {len(tagger.chars)} characters")
+    if vectors is not None:
+        progress.log(f"embeddings {embeddings}: {tagger.embedding_coverage}")
+    progress.log("hyperparameters: " + json.dumps(hp.to_dict(), sort_keys=True))
+
+    staging = checkpoint_folder(output) if output is not None else None
+    if staging is not None and staging.exists() and not resume:
+        shutil.rmtree(staging)
+    if staging is not None:
+        _check_resume_config(staging, hp, resume)
+    items = tagger.encode_corpus(train_part)
+    trainer = Trainer(tagger, progress=progress, checkpoint_dir=staging,
+                      log_dir=staging / "logs" if staging else None, singleton_ids=tagger.singletons,
+                      stop_after_epochs=stop_after_epochs)
+    trainer.fit(items, dev_corpus, resume=resume)
+    dev_report = tagger.evaluate(dev_corpus)[0]
+    test_report = tagger.evaluate(test_corpus)[0] if test_corpus is not None else None
+    progress.log(f"best epoch {trainer.best_epoch}: dev F1 {dev_report.f1:.2f}"
+                 + (f", test F1 {test_report.f1:.2f}" if test_report else ""))
+    if output is not None:
+        plot_history(tagger.history, staging / "training.png")
+        reports = {"dev": dev_report.to_dict(), "test": test_report.to_dict() if test_report else None,
+                   "best_epoch": trainer.best_epoch}
+        atomic_write_text(staging / "evaluation.json", json.dumps(reports, indent=2) + "\n")
+        save_tagger(tagger, output, force=force, extra_files={
+            "logs": staging / "logs", "training.png": staging / "training.png",
+            "evaluation.json": staging / "evaluation.json"})
+        shutil.rmtree(staging, ignore_errors=True)
+        progress.log(f"model saved to {output}")
+    return TrainResult(tagger, output, dev_report, test_report, trainer.best_epoch)
+
+
+def _check_resume_config(staging: Path, hp: Hyperparameters, resume: bool) -> None:
+    staging.mkdir(parents=True, exist_ok=True)
+    saved = staging / "config.json"
+    if resume and saved.exists() and Hyperparameters.load(saved) != hp:
+        raise NeuronerError(f"cannot resume: the checkpoint in {staging} was made with other hyperparameters")
+    hp.save(saved)
+
+
+def _path_of(source) -> Optional[str]:
+    return None if source is None or isinstance(source, Corpus) else str(source)
+
+
+def split_off_dev(corpus: Corpus, fraction: float, seed: int):
+    order = np.random.default_rng(seed).permutation(len(corpus))
+    size = max(1, int(round(fraction * len(corpus))))
+    dev_ids, train_ids = set(order[:size].tolist()), order[size:]
+    train = Corpus([corpus.sentences[i] for i in sorted(train_ids.tolist())], corpus.scheme, corpus.path)
+    dev = Corpus([corpus.sentences[i] for i in sorted(dev_ids)], corpus.scheme, corpus.path)
+    return train, dev
+
+
+def as_tagger(model: Union[PathLike, Tagger]) -> Tagger:
+    return model if isinstance(model, Tagger) else load_tagger(model)
+
+
+def evaluate(model: Union[PathLike, Tagger], data: CorpusLike, scheme: Optional[str] = None,
+             predictions_output: Optional[PathLike] = None, force: bool = False) -> Report:
+    """conlleval figures of ``model`` on labelled ``data``; optionally writes gold and predicted tags."""
+    tagger = as_tagger(model)
+    corpus = _require_labels(load_corpus(data, scheme), "evaluation")
+    if predictions_output is not None:
+        _check_output_file(predictions_output, force, [data])
+    report, predicted = tagger.evaluate(corpus)
+    if predictions_output is not None:
+        write_conll(predictions_output, [s.with_labels(tagging.convert(s.labels, "IOB2")) for s in corpus.sentences],
+                    predicted)
+    return report
+
+
+def _check_output_file(output: PathLike, force: bool, inputs: Sequence) -> None:
+    output = Path(output)
+    for source in inputs:
+        if source is not None and not isinstance(source, Corpus) and Path(source).exists() \
+                and output.resolve() == Path(source).resolve():
+            raise NeuronerError(f"{output} is an input; write the output somewhere else")
+    if output.exists() and not force:
+        raise NeuronerError(f"{output} already exists; choose another output or pass --force to replace it")
+
+
+INPUT_FORMATS = ("conll", "text", "brat")
+OUTPUT_FORMATS = ("conll", "brat", "json")
+
+
+def guess_input_format(path: Path) -> str:
+    if path.is_dir():
+        return "brat"
+    return "text" if path.suffix.lower() in (".txt", ".text") and not _looks_like_conll(path) else "conll"
+
+
+def _looks_like_conll(path: Path) -> bool:
+    try:
+        with path.open(encoding="utf-8") as stream:
+            lines = [line for _, line in zip(range(20), stream) if line.strip()]
+    except (OSError, UnicodeDecodeError):
+        return True
+    return bool(lines) and all(len(line.split()) <= 6 and not line.rstrip().endswith((".", "?", "!")) or
+                               len(line.split()) in (1, 2, 4) for line in lines)
+
+
+def predict(model: Union[PathLike, Tagger], source: PathLike, output: Optional[PathLike] = None, *,
+            input_format: Optional[str] = None, output_format: str = "conll", force: bool = False,
+            batch_size: int = 128):
+    """Tag a CoNLL file, a raw text file or a BRAT folder; write CoNLL, BRAT or JSON.
+
+    Returns (sentences, predicted tags). ``output`` None writes nothing.
+    """
+    source = Path(source)
+    input_format = input_format or guess_input_format(source)
+    if input_format not in INPUT_FORMATS:
+        raise NeuronerError(f"unknown input format {input_format!r} (expected {', '.join(INPUT_FORMATS)})")
+    if output_format not in OUTPUT_FORMATS:
+        raise NeuronerError(f"unknown output format {output_format!r} (expected {', '.join(OUTPUT_FORMATS)})")
+    if output is not None:
+        _check_output_file(output, force, [source])
+    tagger = as_tagger(model)
+    texts: Dict[str, str] = {}
+    if input_format == "brat":
+        corpus = read_brat(source)
+        for text_path in sorted(source.glob("*.txt")):
+            texts[text_path.stem] = text_path.read_text(encoding="utf-8")
+    elif input_format == "text":
+        text = _read_raw_text(source)
+        sentences = text_sentences(text, source.stem)
+        if not sentences:
+            raise DataFormatError("has no words to tag", source)
+        corpus = Corpus(sentences, None, str(source))
+        texts[source.stem] = text
+    else:
+        corpus = read_conll(source)
+    predicted = tagger.predict(corpus.sentences, batch_size)
+    if output is not None:
+        _write_predictions(Path(output), output_format, corpus, predicted, texts, tagger, batch_size)
+    return corpus.sentences, predicted
+
+
+def _read_raw_text(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise DataFormatError("no such file", path) from None
+    except UnicodeDecodeError as error:
+        raise DataFormatError("not UTF-8 text", path, path.read_bytes()[: error.start].count(b"\n") + 1) from None
+
+
+def _write_predictions(output: Path, output_format: str, corpus: Corpus, predicted, texts, tagger, batch_size):
+    sentences = corpus.sentences
+    if output_format == "conll":
+        write_conll(output, sentences, predicted)
+    elif output_format == "json":
+        atomic_write_text(output, json.dumps(predictions_as_json(sentences, predicted), ensure_ascii=False, indent=1))
+    else:
+        if not texts:  # CoNLL input: the text is the tokens joined by spaces, a sentence a line
+            sentences, texts = _sentences_with_offsets(sentences, Path(corpus.path or "text").stem)
+        write_brat(output, texts, sentences, predicted)
+
+
+def _sentences_with_offsets(sentences: Sequence[Sentence], name: str):
+    lines, placed, position = [], [], 0
+    for sentence in sentences:
+        offsets = []
+        for token in sentence.tokens:
+            offsets.append((position, position + len(token)))
+            position += len(token) + 1
+        lines.append(" ".join(sentence.tokens))
+        placed.append(dataclasses.replace(sentence, offsets=offsets, document=name))
+    return placed, {name: "\n".join(lines) + "\n"}
+
+
+def predictions_as_json(sentences: Sequence[Sentence], predicted: Sequence[Sequence[str]]) -> List[dict]:
+    records = []
+    for sentence, tags in zip(sentences, predicted):
+        entities = [{"type": s.type, "start": s.start, "end": s.end, "text": " ".join(sentence.tokens[s.start:s.end])}
+                    for s in tagging.spans(tags)]
+        if sentence.offsets:
+            for entity, span in zip(entities, tagging.spans(tags)):
+                entity["char_start"] = sentence.offsets[span.start][0]
+                entity["char_end"] = sentence.offsets[span.end - 1][1]
+        records.append({"tokens": sentence.tokens, "tags": list(tags), "entities": entities})
+    return records
+
+
+def info(model: Union[PathLike, Tagger]) -> dict:
+    """What a model folder holds: labels, sizes, hyperparameters, training data and metrics."""
+    tagger = as_tagger(model)
+    result = {"labels": tagger.labels, "entity_types": tagger.entity_types, "words": len(tagger.words),
+              "characters": len(tagger.chars), "word_dim": tagger.word_dim,
+              "parameters": int(sum(int(np.prod(v.shape)) for v in tagger.network.weights)),
+              "hyperparameters": tagger.hp.to_dict(), "provenance": tagger.provenance,
+              "epochs": len(tagger.history)}
+    if not isinstance(model, Tagger):
+        evaluation = Path(model) / "evaluation.json"
+        if evaluation.exists():
+            result["evaluation"] = json.loads(evaluation.read_text(encoding="utf-8"))
+    return result
+
+
+def make_embeddings(text: PathLike, output: PathLike, *, method: str = "word2vec", dim: int = 300,
+                    epochs: int = 5, min_count: int = 1, seed: int = 1, force: bool = False) -> Path:
+    """Train word vectors on a user's raw text (one or more sentences a line) with gensim."""
+    from .embeddings import train_vectors
+
+    text = Path(text)
+    _check_output_file(output, force, [text])
+    raw = _read_raw_text(text)
+    sentences = [s.tokens for s in text_sentences(raw)]
+    if not sentences:
+        raise DataFormatError("has no words to train vectors on", text)
+    return train_vectors(sentences, output, method=method, dim=dim, epochs=epochs, min_count=min_count, seed=seed)
+
+
+def demo(workdir: PathLike, *, sizes=(1500, 300, 300), domain: str = "A", hp: Optional[Hyperparameters] = None,
+         force: bool = False, verbose: bool = True) -> TrainResult:
+    """The main job on the embedded data: generate customer-service chats, train, evaluate, report."""
+    from .datasets import write_dataset
+
+    workdir = Path(workdir)
+    hp = hp or Hyperparameters(max_epochs=30, patience=5)
+    paths = write_dataset(workdir / "data", domain=domain, sizes=sizes, seed=0)
+    if verbose:
+        print(f"generated customer-service chats (domain {domain}) in {workdir / 'data'}: "
+              f"{sizes[0]} train, {sizes[1]} dev, {sizes[2]} test sentences", file=sys.stderr)
+    result = train(paths["train"], workdir / "model", dev=paths["dev"], test=paths["test"], hp=hp,
+                   force=force, verbose=verbose)
+    return result

@@ -1,0 +1,90 @@
+"""Turning sentences into padded mini-batches, bucketed by length."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterator, List, Optional, Sequence
+
+import numpy as np
+
+from .vocabulary import UNK_ID, TokenEncoder
+
+
+@dataclasses.dataclass
+class Encoded:
+    words: np.ndarray  # [T] int32
+    chars: List[List[int]]  # T lists of char ids
+    labels: Optional[np.ndarray] = None  # [T] int32
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+
+def encode(tokens_list: Sequence[Sequence[str]], encoder: TokenEncoder,
+           labels_list: Optional[Sequence[Sequence[str]]] = None,
+           label_index: Optional[dict] = None) -> List[Encoded]:
+    items = []
+    for i, tokens in enumerate(tokens_list):
+        words, chars = encoder.encode(tokens)
+        labels = None
+        if labels_list is not None:
+            labels = np.array([label_index[label] for label in labels_list[i]], dtype=np.int32)
+        items.append(Encoded(words, chars, labels))
+    return items
+
+
+@dataclasses.dataclass
+class Batch:
+    words: np.ndarray  # [B, T]
+    chars: np.ndarray  # [B, T, W]
+    labels: Optional[np.ndarray]  # [B, T]
+    indices: np.ndarray  # positions of the sentences in the encoded list
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+def pad(items: Sequence[Encoded], indices: Sequence[int]) -> Batch:
+    chosen = [items[i] for i in indices]
+    length = max(len(item) for item in chosen)
+    width = max(max(len(c) for c in item.chars) for item in chosen)
+    words = np.zeros((len(chosen), length), dtype=np.int32)
+    chars = np.zeros((len(chosen), length, width), dtype=np.int32)
+    labels = np.zeros((len(chosen), length), dtype=np.int32) if chosen[0].labels is not None else None
+    for row, item in enumerate(chosen):
+        words[row, : len(item)] = item.words
+        for position, token_chars in enumerate(item.chars):
+            chars[row, position, : len(token_chars)] = token_chars
+        if labels is not None:
+            labels[row, : len(item)] = item.labels
+    return Batch(words, chars, labels, np.asarray(indices))
+
+
+def training_batches(items: Sequence[Encoded], batch_size: int, rng: np.random.Generator,
+                     pool_batches: int = 50) -> Iterator[Batch]:
+    """Shuffled batches of sentences of similar length: shuffle, sort pools of
+    ``pool_batches * batch_size`` sentences by length, cut them into batches, shuffle the batches."""
+    order = rng.permutation(len(items))
+    pool_size = batch_size * pool_batches
+    groups = []
+    for start in range(0, len(order), pool_size):
+        pool = sorted(order[start: start + pool_size], key=lambda i: len(items[i]))
+        groups.extend(pool[i: i + batch_size] for i in range(0, len(pool), batch_size))
+    for group_index in rng.permutation(len(groups)):
+        yield pad(items, groups[group_index])
+
+
+def inference_batches(items: Sequence[Encoded], batch_size: int) -> Iterator[Batch]:
+    """Batches sorted by length (least padding); ``Batch.indices`` restore the order."""
+    order = sorted(range(len(items)), key=lambda i: len(items[i]))
+    for start in range(0, len(order), batch_size):
+        yield pad(items, order[start: start + batch_size])
+
+
+def replace_singletons(words: np.ndarray, singleton_ids: np.ndarray, probability: float,
+                       rng: np.random.Generator) -> np.ndarray:
+    """NeuroNER's regularizer: each singleton word becomes UNK with ``probability``."""
+    if probability <= 0 or singleton_ids.size == 0:
+        return words
+    hit = np.isin(words, singleton_ids) & (rng.random(words.shape) < probability)
+    return np.where(hit, UNK_ID, words).astype(np.int32)

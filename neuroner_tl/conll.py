@@ -1,0 +1,221 @@
+"""Reading and writing CoNLL files: token first, label last, any columns between."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable, List, Optional, Sequence, Tuple, Union
+
+from . import tags as tagging
+from .errors import DataFormatError
+
+DOCSTART = "-DOCSTART-"
+PathLike = Union[str, Path]
+
+
+@dataclasses.dataclass
+class Sentence:
+    """One sentence: tokens, their labels (None when unlabelled) and any middle columns."""
+
+    tokens: List[str]
+    labels: Optional[List[str]] = None
+    columns: List[List[str]] = dataclasses.field(default_factory=list)  # per token, the middle columns
+    line: int = 0  # 1-based line of the first token in its file, for messages
+    offsets: Optional[List[Tuple[int, int]]] = None  # character offsets, for text read from BRAT
+    document: Optional[str] = None  # the BRAT document the sentence comes from
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def with_labels(self, labels: Sequence[str]) -> "Sentence":
+        return dataclasses.replace(self, labels=list(labels))
+
+
+@dataclasses.dataclass
+class Corpus:
+    """The sentences of a file and the tag scheme they were written in."""
+
+    sentences: List[Sentence]
+    scheme: Optional[str]  # None for unlabelled text
+    path: Optional[str] = None
+
+    def __len__(self) -> int:
+        return len(self.sentences)
+
+    def __iter__(self):
+        return iter(self.sentences)
+
+    @property
+    def labelled(self) -> bool:
+        return self.scheme is not None
+
+    def entity_types(self) -> List[str]:
+        return tagging.entity_types(t for s in self.sentences for t in (s.labels or []))
+
+    def converted(self, scheme: str) -> "Corpus":
+        """The same corpus with every label rewritten in ``scheme``."""
+        scheme = tagging.canonical_scheme(scheme)
+        if not self.labelled:
+            return self
+        sentences = [s.with_labels(tagging.convert(s.labels, scheme)) for s in self.sentences]
+        return Corpus(sentences, scheme, self.path)
+
+
+def read_conll(path: PathLike, scheme: Optional[str] = None, labelled: Optional[bool] = None) -> Corpus:
+    """Read a CoNLL file.
+
+    ``scheme`` names the tag scheme (IO, IOB1, IOB2/BIO, BIOES) or is detected when None.
+    ``labelled`` says whether the last column is a label; None decides from the file: a file whose
+    lines have one column is unlabelled text.
+    """
+    path = Path(path)
+    if scheme is not None:
+        try:
+            scheme = tagging.canonical_scheme(scheme)
+        except ValueError as error:
+            raise DataFormatError(str(error), path) from None
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise DataFormatError("no such file", path) from None
+    except IsADirectoryError:
+        raise DataFormatError("is a folder, not a CoNLL file", path) from None
+    except OSError as error:
+        raise DataFormatError(f"cannot read: {error.strerror}", path) from None
+    text = _decode(raw, path)
+    return parse_conll(text, path=path, scheme=scheme, labelled=labelled)
+
+
+def _decode(raw: bytes, path: Path) -> str:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise DataFormatError("not UTF-8 text", path, line) from None
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def parse_conll(text: str, path: Optional[PathLike] = None, scheme: Optional[str] = None,
+                labelled: Optional[bool] = None) -> Corpus:
+    """Parse CoNLL text; ``path`` only names the source in error messages."""
+    where = path if path is not None else "<text>"
+    if scheme is not None:
+        scheme = tagging.canonical_scheme(scheme)
+    rows: List[List[List[str]]] = []
+    starts: List[int] = []
+    current: List[List[str]] = []
+    width: Optional[int] = None
+    for number, line in enumerate(io.StringIO(text), start=1):
+        fields = line.split()
+        if not fields:
+            if current:
+                rows.append(current)
+                current = []
+            continue
+        if fields[0] == DOCSTART:
+            if current:
+                rows.append(current)
+                current = []
+            continue
+        if "\x00" in line:
+            raise DataFormatError("contains a NUL character", where, number)
+        if width is None:
+            width = len(fields)
+        elif len(fields) != width:
+            raise DataFormatError(f"expected {width} columns like the first token line, found {len(fields)}",
+                                  where, number)
+        if not current:
+            starts.append(number)
+        current.append(fields + [number])  # type: ignore[list-item]
+    if current:
+        rows.append(current)
+    if not rows:
+        raise DataFormatError("no sentences (the file is empty or has only blank and -DOCSTART- lines)", where)
+    if labelled is None:
+        labelled = width is not None and width > 1
+    if labelled and width == 1:
+        raise DataFormatError("expected a label column after the token, found only one column", where, starts[0])
+
+    sentences = []
+    for block, start in zip(rows, starts):
+        tokens = [fields[0] for fields in block]
+        labels = [fields[width - 1] for fields in block] if labelled else None
+        middle_end = width - 1 if labelled else width
+        columns = [fields[1:middle_end] for fields in block]
+        sentences.append(Sentence(tokens, labels, columns if any(columns) else [], start))
+    if not labelled:
+        return Corpus(sentences, None, None if path is None else str(path))
+
+    for sentence in sentences:
+        for offset, label in enumerate(sentence.labels):
+            problem = tagging.tag_problem(label, scheme)
+            if problem:
+                raise DataFormatError(problem, where, sentence.line + offset)
+    _reject_mixed_bare_and_prefixed(sentences, where)
+    detected = tagging.detect_scheme(s.labels for s in sentences)
+    if scheme is None:
+        scheme = detected
+    elif (scheme == "IO") != (detected == "IO"):
+        raise DataFormatError(f"labels are written in {detected}, not {scheme}", where)
+    return Corpus(sentences, scheme, None if path is None else str(path))
+
+
+def _reject_mixed_bare_and_prefixed(sentences: List[Sentence], where: PathLike) -> None:
+    """IO labels (bare types) and prefixed tags in one file mean a typo, not a scheme."""
+    first_bare = first_prefixed = None
+    for sentence in sentences:
+        for offset, label in enumerate(sentence.labels):
+            if label == tagging.OUTSIDE:
+                continue
+            prefixed = tagging.tag_problem(label, "IO") is not None
+            if prefixed and first_prefixed is None:
+                first_prefixed = (label, sentence.line + offset)
+            if not prefixed and first_bare is None:
+                first_bare = (label, sentence.line + offset)
+            if first_bare and first_prefixed:
+                label, line = first_bare
+                raise DataFormatError(f"label {label!r} has no B-/I- prefix, but {first_prefixed[0]!r} "
+                                      f"on line {first_prefixed[1]} has one", where, line)
+
+
+def format_conll(sentences: Iterable[Sentence], predictions: Optional[Iterable[Sequence[str]]] = None,
+                 separator: str = " ") -> str:
+    """CoNLL text: token, middle columns, gold label (if any), predicted label (if given)."""
+    out = io.StringIO()
+    prediction_iter = iter(predictions) if predictions is not None else None
+    for sentence in sentences:
+        predicted = next(prediction_iter) if prediction_iter is not None else None
+        for i, token in enumerate(sentence.tokens):
+            fields = [token]
+            if sentence.columns:
+                fields.extend(sentence.columns[i])
+            if sentence.labels is not None:
+                fields.append(sentence.labels[i])
+            if predicted is not None:
+                fields.append(predicted[i])
+            out.write(separator.join(fields) + "\n")
+        out.write("\n")
+    return out.getvalue()
+
+
+def write_conll(path: PathLike, sentences: Iterable[Sentence],
+                predictions: Optional[Iterable[Sequence[str]]] = None, separator: str = " ") -> None:
+    """Write CoNLL text atomically (a crash leaves the old file or none, never half a file)."""
+    atomic_write_text(path, format_conll(sentences, predictions, separator))
+
+
+def atomic_write_text(path: PathLike, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise

@@ -1,0 +1,216 @@
+"""Linear-chain CRF: pure TensorFlow functions with tensorflow-addons' ``tfa.text.crf`` semantics,
+and a thin Keras layer that owns the transition weights.
+
+Shapes follow tfa: ``inputs`` (unary potentials) ``[batch, time, tags]``, ``tag_indices`` and the
+decoded tags ``[batch, time]``, ``sequence_lengths`` ``[batch]``, right padding.
+``transition_params[i, j]`` scores a move from tag ``i`` to tag ``j``. Every function also takes
+optional ``start_transitions`` and ``end_transitions`` (``[tags]``): scores for the first and last
+tag of a sequence. Without them the functions are exactly tfa's. A sequence of length 0 scores 0,
+has log-norm 0 and decodes to zeros.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+# Large enough to rule a transition out, small enough to stay finite in float16.
+NEG_INF = -1e4
+
+
+def _boundary(vector: Optional[tf.Tensor], num_tags, dtype) -> tf.Tensor:
+    if vector is None:
+        return tf.zeros([num_tags], dtype=dtype)
+    return tf.cast(vector, dtype)
+
+
+def _length_mask(sequence_lengths: tf.Tensor, max_length: tf.Tensor, dtype) -> tf.Tensor:
+    return tf.sequence_mask(sequence_lengths, maxlen=max_length, dtype=dtype)
+
+
+def crf_sequence_score(inputs, tag_indices, sequence_lengths, transition_params,
+                       start_transitions=None, end_transitions=None) -> tf.Tensor:
+    """The unnormalized score of each tag sequence, ``[batch]``."""
+    inputs = tf.convert_to_tensor(inputs)
+    dtype = inputs.dtype
+    tag_indices = tf.cast(tag_indices, tf.int32)
+    sequence_lengths = tf.cast(sequence_lengths, tf.int32)
+    transition_params = tf.cast(transition_params, dtype)
+    num_tags = tf.shape(inputs)[2]
+    max_length = tf.shape(inputs)[1]
+    mask = _length_mask(sequence_lengths, max_length, dtype)
+
+    unary = tf.reduce_sum(tf.gather(inputs, tag_indices, batch_dims=2) * mask, axis=1)
+
+    pairs = tf.stack([tag_indices[:, :-1], tag_indices[:, 1:]], axis=-1)
+    binary = tf.reduce_sum(tf.gather_nd(transition_params, pairs) * mask[:, 1:], axis=1)
+
+    first = tag_indices[:, 0]
+    last = tf.gather(tag_indices, tf.maximum(sequence_lengths - 1, 0), batch_dims=1)
+    start = tf.gather(_boundary(start_transitions, num_tags, dtype), first)
+    end = tf.gather(_boundary(end_transitions, num_tags, dtype), last)
+    nonempty = tf.cast(sequence_lengths > 0, dtype)
+    return unary + binary + (start + end) * nonempty
+
+
+def crf_forward(inputs, state, transition_params, sequence_lengths) -> tf.Tensor:
+    """The forward algorithm (tfa's signature): alphas at each sequence's last step, ``[batch, tags]``.
+
+    ``inputs`` are the potentials of steps 1.. (``[batch, time - 1, tags]``), ``state`` the alphas of
+    step 0, ``sequence_lengths`` the full lengths.
+    """
+    transition_params = tf.cast(transition_params, inputs.dtype)
+    steps = tf.transpose(inputs, [1, 0, 2])  # time-major
+    positions = tf.range(1, tf.shape(steps)[0] + 1)
+
+    def step(alphas, elements):
+        potentials, position = elements
+        scores = tf.expand_dims(alphas, 2) + tf.expand_dims(transition_params, 0)
+        new_alphas = tf.reduce_logsumexp(scores, axis=1) + potentials
+        still_running = tf.expand_dims(position < sequence_lengths, 1)
+        return tf.where(still_running, new_alphas, alphas)
+
+    all_alphas = tf.scan(step, (steps, positions), initializer=state)
+    return tf.cond(tf.shape(steps)[0] > 0, lambda: all_alphas[-1], lambda: state)
+
+
+def crf_log_norm(inputs, sequence_lengths, transition_params,
+                 start_transitions=None, end_transitions=None) -> tf.Tensor:
+    """The log partition function of each sequence, ``[batch]``."""
+    inputs = tf.convert_to_tensor(inputs)
+    dtype = inputs.dtype
+    sequence_lengths = tf.cast(sequence_lengths, tf.int32)
+    num_tags = tf.shape(inputs)[2]
+    first = inputs[:, 0, :] + _boundary(start_transitions, num_tags, dtype)
+    alphas = crf_forward(inputs[:, 1:, :], first, transition_params, sequence_lengths)
+    log_norm = tf.reduce_logsumexp(alphas + _boundary(end_transitions, num_tags, dtype), axis=1)
+    return tf.where(sequence_lengths > 0, log_norm, tf.zeros_like(log_norm))
+
+
+def crf_log_likelihood(inputs, tag_indices, sequence_lengths, transition_params,
+                       start_transitions=None, end_transitions=None) -> Tuple[tf.Tensor, tf.Tensor]:
+    """(log-likelihood of each tag sequence ``[batch]``, ``transition_params``), as tfa returns."""
+    score = crf_sequence_score(inputs, tag_indices, sequence_lengths, transition_params,
+                               start_transitions, end_transitions)
+    log_norm = crf_log_norm(inputs, sequence_lengths, transition_params, start_transitions, end_transitions)
+    return score - log_norm, transition_params
+
+
+def crf_decode(potentials, transition_params, sequence_length,
+               start_transitions=None, end_transitions=None) -> Tuple[tf.Tensor, tf.Tensor]:
+    """Viterbi: (best tags ``[batch, time]`` int32, their scores ``[batch]``). Padding decodes to 0."""
+    potentials = tf.convert_to_tensor(potentials)
+    dtype = potentials.dtype
+    sequence_length = tf.cast(sequence_length, tf.int32)
+    transition_params = tf.cast(transition_params, dtype)
+    batch_size = tf.shape(potentials)[0]
+    max_length = tf.shape(potentials)[1]
+    num_tags = tf.shape(potentials)[2]
+    identity = tf.broadcast_to(tf.range(num_tags), [batch_size, num_tags])
+
+    def forward(carry, elements):
+        scores, _ = carry
+        step_potentials, position = elements
+        candidates = tf.expand_dims(scores, 2) + tf.expand_dims(transition_params, 0)
+        best_previous = tf.argmax(candidates, axis=1, output_type=tf.int32)
+        new_scores = tf.reduce_max(candidates, axis=1) + step_potentials
+        running = tf.expand_dims(position < sequence_length, 1)
+        return (tf.where(running, new_scores, scores), tf.where(running, best_previous, identity))
+
+    first = potentials[:, 0, :] + _boundary(start_transitions, num_tags, dtype)
+    steps = tf.transpose(potentials[:, 1:, :], [1, 0, 2])
+    positions = tf.range(1, max_length)
+    all_scores, backpointers = tf.scan(forward, (steps, positions), initializer=(first, identity))
+    final_scores = tf.cond(max_length > 1, lambda: all_scores[-1], lambda: first)
+    final_scores += _boundary(end_transitions, num_tags, dtype)
+    last_tag = tf.argmax(final_scores, axis=1, output_type=tf.int32)
+    best_score = tf.reduce_max(final_scores, axis=1)
+
+    def backward(tag, pointers):
+        return tf.gather(pointers, tag, batch_dims=1)
+
+    earlier = tf.scan(backward, backpointers, initializer=last_tag, reverse=True)  # [time - 1, batch]
+    tags = tf.concat([tf.transpose(earlier), tf.expand_dims(last_tag, 1)], axis=1)
+    mask = _length_mask(sequence_length, max_length, tf.bool)
+    tags = tf.where(mask, tags, tf.zeros_like(tags))
+    best_score = tf.where(sequence_length > 0, best_score, tf.zeros_like(best_score))
+    return tags, best_score
+
+
+def viterbi_decode(score: np.ndarray, transition_params: np.ndarray):
+    """tfa's NumPy Viterbi for one sequence: (best tag list, its score)."""
+    trellis = np.zeros_like(score)
+    backpointers = np.zeros_like(score, dtype=np.int32)
+    trellis[0] = score[0]
+    for t in range(1, score.shape[0]):
+        v = np.expand_dims(trellis[t - 1], 1) + transition_params
+        trellis[t] = score[t] + np.max(v, 0)
+        backpointers[t] = np.argmax(v, 0)
+    viterbi = [int(np.argmax(trellis[-1]))]
+    for bp in reversed(backpointers[1:]):
+        viterbi.append(int(bp[viterbi[-1]]))
+    viterbi.reverse()
+    return viterbi, float(np.max(trellis[-1]))
+
+
+@keras.saving.register_keras_serializable(package="neuroner_tl")
+class CRF(keras.layers.Layer):
+    """Holds the paper's ``(C+2) x (C+2)`` transition matrix; passes the emission scores through.
+
+    Layout of the matrix: rows and columns ``0..C-1`` are the labels, ``C`` is *start* and ``C+1``
+    is *end*. Row ``C`` scores the first label, column ``C+1`` the last one; moves into start and
+    out of end never happen, so those entries are never used. Adding labels inserts rows and
+    columns at ``C``, which keeps every label index stable (see ``surgery``).
+    """
+
+    def __init__(self, num_tags: int, **kwargs):
+        super().__init__(**kwargs)
+        if num_tags < 1:
+            raise ValueError(f"num_tags must be at least 1, not {num_tags}")
+        self.num_tags = num_tags
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        self.transitions = self.add_weight(
+            name="transitions", shape=(self.num_tags + 2, self.num_tags + 2),
+            initializer="glorot_uniform", trainable=True)
+        super().build(input_shape)
+
+    def call(self, potentials):
+        return potentials
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    @property
+    def label_transitions(self):
+        return self.transitions[: self.num_tags, : self.num_tags]
+
+    @property
+    def start_transitions(self):
+        return self.transitions[self.num_tags, : self.num_tags]
+
+    @property
+    def end_transitions(self):
+        return self.transitions[: self.num_tags, self.num_tags + 1]
+
+    def log_likelihood(self, potentials, tags, lengths):
+        log_likelihood, _ = crf_log_likelihood(potentials, tags, lengths, self.label_transitions,
+                                               self.start_transitions, self.end_transitions)
+        return log_likelihood
+
+    def log_norm(self, potentials, lengths):
+        return crf_log_norm(potentials, lengths, self.label_transitions,
+                            self.start_transitions, self.end_transitions)
+
+    def decode(self, potentials, lengths):
+        return crf_decode(potentials, self.label_transitions, lengths,
+                          self.start_transitions, self.end_transitions)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"num_tags": self.num_tags})
+        return config

@@ -1,0 +1,90 @@
+"""The NeuroNER network as a Keras 3 functional model.
+
+word ids ``[B, T]`` and character ids ``[B, T, W]`` (0 = padding) -> char BiLSTM final states
+(on real tokens only) ⊕ word embedding -> dropout -> token BiLSTM -> tanh hidden layer ->
+emission scores ``[B, T, C]`` -> CRF layer (holds the transitions; passes the scores through).
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from .config import Hyperparameters
+from .crf import CRF
+
+WORD_INPUT = "word_ids"
+CHAR_INPUT = "char_ids"
+
+
+@keras.saving.register_keras_serializable(package="neuroner_tl")
+class CharEncoder(keras.layers.Layer):
+    """Character embedding + BiLSTM; a token is the concatenation of both directions' final states.
+
+    Only the real tokens of the batch go through the LSTM (no work is spent on padding tokens);
+    the result is scattered back to ``[B, T, 2 * units]``.
+    """
+
+    def __init__(self, num_chars: int, embedding_dim: int = 25, units: int = 25, **kwargs):
+        super().__init__(**kwargs)
+        self.num_chars = num_chars
+        self.embedding_dim = embedding_dim
+        self.units = units
+        self.embedding = keras.layers.Embedding(num_chars, embedding_dim, mask_zero=True, name="char_embedding")
+        self.bilstm = keras.layers.Bidirectional(keras.layers.LSTM(units), name="char_bilstm")
+
+    def build(self, input_shape):
+        self.embedding.build((None, None))
+        self.bilstm.build((None, None, self.embedding_dim))
+        super().build(input_shape)
+
+    def call(self, char_ids, training=None):
+        char_ids = tf.convert_to_tensor(char_ids)
+        token_mask = tf.reduce_any(char_ids > 0, axis=-1)  # [B, T]
+        positions = tf.where(token_mask)
+        tokens = tf.gather_nd(char_ids, positions)  # [N, W]
+        longest = tf.maximum(tf.reduce_max(tf.reduce_sum(tf.cast(tokens > 0, tf.int32), axis=1)), 1)
+        tokens = tokens[:, :longest]
+        embedded = self.embedding(tokens)
+        encoded = self.bilstm(embedded, mask=tokens > 0, training=training)
+        shape = tf.concat([tf.shape(char_ids, out_type=tf.int64)[:2], [2 * self.units]], axis=0)
+        return tf.scatter_nd(positions, encoded, shape)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[1], 2 * self.units)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"num_chars": self.num_chars, "embedding_dim": self.embedding_dim, "units": self.units})
+        return config
+
+
+def build_model(hp: Hyperparameters, num_words: int, num_chars: int, num_labels: int,
+                word_dim: int = None) -> keras.Model:
+    """The network for ``num_labels`` labels; ``word_dim`` overrides ``hp.token_embedding_dim``
+    (pretrained vectors set it)."""
+    word_dim = word_dim or hp.token_embedding_dim
+    word_ids = keras.Input(shape=(None,), dtype="int32", name=WORD_INPUT)
+    char_ids = keras.Input(shape=(None, None), dtype="int32", name=CHAR_INPUT)
+    mask = keras.ops.not_equal(word_ids, 0)
+
+    words = keras.layers.Embedding(num_words, word_dim, name="word_embedding")(word_ids)
+    chars = CharEncoder(num_chars, hp.char_embedding_dim, hp.char_lstm_units, name="char_encoder")(char_ids)
+    features = keras.layers.Concatenate(name="token_features")([chars, words])
+    features = keras.layers.Dropout(hp.dropout, seed=hp.seed, name="dropout")(features)
+    hidden = keras.layers.Bidirectional(
+        keras.layers.LSTM(hp.token_lstm_units, return_sequences=True), name="token_bilstm")(features, mask=mask)
+    if hp.hidden_layer:
+        hidden = keras.layers.Dense(hp.token_lstm_units, activation="tanh", name="hidden")(hidden)
+    emissions = keras.layers.Dense(num_labels, name="emissions")(hidden)
+    scores = CRF(num_labels, name="crf")(emissions)
+    return keras.Model(inputs={WORD_INPUT: word_ids, CHAR_INPUT: char_ids}, outputs=scores, name="neuroner")
+
+
+def crf_layer(model: keras.Model) -> CRF:
+    return model.get_layer("crf")
+
+
+def set_word_embeddings(model: keras.Model, matrix: np.ndarray) -> None:
+    model.get_layer("word_embedding").embeddings.assign(matrix)

@@ -1,0 +1,257 @@
+"""Model folders: self-contained, written atomically, validated when read.
+
+A folder holds ``config.json`` (hyperparameters), ``model.json`` (format version, labels, sizes),
+``words.txt``/``chars.txt``/``labels.txt``, ``model.weights.h5`` (to rebuild and keep training the
+Keras network), ``saved_model/`` (a TF SavedModel whose ``serving_default`` signature maps token
+strings to tags and scores, loadable with ``tf.saved_model.load`` alone), ``history.json``,
+``provenance.json`` (which data the model saw), ``metadata.json`` (library versions) and, after
+training, ``training.png`` and ``logs/`` (TensorBoard).
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import platform
+import shutil
+from pathlib import Path
+from typing import Optional, Union
+
+import h5py
+import keras
+import numpy as np
+import tensorflow as tf
+
+from .config import Hyperparameters
+from .errors import ModelFolderError, NeuronerError
+from .model import CHAR_INPUT, WORD_INPUT
+from .tagger import Tagger
+from .vocabulary import PAD_ID, UNK_ID, Vocabulary
+
+FORMAT_VERSION = 1
+SAVED_MODEL_DIR = "saved_model"
+WEIGHTS_FILE = "model.weights.h5"
+REQUIRED_FILES = ("config.json", "model.json", "words.txt", "chars.txt", "labels.txt", WEIGHTS_FILE,
+                  f"{SAVED_MODEL_DIR}/saved_model.pb")
+PathLike = Union[str, Path]
+
+
+def package_version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def check_writable_destination(folder: PathLike, force: bool) -> Path:
+    """Refuse to replace an existing folder unless ``force``; refuse to replace a file ever."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise NeuronerError(f"{folder} exists and is not a folder; choose another output")
+    if folder.exists() and any(folder.iterdir()) and not force:
+        raise NeuronerError(f"{folder} already exists; choose another output or pass --force to replace it")
+    return folder
+
+
+def save_tagger(tagger: Tagger, folder: PathLike, force: bool = False, extra_files: Optional[dict] = None) -> Path:
+    """Write ``tagger`` as a model folder. Everything is written into a hidden sibling folder first and
+    moved into place at the end, so a crash never leaves a half-written model; an existing folder is
+    replaced only with ``force`` and only once the new one is complete.
+
+    ``extra_files`` maps names inside the folder to existing paths to move in (logs, plots).
+    """
+    folder = check_writable_destination(folder, force)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = folder.parent / f".{folder.name}.writing-{os.getpid()}"
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir()
+    try:
+        _write_contents(tagger, staging)
+        for name, source in (extra_files or {}).items():
+            if Path(source).exists():
+                shutil.copytree(source, staging / name) if Path(source).is_dir() else shutil.copy2(source, staging / name)
+        _swap_into_place(staging, folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return folder
+
+
+def _swap_into_place(staging: Path, folder: Path) -> None:
+    if not folder.exists():
+        os.rename(staging, folder)
+        return
+    retired = folder.parent / f".{folder.name}.replaced-{os.getpid()}"
+    os.rename(folder, retired)
+    try:
+        os.rename(staging, folder)
+    except BaseException:
+        os.rename(retired, folder)
+        raise
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def _write_contents(tagger: Tagger, folder: Path) -> None:
+    tagger.hp.save(folder / "config.json")
+    model_info = {"format_version": FORMAT_VERSION, "labels": tagger.labels, "num_words": len(tagger.words),
+                  "num_chars": len(tagger.chars), "word_dim": tagger.word_dim}
+    _write_json(folder / "model.json", model_info)
+    tagger.words.save(folder / "words.txt")
+    tagger.chars.save(folder / "chars.txt")
+    (folder / "labels.txt").write_text("".join(l + "\n" for l in tagger.labels), encoding="utf-8")
+    tagger.network.save_weights(str(folder / WEIGHTS_FILE))
+    _write_json(folder / "history.json", tagger.history)
+    _write_json(folder / "provenance.json", tagger.provenance)
+    _write_json(folder / "metadata.json", {
+        "neuroner_tl": package_version(), "format_version": FORMAT_VERSION, "tensorflow": tf.__version__,
+        "keras": keras.__version__, "numpy": np.__version__, "python": platform.python_version(),
+        "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")})
+    export_saved_model(tagger, folder / SAVED_MODEL_DIR)
+
+
+def _write_json(path: Path, value) -> None:
+    path.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def load_tagger(folder: PathLike) -> Tagger:
+    """Rebuild a ``Tagger`` from a model folder, checking that every part is there and consistent."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ModelFolderError(folder, "does not exist" if not folder.exists() else "is not a folder")
+    missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
+    if missing:
+        raise ModelFolderError(folder, f"missing {', '.join(missing)}; not a complete neuroner_tl model")
+    info = _read_json(folder, "model.json")
+    version = info.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ModelFolderError(folder, f"written in model format {version!r}; this neuroner_tl "
+                                       f"({package_version()}) reads format {FORMAT_VERSION}")
+    try:
+        hp = Hyperparameters.from_dict(_read_json(folder, "config.json"))
+    except NeuronerError as error:
+        raise ModelFolderError(folder, f"config.json: {error}") from None
+    words = Vocabulary.load(folder / "words.txt")
+    chars = Vocabulary.load(folder / "chars.txt")
+    labels = [l for l in (folder / "labels.txt").read_text(encoding="utf-8").split("\n") if l]
+    if labels != info.get("labels"):
+        raise ModelFolderError(folder, "labels.txt does not match the labels in model.json")
+    expected = {"word_embedding": (len(words), info.get("word_dim")), "emissions": len(labels),
+                "char_embedding": len(chars)}
+    _check_weight_shapes(folder, expected)
+    tagger = Tagger(hp, words, chars, labels, word_dim=info["word_dim"],
+                    history=_read_json(folder, "history.json", default=[]),
+                    provenance=_read_json(folder, "provenance.json", default=None))
+    try:
+        tagger.network.load_weights(str(folder / WEIGHTS_FILE))
+    except (ValueError, OSError, KeyError) as error:
+        raise ModelFolderError(folder, f"{WEIGHTS_FILE} does not fit the network: {str(error).splitlines()[0]}") from None
+    return tagger
+
+
+def _read_json(folder: Path, name: str, default=...):
+    path = folder / name
+    if not path.exists() and default is not ...:
+        return default
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ModelFolderError(folder, f"{name} is not valid JSON ({error})") from None
+
+
+def _check_weight_shapes(folder: Path, expected: dict) -> None:
+    """The vocabularies must match the stored weights, else the files come from different models."""
+    try:
+        with h5py.File(folder / WEIGHTS_FILE, "r") as weights:
+            shapes = {}
+            weights.visititems(lambda name, obj: shapes.setdefault(name, obj.shape)
+                               if isinstance(obj, h5py.Dataset) else None)
+    except OSError:
+        raise ModelFolderError(folder, f"{WEIGHTS_FILE} is not a readable weights file (truncated or corrupt)") from None
+
+    def shape_of(fragment: str):
+        return next((shape for name, shape in sorted(shapes.items()) if fragment in name), None)
+
+    word_shape = shape_of("word_embedding/vars/0")
+    if word_shape is not None and tuple(word_shape) != tuple(expected["word_embedding"]):
+        raise ModelFolderError(folder, f"words.txt has {expected['word_embedding'][0]} entries with padding and "
+                                       f"UNK, but the word embeddings have {word_shape[0]} rows")
+    char_shape = shape_of("char_embedding/vars/0")
+    if char_shape is not None and char_shape[0] != expected["char_embedding"]:
+        raise ModelFolderError(folder, f"chars.txt has {expected['char_embedding']} entries with padding and "
+                                       f"UNK, but the character embeddings have {char_shape[0]} rows")
+    emission_shape = shape_of("emissions/vars/0")
+    if emission_shape is not None and emission_shape[-1] != expected["emissions"]:
+        raise ModelFolderError(folder, f"labels.txt has {expected['emissions']} labels, but the emission "
+                                       f"layer scores {emission_shape[-1]}")
+
+
+def file_fingerprint(path: PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# The SavedModel ---------------------------------------------------------------------------------
+class ServingModule(tf.Module):
+    """Token strings ``[batch, time]`` (``""`` pads) -> tags, tag ids, path scores, log-probabilities."""
+
+    def __init__(self, tagger: Tagger):
+        super().__init__(name="neuroner_tl_serving")
+        self.network = tagger.network
+        self.transitions = tagger.crf.transitions
+        self.num_labels = len(tagger.labels)
+        hp = tagger.hp
+        self.replace_digits = hp.replace_digits
+        self.lowercase_lookup = hp.lowercase_lookup
+        self.max_word_length = hp.max_word_length
+        self.word_table = _table(tagger.words)
+        self.char_table = _table(tagger.chars)
+        self.labels = tf.Variable(tagger.labels, trainable=False, dtype=tf.string, name="labels")
+
+    def _word_ids(self, forms):
+        ids = self.word_table.lookup(forms)
+        if self.lowercase_lookup:
+            ids = tf.where(ids < 0, self.word_table.lookup(tf.strings.lower(forms, encoding="utf-8")), ids)
+        ids = tf.where(ids < 0, tf.constant(UNK_ID, tf.int32), ids)
+        return tf.where(forms == "", tf.constant(PAD_ID, tf.int32), ids)
+
+    def _char_ids(self, forms):
+        characters = tf.strings.unicode_split(forms, "UTF-8").to_tensor(default_value="")
+        characters = characters[:, :, : self.max_word_length]
+        ids = self.char_table.lookup(characters)
+        ids = tf.where(ids < 0, tf.constant(UNK_ID, tf.int32), ids)
+        return tf.where(characters == "", tf.constant(PAD_ID, tf.int32), ids)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.string, name="tokens")])
+    def serve(self, tokens):
+        forms = tf.strings.regex_replace(tokens, "[0-9]", "0") if self.replace_digits else tokens
+        words = self._word_ids(forms)
+        chars = self._char_ids(forms)
+        potentials = self.network({WORD_INPUT: words, CHAR_INPUT: chars}, training=False)
+        lengths = tf.reduce_sum(tf.cast(words > 0, tf.int32), axis=1)
+        c = self.num_labels
+        from .crf import crf_decode, crf_log_norm
+
+        args = (self.transitions[:c, :c],)
+        boundary = (self.transitions[c, :c], self.transitions[:c, c + 1])
+        tag_ids, best = crf_decode(potentials, args[0], lengths, *boundary)
+        log_norm = crf_log_norm(potentials, lengths, args[0], *boundary)
+        mask = tf.sequence_mask(lengths, tf.shape(words)[1])
+        tags = tf.where(mask, tf.gather(self.labels, tag_ids), "")
+        return {"tags": tags, "tag_ids": tag_ids, "lengths": lengths, "scores": best,
+                "log_probability": best - log_norm}
+
+
+def _table(vocabulary: Vocabulary) -> tf.lookup.StaticHashTable:
+    keys = tf.constant(vocabulary.entries[2:] or ["\x00"], dtype=tf.string)
+    values = tf.constant(list(range(2, len(vocabulary))) or [UNK_ID], dtype=tf.int32)
+    return tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(keys, values), default_value=-1)
+
+
+def export_saved_model(tagger: Tagger, path: PathLike) -> None:
+    module = ServingModule(tagger)
+    tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})

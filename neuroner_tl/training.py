@@ -1,0 +1,257 @@
+"""The training loop: Adam with gradient clipping, length-bucketed mini-batches, a compiled step,
+early stopping on dev F1 (the best epoch's weights are kept), checkpoints to resume from."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Callable, List, Optional, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from .batching import Encoded, replace_singletons, training_batches
+from .conll import Corpus
+from .model import CHAR_INPUT, WORD_INPUT
+from .tagger import CHARS_SPEC, LABELS_SPEC, WORDS_SPEC, Tagger
+
+CHECKPOINT_STATE = "state.json"
+CHECKPOINT_WEIGHTS = "last.weights.h5"
+CHECKPOINT_BEST = "best.weights.h5"
+CHECKPOINT_OPTIMIZER = "optimizer.npz"
+
+
+def seed_everything(seed: int) -> None:
+    """Python, NumPy, TensorFlow and Keras seeds; with ``enable_op_determinism`` the same seed and
+    data give the same model on the same machine."""
+    random.seed(seed)
+    np.random.seed(seed)
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def make_optimizer(name: str, learning_rate: float, clip_value: float) -> keras.optimizers.Optimizer:
+    clip = {"clipvalue": clip_value} if clip_value and clip_value > 0 else {}
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate=learning_rate, **clip)
+    return keras.optimizers.Adam(learning_rate=learning_rate, **clip)
+
+
+@dataclasses.dataclass
+class EpochRecord:
+    epoch: int
+    loss: float
+    dev_f1: Optional[float]
+    dev_precision: Optional[float]
+    dev_recall: Optional[float]
+    seconds: float
+    sentences_per_second: float
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+class Progress:
+    """Prints a run header, a progress bar per epoch (on a terminal) and a row per epoch."""
+
+    def __init__(self, verbose: bool = True, stream=None):
+        self.verbose = verbose
+        self.stream = stream or sys.stderr
+
+    def log(self, message: str) -> None:
+        if self.verbose:
+            print(message, file=self.stream, flush=True)
+
+    def bar(self, total: int, epoch: int):
+        from tqdm.auto import tqdm
+
+        show = self.verbose and hasattr(self.stream, "isatty") and self.stream.isatty()
+        return tqdm(total=total, desc=f"epoch {epoch}", unit="batch", leave=False, disable=not show,
+                    file=self.stream)
+
+
+class Trainer:
+    """Trains ``tagger.network`` in place. ``checkpoint_dir``, when given, receives the state after
+    every epoch, so that ``resume=True`` carries on where an interrupted run stopped."""
+
+    def __init__(self, tagger: Tagger, *, learning_rate: Optional[float] = None, progress: Optional[Progress] = None,
+                 checkpoint_dir: Optional[Path] = None, log_dir: Optional[Path] = None,
+                 singleton_ids: Sequence[int] = (), stop_after_epochs: Optional[int] = None):
+        self.tagger = tagger
+        hp = tagger.hp
+        self.hp = hp
+        self.learning_rate = learning_rate if learning_rate is not None else hp.learning_rate
+        self.optimizer = make_optimizer(hp.optimizer, self.learning_rate, hp.gradient_clipping)
+        self.progress = progress or Progress()
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
+        self.log_dir = Path(log_dir) if log_dir else None
+        self.singleton_ids = np.asarray(sorted(singleton_ids), dtype=np.int32)
+        self.stop_after_epochs = stop_after_epochs  # for tests of interrupted training
+        self._train_step = None
+
+    def _compiled_step(self):
+        network, crf, optimizer = self.tagger.network, self.tagger.crf, self.optimizer
+        variables = network.trainable_variables
+
+        @tf.function(input_signature=[WORDS_SPEC, CHARS_SPEC, LABELS_SPEC])
+        def train_step(words, chars, labels):
+            lengths = tf.reduce_sum(tf.cast(words > 0, tf.int32), axis=1)
+            with tf.GradientTape() as tape:
+                potentials = network({WORD_INPUT: words, CHAR_INPUT: chars}, training=True)
+                loss = -tf.reduce_mean(crf.log_likelihood(potentials, labels, lengths))
+            gradients = tape.gradient(loss, variables)
+            optimizer.apply(gradients, variables)
+            return loss
+
+        return train_step
+
+    def fit(self, train_items: Sequence[Encoded], dev: Optional[Corpus] = None, *, resume: bool = False) -> List[EpochRecord]:
+        hp = self.hp
+        network = self.tagger.network
+        self.optimizer.build(network.trainable_variables)
+        rng = np.random.default_rng(hp.seed)
+        history: List[EpochRecord] = []
+        best_f1, best_epoch, best_weights, start_epoch = -1.0, 0, None, 1
+        if resume:
+            state = self._restore_checkpoint()
+            if state is not None:
+                rng.bit_generator.state = state["rng"]
+                history = [EpochRecord(**record) for record in state["history"]]
+                best_f1, best_epoch, start_epoch = state["best_f1"], state["best_epoch"], state["epoch"] + 1
+                best_weights = self._read_best_weights()
+                self.progress.log(f"resuming after epoch {state['epoch']} (best dev F1 {best_f1:.2f} "
+                                  f"at epoch {best_epoch})")
+        if self._train_step is None:
+            self._train_step = self._compiled_step()
+        writer = tf.summary.create_file_writer(str(self.log_dir)) if self.log_dir else None
+        batches_per_epoch = math.ceil(len(train_items) / hp.batch_size)
+        epoch = start_epoch
+        stopped_early = bool(history) and (epoch - 1 - best_epoch) >= hp.patience and dev is not None
+        while epoch <= hp.max_epochs and not stopped_early:
+            started = time.perf_counter()
+            losses = []
+            with self.progress.bar(batches_per_epoch, epoch) as bar:
+                for batch in training_batches(train_items, hp.batch_size, rng):
+                    words = replace_singletons(batch.words, self.singleton_ids, hp.singleton_unk_probability, rng)
+                    loss = float(self._train_step(words, batch.chars, batch.labels))
+                    if not math.isfinite(loss):
+                        raise FloatingPointError(f"the training loss became {loss} at epoch {epoch}; "
+                                                 f"try a lower learning rate")
+                    losses.append(loss)
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{loss:.3f}")
+            seconds = time.perf_counter() - started
+            report = self.tagger.evaluate(dev)[0] if dev is not None else None
+            record = EpochRecord(epoch, float(np.mean(losses)), report.f1 if report else None,
+                                 report.overall.precision if report else None,
+                                 report.overall.recall if report else None,
+                                 seconds, len(train_items) / seconds)
+            history.append(record)
+            improved = report is None or report.f1 > best_f1
+            if improved:
+                best_f1, best_epoch = (report.f1 if report else best_f1), epoch
+                best_weights = network.get_weights()
+            self._log_epoch(record, improved)
+            if writer is not None:
+                with writer.as_default():
+                    tf.summary.scalar("loss", record.loss, step=epoch)
+                    if report is not None:
+                        tf.summary.scalar("dev_f1", report.f1, step=epoch)
+                    tf.summary.scalar("sentences_per_second", record.sentences_per_second, step=epoch)
+                writer.flush()
+            self._save_checkpoint(epoch, rng, history, best_f1, best_epoch, improved)
+            stopped_early = dev is not None and epoch - best_epoch >= hp.patience
+            if stopped_early:
+                self.progress.log(f"no dev F1 improvement for {hp.patience} epochs: stopping")
+            if self.stop_after_epochs is not None and epoch >= self.stop_after_epochs:
+                raise KeyboardInterrupt(f"stopped after epoch {epoch} as asked")
+            epoch += 1
+        if best_weights is not None:
+            network.set_weights(best_weights)
+        self.tagger.forget_compiled()
+        self.tagger.history = [r.to_dict() for r in history]
+        self.best_epoch = best_epoch
+        return history
+
+    def _log_epoch(self, record: EpochRecord, improved: bool) -> None:
+        dev = f"dev F1 {record.dev_f1:6.2f} (P {record.dev_precision:6.2f} R {record.dev_recall:6.2f})" \
+            if record.dev_f1 is not None else "no dev set"
+        mark = "  *best" if improved and record.dev_f1 is not None else ""
+        self.progress.log(f"epoch {record.epoch:3d}  loss {record.loss:9.4f}  {dev}  "
+                          f"{record.sentences_per_second:7.1f} sent/s  {record.seconds:6.1f} s{mark}")
+
+    # checkpoints -------------------------------------------------------------------------------
+    def _save_checkpoint(self, epoch, rng, history, best_f1, best_epoch, improved) -> None:
+        if self.checkpoint_dir is None:
+            return
+        folder = self.checkpoint_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        self.tagger.network.save_weights(str(folder / ("tmp-" + CHECKPOINT_WEIGHTS)), overwrite=True)
+        os.replace(folder / ("tmp-" + CHECKPOINT_WEIGHTS), folder / CHECKPOINT_WEIGHTS)
+        if improved:
+            self.tagger.network.save_weights(str(folder / ("tmp-" + CHECKPOINT_BEST)), overwrite=True)
+            os.replace(folder / ("tmp-" + CHECKPOINT_BEST), folder / CHECKPOINT_BEST)
+        arrays = {f"v{i}": v.numpy() for i, v in enumerate(self.optimizer.variables)}
+        with open(folder / ("tmp-" + CHECKPOINT_OPTIMIZER), "wb") as stream:
+            np.savez(stream, **arrays)
+        os.replace(folder / ("tmp-" + CHECKPOINT_OPTIMIZER), folder / CHECKPOINT_OPTIMIZER)
+        state = {"epoch": epoch, "rng": rng.bit_generator.state, "best_f1": best_f1, "best_epoch": best_epoch,
+                 "history": [r.to_dict() for r in history], "seed_state": self._seed_states()}
+        temporary = folder / ("tmp-" + CHECKPOINT_STATE)
+        temporary.write_text(json.dumps(state), encoding="utf-8")
+        os.replace(temporary, folder / CHECKPOINT_STATE)  # written last: it marks the checkpoint complete
+
+    def _seed_states(self) -> list:
+        return [v.numpy().tolist() for v in self._seed_variables()]
+
+    def _seed_variables(self):
+        return [v for v in self.tagger.network.non_trainable_variables if "seed_generator" in v.path]
+
+    def _restore_checkpoint(self) -> Optional[dict]:
+        if self.checkpoint_dir is None or not (self.checkpoint_dir / CHECKPOINT_STATE).exists():
+            return None
+        state = json.loads((self.checkpoint_dir / CHECKPOINT_STATE).read_text(encoding="utf-8"))
+        self.tagger.network.load_weights(str(self.checkpoint_dir / CHECKPOINT_WEIGHTS))
+        with np.load(self.checkpoint_dir / CHECKPOINT_OPTIMIZER) as saved:
+            for i, variable in enumerate(self.optimizer.variables):
+                variable.assign(saved[f"v{i}"])
+        for variable, value in zip(self._seed_variables(), state.get("seed_state", [])):
+            variable.assign(np.asarray(value, dtype=variable.dtype))
+        return state
+
+    def _read_best_weights(self):
+        path = self.checkpoint_dir / CHECKPOINT_BEST
+        if not path.exists():
+            return None
+        current = self.tagger.network.get_weights()
+        self.tagger.network.load_weights(str(path))
+        best = self.tagger.network.get_weights()
+        self.tagger.network.set_weights(current)
+        return best
+
+
+def plot_history(history: Sequence[dict], path: Path) -> None:
+    """A PNG with the training loss and the dev F1 per epoch."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    epochs = [r["epoch"] for r in history]
+    figure = Figure(figsize=(7, 3.5))
+    FigureCanvasAgg(figure)
+    loss_axis = figure.add_subplot(1, 1, 1)
+    loss_axis.plot(epochs, [r["loss"] for r in history], color="tab:blue", marker="o", label="training loss")
+    loss_axis.set_xlabel("epoch")
+    loss_axis.set_ylabel("training loss", color="tab:blue")
+    if any(r.get("dev_f1") is not None for r in history):
+        f1_axis = loss_axis.twinx()
+        f1_axis.plot(epochs, [r.get("dev_f1") for r in history], color="tab:red", marker="s", label="dev F1")
+        f1_axis.set_ylabel("dev F1", color="tab:red")
+    figure.tight_layout()
+    figure.savefig(str(path), dpi=100)
