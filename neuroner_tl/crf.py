@@ -63,7 +63,7 @@ def crf_forward(inputs, state, transition_params, sequence_lengths) -> tf.Tensor
     step 0, ``sequence_lengths`` the full lengths.
     """
     transition_params = tf.cast(transition_params, inputs.dtype)
-    steps = tf.transpose(inputs, [1, 0, 2])  # time-major
+    steps = _with_inert_step(tf.transpose(inputs, [1, 0, 2]))  # time-major
     positions = tf.range(1, tf.shape(steps)[0] + 1)
 
     def step(alphas, elements):
@@ -73,8 +73,14 @@ def crf_forward(inputs, state, transition_params, sequence_lengths) -> tf.Tensor
         still_running = tf.expand_dims(position < sequence_lengths, 1)
         return tf.where(still_running, new_alphas, alphas)
 
-    all_alphas = tf.scan(step, (steps, positions), initializer=state)
-    return tf.cond(tf.shape(steps)[0] > 0, lambda: all_alphas[-1], lambda: state)
+    return tf.scan(step, (steps, positions), initializer=state)[-1]
+
+
+def _with_inert_step(time_major):
+    """Append one step past every sequence's end: it never counts (its position is >= every length),
+    and it keeps ``tf.scan`` from running over zero steps, which graph mode cannot stack."""
+    shape = tf.concat([[1], tf.shape(time_major)[1:]], axis=0)
+    return tf.concat([time_major, tf.zeros(shape, dtype=time_major.dtype)], axis=0)
 
 
 def crf_log_norm(inputs, sequence_lengths, transition_params,
@@ -121,19 +127,19 @@ def crf_decode(potentials, transition_params, sequence_length,
         return (tf.where(running, new_scores, scores), tf.where(running, best_previous, identity))
 
     first = potentials[:, 0, :] + _boundary(start_transitions, num_tags, dtype)
-    steps = tf.transpose(potentials[:, 1:, :], [1, 0, 2])
-    positions = tf.range(1, max_length)
+    steps = _with_inert_step(tf.transpose(potentials[:, 1:, :], [1, 0, 2]))
+    positions = tf.range(1, max_length + 1)
     all_scores, backpointers = tf.scan(forward, (steps, positions), initializer=(first, identity))
-    final_scores = tf.cond(max_length > 1, lambda: all_scores[-1], lambda: first)
-    final_scores += _boundary(end_transitions, num_tags, dtype)
+    final_scores = all_scores[-1] + _boundary(end_transitions, num_tags, dtype)
     last_tag = tf.argmax(final_scores, axis=1, output_type=tf.int32)
     best_score = tf.reduce_max(final_scores, axis=1)
 
     def backward(tag, pointers):
         return tf.gather(pointers, tag, batch_dims=1)
 
-    earlier = tf.scan(backward, backpointers, initializer=last_tag, reverse=True)  # [time - 1, batch]
-    tags = tf.concat([tf.transpose(earlier), tf.expand_dims(last_tag, 1)], axis=1)
+    # backpointers[k] points from position k + 1 back to k; the last (inert) one is the identity, so
+    # walking them backwards from the last tag yields the tag of every position, last one included.
+    tags = tf.transpose(tf.scan(backward, backpointers, initializer=last_tag, reverse=True))
     mask = _length_mask(sequence_length, max_length, tf.bool)
     tags = tf.where(mask, tags, tf.zeros_like(tags))
     best_score = tf.where(sequence_length > 0, best_score, tf.zeros_like(best_score))

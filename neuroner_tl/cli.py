@@ -1,0 +1,225 @@
+"""``neuroner-tl``: a thin command line over ``neuroner_tl.api``.
+
+Every command parses its options and calls one API function. Mistakes in the input end with one
+line on stderr naming the file (and line) and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def _quiet_tensorflow() -> None:
+    """Import TensorFlow with its C++ start-up chatter (CUDA probing, oneDNN notes) kept off the
+    terminal, so that an error is the one line the user sees. Python errors still surface."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if "tensorflow" in sys.modules or os.environ.get("NEURONER_TL_VERBOSE_TF"):
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def friendly_errors(command):
+    """Turn the package's errors into one line and an exit code."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from .errors import NeuronerError
+
+        try:
+            return command(*args, **kwargs)
+        except NeuronerError as error:
+            click.echo(f"error: {error}", err=True)
+            sys.exit(EXIT_USER_ERROR)
+        except KeyboardInterrupt:
+            click.echo("interrupted: the last finished epoch is checkpointed; run the same command with "
+                       "--resume to carry on", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+
+    return wrapper
+
+
+def _hyperparameters(config_file, overrides, **explicit):
+    from .config import Hyperparameters, parse_overrides
+
+    values = {}
+    if config_file:
+        values.update(json.loads(Path(config_file).read_text(encoding="utf-8")))
+    values.update({k: v for k, v in explicit.items() if v is not None})
+    values.update(parse_overrides(overrides))
+    return Hyperparameters.from_dict(values)
+
+
+def _print_report(report, as_json: bool) -> None:
+    click.echo(report.to_json() if as_json else report.format_table())
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="neuroner_tl")
+def cli():
+    """Train, evaluate, apply and update BiLSTM-CRF named-entity recognizers."""
+    _quiet_tensorflow()
+
+
+_scheme_option = click.option("--scheme", default=None,
+                              help="Tag scheme of the input labels (IO, IOB1, IOB2/BIO, BIOES); detected when omitted.")
+
+
+@cli.command()
+@click.argument("train_file", type=click.Path())
+@click.option("--output", "-o", required=True, type=click.Path(), help="The model folder to write.")
+@click.option("--dev", type=click.Path(), help="Dev data for early stopping (default: 10% of the training data).")
+@click.option("--test", type=click.Path(), help="Test data, evaluated at the end.")
+@click.option("--embeddings", type=click.Path(), help="Pretrained vectors: word2vec (.txt/.bin), GloVe, fastText (.vec/.bin).")
+@click.option("--embeddings-format", default=None, help="Override the guessed vectors format.")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="Hyperparameters as JSON.")
+@click.option("--set", "overrides", multiple=True, metavar="NAME=VALUE", help="Override one hyperparameter (repeatable).")
+@click.option("--epochs", "max_epochs", type=int, default=None, help="Maximum epochs (default 100).")
+@click.option("--batch-size", type=int, default=None, help="Sentences per batch (1 is NeuroNER's regimen).")
+@click.option("--tag-scheme", type=click.Choice(["BIO", "BIOES"]), default=None, help="The scheme the model trains on.")
+@_scheme_option
+@click.option("--force", is_flag=True, help="Replace an existing model folder.")
+@click.option("--resume", is_flag=True, help="Carry on from the checkpoint of an interrupted run.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only errors.")
+@friendly_errors
+def train(train_file, output, dev, test, embeddings, embeddings_format, config_file, overrides, max_epochs,
+          batch_size, tag_scheme, scheme, force, resume, quiet):
+    """Train a model on TRAIN_FILE (CoNLL or a BRAT folder)."""
+    from . import api
+
+    hp = _hyperparameters(config_file, overrides, max_epochs=max_epochs, batch_size=batch_size, tag_scheme=tag_scheme)
+    result = api.train(train_file, output, dev=dev, test=test, hp=hp, embeddings=embeddings,
+                       embeddings_format=embeddings_format, scheme=scheme, force=force, resume=resume, verbose=not quiet)
+    if not quiet:
+        click.echo((result.test_report or result.dev_report).format_table())
+
+
+@cli.command()
+@click.argument("model", type=click.Path())
+@click.argument("data", type=click.Path())
+@_scheme_option
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--predictions", type=click.Path(), help="Also write token, gold and predicted tags as CoNLL here.")
+@click.option("--force", is_flag=True, help="Replace an existing predictions file.")
+@friendly_errors
+def evaluate(model, data, scheme, as_json, predictions, force):
+    """Score MODEL on labelled DATA with conlleval's rules: per-type and overall P, R, F1."""
+    from . import api
+
+    _print_report(api.evaluate(model, data, scheme=scheme, predictions_output=predictions, force=force), as_json)
+
+
+@cli.command()
+@click.argument("model", type=click.Path())
+@click.argument("source", type=click.Path())
+@click.option("--output", "-o", type=click.Path(), help="Where to write (default: print CoNLL or JSON to stdout).")
+@click.option("--input-format", type=click.Choice(["conll", "text", "brat"]), default=None,
+              help="conll, text (raw, tokenized here) or brat (a folder); guessed when omitted.")
+@click.option("--format", "output_format", type=click.Choice(["conll", "brat", "json"]), default="conll")
+@click.option("--force", is_flag=True, help="Replace an existing output.")
+@friendly_errors
+def predict(model, source, output, input_format, output_format, force):
+    """Tag SOURCE with MODEL."""
+    from . import api
+    from .conll import format_conll
+
+    if output is None and output_format == "brat":
+        raise click.UsageError("--format brat needs --output FOLDER")
+    sentences, predicted = api.predict(model, source, output, input_format=input_format,
+                                       output_format=output_format, force=force)
+    if output is None:
+        if output_format == "json":
+            click.echo(json.dumps(api.predictions_as_json(sentences, predicted), ensure_ascii=False, indent=1))
+        else:
+            click.echo(format_conll(sentences, predicted), nl=False)
+
+
+@cli.command()
+@click.argument("model", type=click.Path())
+@click.option("--json", "as_json", is_flag=True)
+@friendly_errors
+def info(model, as_json):
+    """Describe a model folder: labels, sizes, training data, metrics."""
+    from . import api
+
+    details = api.info(model)
+    if as_json:
+        click.echo(json.dumps(details, indent=2, ensure_ascii=False))
+        return
+    click.echo(f"entity types: {', '.join(details['entity_types'])}")
+    click.echo(f"labels ({len(details['labels'])}): {' '.join(details['labels'])}")
+    click.echo(f"vocabulary: {details['words']} words, {details['characters']} characters; "
+               f"word vectors {details['word_dim']}-d; {details['parameters']:,} parameters")
+    click.echo(f"trained for {details['epochs']} epochs")
+    for record in details["provenance"].get("trained_on", []):
+        click.echo(f"  {record['role']}: {record.get('path', '(in memory)')}: {record['sentences']} sentences, "
+                   f"entities {record['entities']}")
+    for update in details["provenance"].get("updates", []):
+        click.echo(f"  update: {json.dumps(update, ensure_ascii=False)}")
+    evaluation = details.get("evaluation") or {}
+    for split in ("dev", "test"):
+        if evaluation.get(split):
+            click.echo(f"{split} F1: {evaluation[split]['overall']['f1']:.2f}")
+
+
+@cli.command()
+@click.argument("text_file", type=click.Path())
+@click.option("--output", "-o", required=True, type=click.Path(), help="Vectors file to write (word2vec text format).")
+@click.option("--method", type=click.Choice(["word2vec", "fasttext"]), default="word2vec")
+@click.option("--dim", type=int, default=300, show_default=True)
+@click.option("--epochs", type=int, default=5, show_default=True)
+@click.option("--min-count", type=int, default=1, show_default=True)
+@click.option("--force", is_flag=True)
+@friendly_errors
+def embeddings(text_file, output, method, dim, epochs, min_count, force):
+    """Train word vectors on raw TEXT_FILE, for users without pretrained ones."""
+    from . import api
+
+    path = api.make_embeddings(text_file, output, method=method, dim=dim, epochs=epochs, min_count=min_count, force=force)
+    click.echo(f"vectors written to {path}")
+
+
+@cli.command()
+@click.option("--workdir", type=click.Path(), default="demo", show_default=True,
+              help="Folder for the generated data and the model.")
+@click.option("--train-size", type=int, default=1500, show_default=True)
+@click.option("--epochs", type=int, default=30, show_default=True)
+@click.option("--domain", type=click.Choice(["A", "B"]), default="A", show_default=True)
+@click.option("--force", is_flag=True, help="Replace the model of an earlier demo.")
+@friendly_errors
+def demo(workdir, train_size, epochs, domain, force):
+    """The main job on the embedded data: generate Italian customer-service chats, train, evaluate."""
+    from . import api
+    from .config import Hyperparameters
+
+    held_out = max(50, train_size // 5)
+    result = api.demo(workdir, sizes=(train_size, held_out, held_out), domain=domain,
+                      hp=Hyperparameters(max_epochs=epochs, patience=5), force=force)
+    click.echo("test set, per entity type:")
+    click.echo(result.test_report.format_table())
+
+
+def main():
+    _quiet_tensorflow()
+    cli(prog_name="neuroner-tl")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""The CRF functions against brute-force enumeration of every tag sequence."""
+
+import itertools
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from neuroner_tl import crf
+
+
+def brute_force(inputs, length, transitions, start=None, end=None):
+    """(every sequence's score, best sequence) for one example."""
+    num_tags = inputs.shape[1]
+    scores = {}
+    for sequence in itertools.product(range(num_tags), repeat=length):
+        score = sum(inputs[t, sequence[t]] for t in range(length))
+        score += sum(transitions[sequence[t - 1], sequence[t]] for t in range(1, length))
+        if length and start is not None:
+            score += start[sequence[0]] + end[sequence[-1]]
+        scores[sequence] = score
+    return scores
+
+
+def random_case(seed, batch=4, time=4, tags=3, boundaries=True):
+    rng = np.random.default_rng(seed)
+    inputs = rng.normal(size=(batch, time, tags)).astype(np.float32)
+    transitions = rng.normal(size=(tags, tags)).astype(np.float32)
+    lengths = rng.integers(0, time + 1, size=batch).astype(np.int32)
+    lengths[0] = time  # one full, others random (0 and 1 included by the seeds below)
+    start = rng.normal(size=tags).astype(np.float32) if boundaries else None
+    end = rng.normal(size=tags).astype(np.float32) if boundaries else None
+    return inputs, transitions, lengths, start, end
+
+
+CASES = [(seed, b) for seed in range(6) for b in (False, True)]
+
+
+@pytest.mark.parametrize("seed,boundaries", CASES)
+def test_log_norm_is_logsumexp_of_all_sequence_scores(seed, boundaries):
+    inputs, transitions, lengths, start, end = random_case(seed, boundaries=boundaries)
+    log_norm = crf.crf_log_norm(inputs, lengths, transitions, start, end).numpy()
+    for b, length in enumerate(lengths):
+        scores = list(brute_force(inputs[b], length, transitions, start, end).values())
+        expected = np.logaddexp.reduce(scores) if length else 0.0
+        assert log_norm[b] == pytest.approx(expected, abs=1e-4)
+
+
+@pytest.mark.parametrize("seed,boundaries", CASES)
+def test_sequence_score_matches_enumeration_and_likelihoods_sum_to_one(seed, boundaries):
+    inputs, transitions, lengths, start, end = random_case(seed, batch=1, time=3, boundaries=boundaries)
+    length = int(lengths[0])
+    scores = brute_force(inputs[0], length, transitions, start, end)
+    likelihoods = []
+    for sequence, expected in scores.items():
+        tags = np.array([list(sequence) + [0] * (3 - length)], dtype=np.int32)
+        got = crf.crf_sequence_score(inputs, tags, lengths, transitions, start, end).numpy()[0]
+        assert got == pytest.approx(expected, abs=1e-4)
+        log_likelihood, _ = crf.crf_log_likelihood(inputs, tags, lengths, transitions, start, end)
+        likelihoods.append(log_likelihood.numpy()[0])
+    assert np.logaddexp.reduce(likelihoods) == pytest.approx(0.0, abs=1e-4)
+
+
+@pytest.mark.parametrize("seed,boundaries", CASES)
+def test_viterbi_finds_the_best_sequence(seed, boundaries):
+    inputs, transitions, lengths, start, end = random_case(seed, boundaries=boundaries)
+    tags, best = crf.crf_decode(inputs, transitions, lengths, start, end)
+    for b, length in enumerate(lengths):
+        scores = brute_force(inputs[b], length, transitions, start, end)
+        best_sequence = max(scores, key=scores.get)
+        assert tuple(tags.numpy()[b, :length]) == best_sequence
+        assert np.all(tags.numpy()[b, length:] == 0), "padding decodes to 0"
+        assert best.numpy()[b] == pytest.approx(scores[best_sequence] if length else 0.0, abs=1e-4)
+
+
+def test_length_zero_and_one_sequences():
+    inputs = np.random.default_rng(1).normal(size=(2, 1, 4)).astype(np.float32)
+    transitions = np.zeros((4, 4), np.float32)
+    lengths = np.array([1, 0], np.int32)
+    tags, best = crf.crf_decode(inputs, transitions, lengths)
+    assert tags.numpy()[0, 0] == np.argmax(inputs[0, 0])
+    assert best.numpy()[1] == 0.0
+    log_norm = crf.crf_log_norm(inputs, lengths, transitions).numpy()
+    assert log_norm[0] == pytest.approx(np.logaddexp.reduce(inputs[0, 0]), abs=1e-5)
+    assert log_norm[1] == 0.0
+
+
+def test_functions_inside_tf_function_with_unknown_shapes_and_time_one():
+    spec = [tf.TensorSpec([None, None, None], tf.float32), tf.TensorSpec([None], tf.int32),
+            tf.TensorSpec([None, None], tf.float32)]
+
+    @tf.function(input_signature=spec)
+    def decode_and_norm(inputs, lengths, transitions):
+        tags, best = crf.crf_decode(inputs, transitions, lengths)
+        return tags, best, crf.crf_log_norm(inputs, lengths, transitions)
+
+    for time in (1, 2, 5):
+        inputs, transitions, lengths, _, _ = random_case(time, time=time, boundaries=False)
+        tags, best, log_norm = decode_and_norm(inputs, lengths, transitions)
+        eager_tags, eager_best = crf.crf_decode(inputs, transitions, lengths)
+        np.testing.assert_array_equal(tags.numpy(), eager_tags.numpy())
+        np.testing.assert_allclose(log_norm.numpy(), crf.crf_log_norm(inputs, lengths, transitions).numpy(), rtol=1e-5)
+
+
+def test_numpy_viterbi_agrees_with_crf_decode():
+    inputs, transitions, _, _, _ = random_case(3, batch=1, time=6, boundaries=False)
+    sequence, score = crf.viterbi_decode(inputs[0], transitions)
+    tags, best = crf.crf_decode(inputs, transitions, np.array([6], np.int32))
+    assert sequence == tags.numpy()[0].tolist()
+    assert score == pytest.approx(best.numpy()[0], abs=1e-4)
+
+
+def test_gradient_of_negative_log_likelihood_is_finite_and_nonzero():
+    inputs, transitions, lengths, start, end = random_case(0)
+    variable = tf.Variable(transitions)
+    tags = np.zeros(inputs.shape[:2], np.int32)
+    with tf.GradientTape() as tape:
+        loss = -tf.reduce_mean(crf.crf_log_likelihood(inputs, tags, lengths, variable, start, end)[0])
+    gradient = tape.gradient(loss, variable).numpy()
+    assert np.all(np.isfinite(gradient)) and np.abs(gradient).sum() > 0
+
+
+def test_layer_slices_the_c_plus_2_matrix_and_round_trips_its_config():
+    layer = crf.CRF(3, name="crf")
+    layer.build((None, None, 3))
+    assert tuple(layer.transitions.shape) == (5, 5)
+    matrix = np.arange(25, dtype=np.float32).reshape(5, 5)
+    layer.transitions.assign(matrix)
+    np.testing.assert_array_equal(layer.label_transitions.numpy(), matrix[:3, :3])
+    np.testing.assert_array_equal(layer.start_transitions.numpy(), matrix[3, :3])
+    np.testing.assert_array_equal(layer.end_transitions.numpy(), matrix[:3, 4])
+    clone = crf.CRF.from_config(layer.get_config())
+    assert clone.num_tags == 3 and clone.name == "crf"
+    inputs, _, lengths, _, _ = random_case(2, tags=3)
+    expected = crf.crf_decode(inputs, matrix[:3, :3], lengths, matrix[3, :3], matrix[:3, 4])[0]
+    np.testing.assert_array_equal(layer.decode(inputs, lengths)[0].numpy(), expected.numpy())
