@@ -7,6 +7,10 @@ emission scores ``[B, T, C]`` -> CRF layer (holds the transitions; passes the sc
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+from typing import Dict, Union
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -32,7 +36,7 @@ class CharEncoder(keras.layers.Layer):
         self.embedding_dim = embedding_dim
         self.units = units
         self.embedding = keras.layers.Embedding(num_chars, embedding_dim, mask_zero=True, name="char_embedding")
-        self.bilstm = keras.layers.Bidirectional(keras.layers.LSTM(units), name="char_bilstm")
+        self.bilstm = keras.layers.Bidirectional(keras.layers.LSTM(units, name="lstm"), name="char_bilstm")
 
     def build(self, input_shape):
         self.embedding.build((None, None))
@@ -74,7 +78,7 @@ def build_model(hp: Hyperparameters, num_words: int, num_chars: int, num_labels:
     features = keras.layers.Concatenate(name="token_features")([chars, words])
     features = keras.layers.Dropout(hp.dropout, seed=hp.seed, name="dropout")(features)
     hidden = keras.layers.Bidirectional(
-        keras.layers.LSTM(hp.token_lstm_units, return_sequences=True), name="token_bilstm")(features, mask=mask)
+        keras.layers.LSTM(hp.token_lstm_units, return_sequences=True, name="lstm"), name="token_bilstm")(features, mask=mask)
     if hp.hidden_layer:
         hidden = keras.layers.Dense(hp.token_lstm_units, activation="tanh", name="hidden")(hidden)
     emissions = keras.layers.Dense(num_labels, name="emissions")(hidden)
@@ -88,3 +92,42 @@ def crf_layer(model: keras.Model) -> CRF:
 
 def set_word_embeddings(model: keras.Model, matrix: np.ndarray) -> None:
     model.get_layer("word_embedding").embeddings.assign(matrix)
+
+
+def weight_arrays(network: keras.Model) -> Dict[str, np.ndarray]:
+    """Every trainable weight by its path (``"token_bilstm/forward_lstm/lstm_cell/kernel"``).
+
+    The paths depend only on the layer names given in ``build_model``, unlike the entry names of
+    Keras's own weights file, and loading by path lets a mismatch fail loudly instead of leaving
+    freshly initialized weights in place.
+    """
+    arrays = {v.path: v.numpy() for v in network.trainable_variables}
+    if len(arrays) != len(network.trainable_variables):
+        raise ValueError("two trainable weights share a path; give every layer a unique name")
+    return arrays
+
+
+def save_weights(network: keras.Model, path: Union[str, Path]) -> None:
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.tmp")
+    with open(temporary, "wb") as stream:
+        np.savez(stream, **weight_arrays(network))
+    os.replace(temporary, path)
+
+
+def load_weights(network: keras.Model, path: Union[str, Path]) -> None:
+    """Assign every trainable weight from ``path``; ``ValueError`` names what is missing or misshapen."""
+    with np.load(path, allow_pickle=False) as stored:
+        stored_names = set(stored.files)
+        wanted = {v.path: v for v in network.trainable_variables}
+        missing = sorted(set(wanted) - stored_names)
+        unexpected = sorted(stored_names - set(wanted))
+        if missing or unexpected:
+            raise ValueError(f"weights do not match the network (missing: {', '.join(missing) or 'none'}; "
+                             f"unexpected: {', '.join(unexpected) or 'none'})")
+        for name, variable in wanted.items():
+            value = stored[name]
+            if tuple(value.shape) != tuple(variable.shape):
+                raise ValueError(f"weight {name} has shape {tuple(value.shape)}, the network expects "
+                                 f"{tuple(variable.shape)}")
+            variable.assign(value)

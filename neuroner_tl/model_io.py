@@ -1,7 +1,7 @@
 """Model folders: self-contained, written atomically, validated when read.
 
 A folder holds ``config.json`` (hyperparameters), ``model.json`` (format version, labels, sizes),
-``words.txt``/``chars.txt``/``labels.txt``, ``model.weights.h5`` (to rebuild and keep training the
+``words.txt``/``chars.txt``/``labels.txt``, ``weights.npz`` (to rebuild and keep training the
 Keras network), ``saved_model/`` (a TF SavedModel whose ``serving_default`` signature maps token
 strings to tags and scores, loadable with ``tf.saved_model.load`` alone), ``history.json``,
 ``provenance.json`` (which data the model saw), ``metadata.json`` (library versions) and, after
@@ -19,20 +19,20 @@ import shutil
 from pathlib import Path
 from typing import Optional, Union
 
-import h5py
+import zipfile
 import keras
 import numpy as np
 import tensorflow as tf
 
 from .config import Hyperparameters
 from .errors import ModelFolderError, NeuronerError
-from .model import CHAR_INPUT, WORD_INPUT
+from .model import CHAR_INPUT, WORD_INPUT, load_weights, save_weights
 from .tagger import Tagger
 from .vocabulary import PAD_ID, UNK_ID, Vocabulary
 
 FORMAT_VERSION = 1
 SAVED_MODEL_DIR = "saved_model"
-WEIGHTS_FILE = "model.weights.h5"
+WEIGHTS_FILE = "weights.npz"
 REQUIRED_FILES = ("config.json", "model.json", "words.txt", "chars.txt", "labels.txt", WEIGHTS_FILE,
                   f"{SAVED_MODEL_DIR}/saved_model.pb")
 PathLike = Union[str, Path]
@@ -101,7 +101,7 @@ def _write_contents(tagger: Tagger, folder: Path) -> None:
     tagger.words.save(folder / "words.txt")
     tagger.chars.save(folder / "chars.txt")
     (folder / "labels.txt").write_text("".join(l + "\n" for l in tagger.labels), encoding="utf-8")
-    tagger.network.save_weights(str(folder / WEIGHTS_FILE))
+    save_weights(tagger.network, folder / WEIGHTS_FILE)
     _write_json(folder / "history.json", tagger.history)
     _write_json(folder / "provenance.json", tagger.provenance)
     _write_json(folder / "metadata.json", {
@@ -144,9 +144,9 @@ def load_tagger(folder: PathLike) -> Tagger:
                     history=_read_json(folder, "history.json", default=[]),
                     provenance=_read_json(folder, "provenance.json", default=None))
     try:
-        tagger.network.load_weights(str(folder / WEIGHTS_FILE))
-    except (ValueError, OSError, KeyError) as error:
-        raise ModelFolderError(folder, f"{WEIGHTS_FILE} does not fit the network: {str(error).splitlines()[0]}") from None
+        load_weights(tagger.network, folder / WEIGHTS_FILE)
+    except (ValueError, OSError, KeyError, zipfile.BadZipFile) as error:
+        raise ModelFolderError(folder, f"{WEIGHTS_FILE}: {str(error).splitlines()[0]}") from None
     return tagger
 
 
@@ -163,28 +163,25 @@ def _read_json(folder: Path, name: str, default=...):
 def _check_weight_shapes(folder: Path, expected: dict) -> None:
     """The vocabularies must match the stored weights, else the files come from different models."""
     try:
-        with h5py.File(folder / WEIGHTS_FILE, "r") as weights:
-            shapes = {}
-            weights.visititems(lambda name, obj: shapes.setdefault(name, obj.shape)
-                               if isinstance(obj, h5py.Dataset) else None)
-    except OSError:
+        with np.load(folder / WEIGHTS_FILE, allow_pickle=False) as weights:
+            shapes = {name: weights[name].shape for name in weights.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError):
         raise ModelFolderError(folder, f"{WEIGHTS_FILE} is not a readable weights file (truncated or corrupt)") from None
 
-    def shape_of(fragment: str):
-        return next((shape for name, shape in sorted(shapes.items()) if fragment in name), None)
-
-    word_shape = shape_of("word_embedding/vars/0")
-    if word_shape is not None and tuple(word_shape) != tuple(expected["word_embedding"]):
+    word_shape = shapes.get("word_embedding/embeddings")
+    char_shape = shapes.get("char_encoder/char_embedding/embeddings")
+    crf_shape = shapes.get("crf/transitions")
+    if None in (word_shape, char_shape, crf_shape):
+        raise ModelFolderError(folder, f"{WEIGHTS_FILE} lacks the embedding or CRF weights of a neuroner_tl network")
+    if word_shape[0] != expected["word_embedding"][0]:
         raise ModelFolderError(folder, f"words.txt has {expected['word_embedding'][0]} entries with padding and "
                                        f"UNK, but the word embeddings have {word_shape[0]} rows")
-    char_shape = shape_of("char_embedding/vars/0")
-    if char_shape is not None and char_shape[0] != expected["char_embedding"]:
+    if char_shape[0] != expected["char_embedding"]:
         raise ModelFolderError(folder, f"chars.txt has {expected['char_embedding']} entries with padding and "
                                        f"UNK, but the character embeddings have {char_shape[0]} rows")
-    emission_shape = shape_of("emissions/vars/0")
-    if emission_shape is not None and emission_shape[-1] != expected["emissions"]:
-        raise ModelFolderError(folder, f"labels.txt has {expected['emissions']} labels, but the emission "
-                                       f"layer scores {emission_shape[-1]}")
+    if crf_shape[0] != expected["emissions"] + 2:
+        raise ModelFolderError(folder, f"labels.txt has {expected['emissions']} labels, but the CRF transition "
+                                       f"matrix is {crf_shape[0]}x{crf_shape[1]} (labels + start + end)")
 
 
 def file_fingerprint(path: PathLike) -> str:

@@ -11,7 +11,7 @@ _TOKEN = re.compile(
     r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+"  # e-mail addresses
     r"|https?://\S+"  # links
     r"|\w+['’](?=\w)"  # Italian and French elisions keep their apostrophe: l'|Istituto
-    r"|\d+(?:[.,:/]\d+)*"  # numbers, dates, times
+    r"|\+?\d+(?:[.,:/]\d+)*"  # numbers (international phone prefixes too), dates, times
     r"|\w+(?:[\-]\w+)*"  # words, hyphenated words
     r"|[^\w\s]",  # any other symbol on its own
     re.UNICODE,

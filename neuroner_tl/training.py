@@ -19,12 +19,12 @@ import tensorflow as tf
 
 from .batching import Encoded, replace_singletons, training_batches
 from .conll import Corpus
-from .model import CHAR_INPUT, WORD_INPUT
+from .model import CHAR_INPUT, WORD_INPUT, load_weights, save_weights
 from .tagger import CHARS_SPEC, LABELS_SPEC, WORDS_SPEC, Tagger
 
 CHECKPOINT_STATE = "state.json"
-CHECKPOINT_WEIGHTS = "last.weights.h5"
-CHECKPOINT_BEST = "best.weights.h5"
+CHECKPOINT_WEIGHTS = "last-weights.npz"
+CHECKPOINT_BEST = "best-weights.npz"
 CHECKPOINT_OPTIMIZER = "optimizer.npz"
 
 
@@ -193,11 +193,9 @@ class Trainer:
             return
         folder = self.checkpoint_dir
         folder.mkdir(parents=True, exist_ok=True)
-        self.tagger.network.save_weights(str(folder / ("tmp-" + CHECKPOINT_WEIGHTS)), overwrite=True)
-        os.replace(folder / ("tmp-" + CHECKPOINT_WEIGHTS), folder / CHECKPOINT_WEIGHTS)
+        save_weights(self.tagger.network, folder / CHECKPOINT_WEIGHTS)
         if improved:
-            self.tagger.network.save_weights(str(folder / ("tmp-" + CHECKPOINT_BEST)), overwrite=True)
-            os.replace(folder / ("tmp-" + CHECKPOINT_BEST), folder / CHECKPOINT_BEST)
+            save_weights(self.tagger.network, folder / CHECKPOINT_BEST)
         arrays = {f"v{i}": v.numpy() for i, v in enumerate(self.optimizer.variables)}
         with open(folder / ("tmp-" + CHECKPOINT_OPTIMIZER), "wb") as stream:
             np.savez(stream, **arrays)
@@ -218,7 +216,7 @@ class Trainer:
         if self.checkpoint_dir is None or not (self.checkpoint_dir / CHECKPOINT_STATE).exists():
             return None
         state = json.loads((self.checkpoint_dir / CHECKPOINT_STATE).read_text(encoding="utf-8"))
-        self.tagger.network.load_weights(str(self.checkpoint_dir / CHECKPOINT_WEIGHTS))
+        load_weights(self.tagger.network, self.checkpoint_dir / CHECKPOINT_WEIGHTS)
         with np.load(self.checkpoint_dir / CHECKPOINT_OPTIMIZER) as saved:
             for i, variable in enumerate(self.optimizer.variables):
                 variable.assign(saved[f"v{i}"])
@@ -231,7 +229,7 @@ class Trainer:
         if not path.exists():
             return None
         current = self.tagger.network.get_weights()
-        self.tagger.network.load_weights(str(path))
+        load_weights(self.tagger.network, path)
         best = self.tagger.network.get_weights()
         self.tagger.network.set_weights(current)
         return best
