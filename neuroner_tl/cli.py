@@ -216,6 +216,39 @@ def demo(workdir, train_size, epochs, domain, force):
     click.echo(result.test_report.format_table())
 
 
+@cli.command()
+@click.option("--model", "-m", "model", required=True, type=click.Path(), help="The source model folder (never modified).")
+@click.option("--target", "-t", required=True, type=click.Path(),
+              help="Target data (CoNLL or BRAT) annotated only with the target type(s).")
+@click.option("--entity", "-e", "entities", required=True, multiple=True,
+              help="A target entity type (repeat for several; comma-separated also works).")
+@click.option("--output", "-o", required=True, type=click.Path(), help="The updated model folder to write.")
+@click.option("--forget", is_flag=True, help="Re-learn the given seen types from scratch (task ii).")
+@click.option("--dev", type=click.Path(), help="Dev data for early stopping (default: 10% of the target data).")
+@click.option("--init", type=click.Choice(["paper", "preserve"]), default="paper", show_default=True,
+              help="New weights from N(mean, std) (paper) or set so the model first predicts exactly as the source.")
+@click.option("--learning-rate", type=float, default=0.005, show_default=True)
+@click.option("--epochs", "max_epochs", type=int, default=None, help="Maximum fine-tuning epochs (default: the source's).")
+@click.option("--patience", type=int, default=None, help="Early-stopping patience (default: the source's).")
+@click.option("--embeddings", type=click.Path(), help="Pretrained vectors for the target data's new words.")
+@_scheme_option
+@click.option("--force", is_flag=True, help="Replace an existing output folder (never the source).")
+@click.option("--quiet", "-q", is_flag=True)
+@friendly_errors
+def update(model, target, entities, output, forget, dev, init, learning_rate, max_epochs, patience, embeddings,
+           scheme, force, quiet):
+    """Update a trained model for a new domain or entity type, without the source data."""
+    from . import api
+
+    types = [t for group in entities for t in group.split(",")]
+    result = api.update(model, target, types, output, forget=forget, dev=dev, init=init, learning_rate=learning_rate,
+                        max_epochs=max_epochs, patience=patience, embeddings=embeddings, scheme=scheme, force=force,
+                        verbose=not quiet)
+    if not quiet:
+        click.echo("dev set (target data with pseudo-labels), per entity type:")
+        click.echo(result.dev_report.format_table())
+
+
 def main():
     _quiet_tensorflow()
     cli(prog_name="neuroner-tl")

@@ -95,6 +95,14 @@ class _Entities:
         return self.rng.choice(_ORGANIZATIONS)
 
 
+_FILLERS = {
+    "amount": lambda e: e.rng.choice([str(e.rng.randint(5, 400)), f"{e.rng.randint(5, 400)},{e.rng.randint(10, 99)}"]),
+    "date": lambda e: e.rng.choice([e.fake.date_this_year().strftime("%d/%m/%Y"),
+                                    f"{e.rng.randint(1, 28)} {_MONTHS[e.rng.randint(0, 11)]}"]),
+    "time": lambda e: f"{e.rng.randint(8, 20)}:{e.rng.choice(['00', '15', '30', '45'])}",
+    "order": lambda e: e.rng.choice([str(e.rng.randint(10**5, 10**7)), f"ORD{e.rng.randint(10**4, 10**6)}"]),
+    "months": lambda e: str(e.rng.randint(2, 24)),
+}
 _MONTHS = ["gennaio", "febbraio", "marzo", "aprile", "maggio", "giugno", "luglio", "agosto", "settembre",
            "ottobre", "novembre", "dicembre"]
 _STREET_KINDS = ["Via", "Viale", "Piazza", "Corso", "Vicolo", "Largo", "via", "piazza", "corso"]
@@ -103,74 +111,79 @@ _REGIONS = ["Lombardia", "Toscana", "Sicilia", "Piemonte", "Veneto", "Puglia", "
 _ORGANIZATIONS = ["Poste Italiane", "Intesa Sanpaolo", "UniCredit", "Agenzia delle Entrate", "INPS",
                   "Banca Sella", "Enel", "Comune di Milano", "Fineco", "Mediolanum", "Ikea", "Amazon"]
 
-_GREETING = {"A": ["Buongiorno", "Buonasera", "Salve", "Gentile cliente"],
-             "B": ["Pronto", "Sì pronto", "Buongiorno", "Ehm salve", "Allora"]}
+_OPENERS = {
+    "A": ["Buongiorno ,", "Buonasera ,", "Salve ,", "Gentile operatore ,", "Gentili signori ,", "Ciao ,", "Allora ,", ""],
+    "B": ["Pronto ,", "sì pronto ,", "ehm salve ,", "allora ,", "guardi ,", "senta ,", "buongiorno ,", "salve ,", ""],
+}
+_CLOSERS = {
+    "A": ["Grazie .", "Grazie mille .", "Resto in attesa di un riscontro .", "Cordiali saluti .", "Saluti .", "."],
+    "B": ["grazie .", "va bene ?", "ok grazie mille .", "mi scusi eh .", "capito ?", "."],
+}
+_CONNECTORS = {"A": [", inoltre", "; inoltre", ". Inoltre", ", e", ". Poi"],
+               "B": [", e poi", ", ah e", ", eh", ", poi", "e niente"]}
 
-# Each template is a list of alternatives per part; {Type} marks an entity slot.
-_TEMPLATES: Dict[str, List[str]] = {
+# Clauses both domains use, each with entity slots {Type}.
+_SHARED_CLAUSES = [
+    "sono {Person} e vi contatto per la linea {Phone}",
+    "il mio codice cliente è {CustomerIdentification}",
+    "vorrei domiciliare le bollette sul conto {PaymentInformation}",
+    "la fattura va spedita in {Address} a {Location}",
+    "il nuovo indirizzo è {Address} , {Location}",
+    "per l'accredito usate l'IBAN {PaymentInformation} presso {Organization}",
+    "il numero da portare è {Phone} , ora sono con {Organization}",
+    "il codice fiscale è {PersonalInformation}",
+    "sono nato il {PersonalInformation} a {Location}",
+    "potete richiamarmi al {Phone} dopo le 18",
+    "la pratica è a nome di {Person} , codice {CustomerIdentification}",
+    "lavoro per {Organization} nella sede di {Location}",
+    "il tecnico deve venire in {Address} , citofono {Person}",
+    "la mia email è {PersonalInformation}",
+    "ho pagato con la carta {PaymentInformation} ma l'addebito non risulta",
+    "risulta un contratto con codice {CustomerIdentification} a {Location} ?",
+    "mi chiamo {Person} e ho un problema con la fibra",
+    "il modem è arrivato in {Address} ma io abito a {Location}",
+    "mi avete addebitato due volte sul conto {PaymentInformation}",
+    "il referente è {Person} di {Organization}",
+    "la SIM va attivata sul numero {Phone} intestato a {Person}",
+    "non ricevo più le fatture da quando mi sono trasferito a {Location}",
+    "vorrei disdire il contratto {CustomerIdentification}",
+    "la linea fissa {Phone} non funziona da ieri",
+    "il negozio di {Organization} in {Address} non mi ha aiutato",
+    "vi ho mandato il documento con la data di nascita {PersonalInformation}",
+    "ho parlato ieri con il vostro collega {Person}",
+    "il contatore si trova in {Address}",
+    "il titolare del contratto è {Person} , nato a {Location}",
+    "la banca è {Organization} , filiale di {Location}",
+    "vorrei cambiare il metodo di pagamento",
+    "non ho ricevuto nessuna comunicazione",
+    "il servizio non funziona da tre giorni",
+    "devo solo aspettare la mail di conferma ?",
+    "la bolletta di questo mese è molto più alta del solito",
+    "la bolletta del {date} è di {amount} euro",
+    "ho pagato {amount} euro il {date} ma risulta ancora da saldare",
+    "il tecnico passa il {date} alle {time}",
+    "il mio ordine {order} è fermo dal {date}",
+    "l'offerta costa {amount} euro al mese per {months} mesi",
+    "ho chiamato {months} volte e nessuno mi ha risposto",
+    "la promozione scade il {date} , giusto ?",
+    "avete un negozio a {Location} aperto dopo le {time} ?",
+    "il signor {Person} ha chiamato alle {time} per la pratica {CustomerIdentification}",
+    "chiedo il rimborso di {amount} euro sul conto {PaymentInformation}",
+]
+_OWN_CLAUSES = {
     "A": [
-        "{greet} , sono {Person} e vi scrivo per la linea {Phone} .",
-        "Il mio codice cliente è {CustomerIdentification} , potete verificare ?",
-        "Vorrei domiciliare le bollette sul conto {PaymentInformation} intestato a {Person} .",
-        "La fattura va spedita in {Address} a {Location} .",
-        "Ho cambiato residenza : il nuovo indirizzo è {Address} , {Location} .",
-        "Per l' accredito usate l' IBAN {PaymentInformation} presso {Organization} .",
-        "Il numero da portare è {Phone} , attualmente con {Organization} .",
-        "Confermo il codice fiscale {PersonalInformation} e il numero {Phone} .",
-        "Sono nato il {PersonalInformation} a {Location} .",
-        "Potete richiamarmi al {Phone} dopo le 18 ?",
-        "La pratica è a nome di {Person} , codice {CustomerIdentification} .",
-        "Lavoro per {Organization} e vorrei una offerta business per la sede di {Location} .",
-        "Il tecnico deve venire in {Address} , citofono {Person} .",
-        "La mia email è {PersonalInformation} , scrivetemi lì per favore .",
-        "Ho pagato con la carta {PaymentInformation} ma l' addebito non risulta .",
-        "Risulta un contratto con codice {CustomerIdentification} attivo a {Location} ?",
-        "{greet} , mi chiamo {Person} , cliente {CustomerIdentification} , ho un problema con la fibra .",
-        "Il modem è stato consegnato in {Address} ma io abito a {Location} .",
-        "Mi avete addebitato due volte sul conto {PaymentInformation} .",
-        "Il referente aziendale è {Person} di {Organization} .",
-        "Attivate la SIM sul numero {Phone} intestato a {Person} , codice fiscale {PersonalInformation} .",
-        "Non ricevo più le fatture da quando mi sono trasferito a {Location} .",
-        "Vorrei disdire il contratto , il codice è {CustomerIdentification} .",
-        "Grazie {Person} , la richiesta è stata registrata .",
-        "La linea fissa {Phone} non funziona da ieri .",
-        "Il negozio di {Organization} in {Address} non ha saputo aiutarmi .",
-        "Vi ho già mandato il documento con data di nascita {PersonalInformation} .",
-        "Vi contatto dall' ufficio di {Organization} a {Location} .",
-        "Ok , quindi devo solo aspettare la mail di conferma ?",
-        "Il servizio clienti mi ha detto di riprovare domani , ma non è cambiato nulla .",
+        "vi scrivo dalla chat del sito per conto di {Person}",
+        "allego la ricevuta del bonifico dal conto {PaymentInformation}",
+        "il numero {Phone} risulta ancora sospeso",
+        "la richiesta è stata inoltrata all'ufficio di {Location}",
+        "la fattura elettronica va intestata a {Organization}",
     ],
     "B": [
-        "{greet} sì sono {Person} chiamo per la bolletta della luce .",
-        "allora il numero cliente dovrebbe essere {CustomerIdentification} .",
-        "mi può richiamare al {Phone} che adesso sono in macchina ?",
-        "il mio cellulare è {Phone} , no aspetti , è giusto .",
-        "l' iban è {PaymentInformation} , lo legge lei ?",
-        "abito in {Address} , a {Location} , vicino alla stazione .",
-        "ecco la carta è la {PaymentInformation} , scade l' anno prossimo .",
-        "sì il codice fiscale è {PersonalInformation} .",
-        "sono nata il {PersonalInformation} , mi scusi .",
-        "la banca è {Organization} , filiale di {Location} .",
-        "il contatore sta in {Address} ma la bolletta arriva a mia madre {Person} .",
-        "guardi che ho già parlato con il suo collega {Person} ieri .",
-        "la pratica {CustomerIdentification} non si è ancora chiusa .",
-        "avevo il contratto con {Organization} e sono passato a voi a {Location} .",
-        "mi segna anche il fisso {Phone} per favore ?",
-        "eh no il titolare è mio marito , {Person} .",
-        "mi hanno scritto dalla {Organization} dicendo che c' è un insoluto .",
-        "{greet} , il codice pratica è {CustomerIdentification} , me lo hanno dato al negozio .",
-        "vorrei pagare con addebito sul conto {PaymentInformation} da adesso in poi .",
-        "la seconda casa è in {Address} , a {Location} , stesso contratto .",
-        "il numero da chiamare per il tecnico è {Phone} , chieda di {Person} .",
-        "la mail è {PersonalInformation} , tutto minuscolo .",
-        "sì confermo , {Person} , nato a {Location} .",
-        "allora aspetto la chiamata , grazie mille .",
-        "no guardi , non ho ricevuto niente né per posta né per mail .",
-        "sono {Person} dell' amministrazione di {Organization} , chiamo per le utenze .",
-        "il rimborso lo volete sul {PaymentInformation} o serve un altro modulo ?",
-        "la lettura del contatore l' ho mandata dal sito , codice {CustomerIdentification} .",
-        "mi passa un operatore di {Location} per favore ?",
-        "perfetto , allora ci sentiamo la settimana prossima .",
+        "la pratica {CustomerIdentification} non si è ancora chiusa",
+        "mi segna anche il fisso {Phone} ?",
+        "il rimborso lo volete sul {PaymentInformation} ?",
+        "eh no il titolare è mio marito , {Person}",
+        "mi passa un operatore di {Location} ?",
     ],
 }
 
@@ -185,13 +198,29 @@ def generate_sentences(domain: str, count: int, seed: int = 0,
     fake.seed_instance(rng.randint(0, 2**31))
     entities = _Entities(fake, rng, domain)
     excluded = set(exclude_types)
+    clauses = _SHARED_CLAUSES + _OWN_CLAUSES[domain]
     sentences = []
-    templates = [t.replace("' ", "'") for t in _TEMPLATES[domain]]  # l' amico -> l'amico
     for _ in range(count):
-        template = rng.choice(templates)
+        template = _compose(rng, domain, clauses)
         tokens, labels = _fill(template, entities, rng, domain, excluded)
         sentences.append(Sentence(tokens, labels))
     return sentences
+
+
+def _compose(rng: random.Random, domain: str, clauses: Sequence[str]) -> str:
+    """Opener, one or two clauses joined by a connector, closer; capitalized in A."""
+    parts = [rng.choice(_OPENERS[domain]), rng.choice(clauses)]
+    if rng.random() < 0.35:
+        parts += [rng.choice(_CONNECTORS[domain]), rng.choice(clauses)]
+    closer = rng.choice(_CLOSERS[domain])
+    text = " ".join(p for p in parts if p)
+    if text.endswith("?"):
+        text += "" if closer == "." else " " + closer
+    else:
+        text += " ." if closer == "." else (" . " if domain == "A" else " , ") + closer
+    if domain == "A":
+        text = text[0].upper() + text[1:]
+    return text
 
 
 def _fill(template: str, entities: _Entities, rng: random.Random, domain: str,
@@ -202,15 +231,13 @@ def _fill(template: str, entities: _Entities, rng: random.Random, domain: str,
     for match in _SLOT.finditer(template):
         _append_text(template[position: match.start()], tokens, labels)
         slot = match.group(1)
-        if slot == "greet":
-            _append_text(rng.choice(_GREETING[domain]), tokens, labels)
+        if slot in _FILLERS:  # a number or date that is not an entity: only context tells them apart
+            _append_text(_FILLERS[slot](entities), tokens, labels)
         else:
-            text = getattr(entities, slot)()
-            kind = None if slot in excluded else slot
-            _append_text(text, tokens, labels, kind)
+            _append_text(getattr(entities, slot)(), tokens, labels, None if slot in excluded else slot)
         position = match.end()
     _append_text(template[position:], tokens, labels)
-    if rng.random() < 0.3 and domain == "B":  # spoken transcripts lose their capitals
+    if rng.random() < (0.3 if domain == "B" else 0.1):  # transcripts and hasty chats lose their capitals
         tokens = [t.lower() if lab == "O" else t for t, lab in zip(tokens, labels)]
     return tokens, labels
 

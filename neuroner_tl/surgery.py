@@ -1,0 +1,169 @@
+"""``ModelSurgeon``: rebuild a trained network for a new label set or a larger vocabulary, with no
+access to the data it was trained on.
+
+Every old weight is copied exactly and old indices stay stable: new labels are appended after the
+old ones (the CRF's start and end rows/columns move from ``C``/``C+1`` to ``C'``/``C'+1``), new words
+and characters after the old vocabulary. New weights are drawn from ``N(mean, std)`` of the existing
+weights of the same matrix (the paper), or, with ``init="preserve"``, set so that the rebuilt
+network decodes exactly what the source decoded until it is fine-tuned.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Iterable, List, Optional, Sequence
+
+import numpy as np
+
+from . import tags as tagging
+from .embeddings import find_vector
+from .errors import UpdateError
+from .model import weight_arrays
+from .tagger import Tagger
+from .vocabulary import PAD_ID, Vocabulary
+
+WORDS = "word_embedding/embeddings"
+CHARS = "char_encoder/char_embedding/embeddings"
+EMISSION_KERNEL = "emissions/kernel"
+EMISSION_BIAS = "emissions/bias"
+TRANSITIONS = "crf/transitions"
+INITS = ("paper", "preserve")
+PRESERVE_MARGIN = 1.0
+
+
+def like(existing: np.ndarray, shape, rng: np.random.Generator) -> np.ndarray:
+    """Values drawn from N(mean, std) of ``existing``."""
+    return rng.normal(float(np.mean(existing)), float(np.std(existing)), size=shape).astype(existing.dtype)
+
+
+def used_transitions(matrix: np.ndarray) -> np.ndarray:
+    """The entries of a (C+2)x(C+2) matrix the CRF uses: label to label, start to label, label to end."""
+    c = matrix.shape[0] - 2
+    return np.concatenate([matrix[:c, :c].ravel(), matrix[c, :c], matrix[:c, c + 1]])
+
+
+def crf_index_map(old_labels: int, new_labels: int) -> np.ndarray:
+    """Where each row/column of the old (C+2)x(C+2) matrix goes in the new one."""
+    return np.concatenate([np.arange(old_labels), [new_labels, new_labels + 1]])
+
+
+class ModelSurgeon:
+    """Operates on a source ``Tagger``; the source itself is never modified."""
+
+    def __init__(self, source: Tagger, seed: Optional[int] = None):
+        self.source = source
+        self.rng = np.random.default_rng(source.hp.seed if seed is None else seed)
+
+    @classmethod
+    def from_folder(cls, folder, seed: Optional[int] = None) -> "ModelSurgeon":
+        from .model_io import load_tagger
+
+        return cls(load_tagger(folder), seed)
+
+    def labels_with(self, new_types: Sequence[str]) -> List[str]:
+        """The source labels followed by the labels of the types it lacks."""
+        known = set(self.source.entity_types)
+        added = [t for t in new_types if t not in known]
+        extra = tagging.labels_for_types(added, self.source.hp.tag_scheme)[1:]
+        return self.source.labels + extra
+
+    def operate(self, new_types: Sequence[str] = (), forget_types: Sequence[str] = (),
+                new_words: Iterable[str] = (), new_chars: Iterable[str] = (), vectors=None,
+                init: str = "paper") -> Tagger:
+        """A new ``Tagger``: labels for ``new_types`` added, ``forget_types`` re-drawn, the
+        vocabularies grown by ``new_words``/``new_chars`` (rows from ``vectors`` where they have one)."""
+        if init not in INITS:
+            raise UpdateError(f"init must be one of {', '.join(INITS)}, not {init!r}")
+        unknown = [t for t in forget_types if t not in self.source.entity_types]
+        if unknown:
+            raise UpdateError(f"cannot forget {', '.join(unknown)}: the model has no such type "
+                              f"(it knows {', '.join(self.source.entity_types)})")
+        source = self.source
+        labels = self.labels_with(new_types)
+        words = _grown(source.words, new_words)
+        chars = _grown(source.chars, new_chars)
+        target = Tagger(source.hp, words, chars, labels, word_dim=source.word_dim, history=source.history,
+                        provenance=_copy_provenance(source.provenance))
+        old = weight_arrays(source.network)
+        new = {name: value.copy() for name, value in old.items()}
+        new[WORDS] = self._grow_rows(old[WORDS], len(words), words, vectors)
+        new[CHARS] = self._grow_rows(old[CHARS], len(chars))
+        added = len(labels) - len(source.labels)
+        new[EMISSION_KERNEL], new[EMISSION_BIAS] = self._widen_emissions(old[EMISSION_KERNEL], old[EMISSION_BIAS],
+                                                                         added, init)
+        new[TRANSITIONS] = self._widen_transitions(old[TRANSITIONS], len(labels), init)
+        forgotten = [i for i, label in enumerate(labels) if tagging.split_tag(label)[1] in set(forget_types)]
+        if forgotten:
+            self._redraw(new, forgotten)
+        _assign(target, new)
+        return target
+
+    # the pieces --------------------------------------------------------------------------------
+    def _grow_rows(self, matrix: np.ndarray, size: int, vocabulary: Optional[Vocabulary] = None,
+                   vectors=None) -> np.ndarray:
+        old_size = matrix.shape[0]
+        if size == old_size:
+            return matrix.copy()
+        rows = like(matrix[PAD_ID + 1:], (size - old_size, matrix.shape[1]), self.rng)
+        if vectors is not None and vocabulary is not None:
+            for offset, word in enumerate(vocabulary.entries[old_size:]):
+                vector = find_vector(vectors, word)
+                if vector is not None:
+                    rows[offset] = vector
+        return np.concatenate([matrix, rows], axis=0)
+
+    def _widen_emissions(self, kernel: np.ndarray, bias: np.ndarray, added: int, init: str):
+        if added == 0:
+            return kernel.copy(), bias.copy()
+        if init == "preserve":
+            # The emission layer's inputs lie in [-1, 1] (tanh or LSTM outputs), so an old label j
+            # scores at least bias_j - sum|kernel[:, j]|; a new label scoring below that never wins.
+            floor = float(np.min(bias - np.abs(kernel).sum(axis=0))) - PRESERVE_MARGIN
+            new_kernel = np.zeros((kernel.shape[0], added), kernel.dtype)
+            new_bias = np.full(added, floor, bias.dtype)
+        else:
+            new_kernel = like(kernel, (kernel.shape[0], added), self.rng)
+            new_bias = like(bias, added, self.rng)
+        return np.concatenate([kernel, new_kernel], axis=1), np.concatenate([bias, new_bias])
+
+    def _widen_transitions(self, matrix: np.ndarray, labels: int, init: str) -> np.ndarray:
+        old_labels = matrix.shape[0] - 2
+        used = used_transitions(matrix)
+        if init == "preserve":
+            # Moves into or out of a new label score no more than any old move: with the low
+            # emissions above, no best path goes through a new label.
+            widened = np.full((labels + 2, labels + 2), float(np.min(used)), matrix.dtype)
+        else:
+            widened = like(used, (labels + 2, labels + 2), self.rng)
+        index = crf_index_map(old_labels, labels)
+        widened[np.ix_(index, index)] = matrix
+        return widened
+
+    def _redraw(self, weights: Dict[str, np.ndarray], label_ids: List[int]) -> None:
+        """Task (ii): the forgotten labels' emission columns and every transition touching them."""
+        kernel, bias, matrix = weights[EMISSION_KERNEL], weights[EMISSION_BIAS], weights[TRANSITIONS]
+        kernel[:, label_ids] = like(kernel, (kernel.shape[0], len(label_ids)), self.rng)
+        bias[label_ids] = like(bias, len(label_ids), self.rng)
+        used = used_transitions(matrix)
+        matrix[label_ids, :] = like(used, (len(label_ids), matrix.shape[1]), self.rng)
+        matrix[:, label_ids] = like(used, (matrix.shape[0], len(label_ids)), self.rng)
+
+
+def _grown(vocabulary: Vocabulary, entries: Iterable[str]) -> Vocabulary:
+    grown = Vocabulary(vocabulary.entries[2:])
+    for entry in entries:
+        grown.add(entry)
+    return grown
+
+
+def _copy_provenance(provenance: dict) -> dict:
+    import copy
+
+    return copy.deepcopy(provenance)
+
+
+def _assign(tagger: Tagger, arrays: Dict[str, np.ndarray]) -> None:
+    for variable in tagger.network.trainable_variables:
+        value = arrays[variable.path]
+        if tuple(value.shape) != tuple(variable.shape):
+            raise AssertionError(f"surgery produced {variable.path} with shape {value.shape}, expected {variable.shape}")
+        variable.assign(value)
