@@ -19,7 +19,7 @@ from .embeddings import find_vector
 from .errors import UpdateError
 from .model import weight_arrays
 from .tagger import Tagger
-from .vocabulary import PAD_ID, Vocabulary
+from .vocabulary import PAD_ID, UNK_ID, Vocabulary
 
 WORDS = "word_embedding/embeddings"
 CHARS = "char_encoder/char_embedding/embeddings"
@@ -70,7 +70,8 @@ class ModelSurgeon:
                 new_words: Iterable[str] = (), new_chars: Iterable[str] = (), vectors=None,
                 init: str = "paper") -> Tagger:
         """A new ``Tagger``: labels for ``new_types`` added, ``forget_types`` re-drawn, the
-        vocabularies grown by ``new_words``/``new_chars`` (rows from ``vectors`` where they have one)."""
+        vocabularies grown by ``new_words``/``new_chars`` (rows from ``vectors`` where they have one;
+        under ``preserve``, the rows the source used for them, so that nothing it predicts changes)."""
         if init not in INITS:
             raise UpdateError(f"init must be one of {', '.join(INITS)}, not {init!r}")
         unknown = [t for t in forget_types if t not in self.source.entity_types]
@@ -85,8 +86,14 @@ class ModelSurgeon:
                         provenance=_copy_provenance(source.provenance))
         old = weight_arrays(source.network)
         new = {name: value.copy() for name, value in old.items()}
-        new[WORDS] = self._grow_rows(old[WORDS], len(words), words, vectors)
-        new[CHARS] = self._grow_rows(old[CHARS], len(chars))
+        if init == "preserve":
+            # a new word starts as the row the source used for it (its lowercase form's, or UNK's),
+            # a new character as the character UNK row: the inputs do not change
+            new[WORDS] = _rows_as_source_saw_them(old[WORDS], words, source.encoder.word_id)
+            new[CHARS] = _rows_as_source_saw_them(old[CHARS], chars, lambda c: UNK_ID)
+        else:
+            new[WORDS] = self._grow_rows(old[WORDS], len(words), words, vectors)
+            new[CHARS] = self._grow_rows(old[CHARS], len(chars))
         added = len(labels) - len(source.labels)
         new[EMISSION_KERNEL], new[EMISSION_BIAS] = self._widen_emissions(old[EMISSION_KERNEL], old[EMISSION_BIAS],
                                                                          added, init)
@@ -146,6 +153,11 @@ class ModelSurgeon:
         used = used_transitions(matrix)
         matrix[label_ids, :] = like(used, (len(label_ids), matrix.shape[1]), self.rng)
         matrix[:, label_ids] = like(used, (matrix.shape[0], len(label_ids)), self.rng)
+
+
+def _rows_as_source_saw_them(matrix: np.ndarray, vocabulary: Vocabulary, source_id) -> np.ndarray:
+    extra = [matrix[source_id(entry)] for entry in vocabulary.entries[matrix.shape[0]:]]
+    return np.concatenate([matrix, np.asarray(extra, matrix.dtype).reshape(-1, matrix.shape[1])], axis=0)
 
 
 def _grown(vocabulary: Vocabulary, entries: Iterable[str]) -> Vocabulary:
