@@ -38,3 +38,18 @@ def test_excluded_types_are_labelled_o_and_files_are_valid_conll(tmp_path):
     corpus = read_conll(paths["train"])
     assert corpus.scheme == "IOB2" and len(corpus) == 50
     assert "Address" not in corpus.entity_types()
+
+
+def test_generation_does_not_depend_on_the_hash_seed_or_the_day():
+    """Faker's it_IT city list follows Python's hash seed and its date helpers count from today;
+    the generator avoids both, so two processes produce the same corpus."""
+    import os
+    import subprocess
+    import sys
+
+    script = ("import hashlib;from neuroner_tl.datasets import generate_corpus;"
+              "c=[generate_corpus(d, 300, 1) for d in 'AB'];"
+              "print(hashlib.md5(repr([(s.tokens, s.labels) for x in c for s in x.sentences]).encode()).hexdigest())")
+    digests = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                              env=dict(os.environ, PYTHONHASHSEED=seed)).stdout.strip() for seed in ("1", "2")}
+    assert len(digests) == 1

@@ -9,6 +9,8 @@ well as the shape of the tokens. Generation is seeded and reproducible.
 
 from __future__ import annotations
 
+import datetime
+import functools
 import random
 import re
 from pathlib import Path
@@ -74,7 +76,7 @@ class _Entities:
         return self.rng.choice([_spaced_digits(iban, (4,) * 7), _spaced_digits(card, (4, 4, 4, 4)), iban])
 
     def PersonalInformation(self) -> str:
-        birth = self.fake.date_of_birth(minimum_age=18, maximum_age=90)
+        birth = self.date(1935, 2006)
         return self.rng.choice([self.fake.ssn(), birth.strftime("%d/%m/%Y"), self.fake.email(),
                                 f"{birth.day} {_MONTHS[birth.month - 1]} {birth.year}"])
 
@@ -85,9 +87,17 @@ class _Entities:
             street += f" , {self.fake.postcode()}"
         return street
 
+    def date(self, first_year: int, last_year: int) -> datetime.date:
+        """A seeded date (Faker's date helpers count from today, so they change from day to day)."""
+        return datetime.date(self.rng.randint(first_year, last_year), self.rng.randint(1, 12), self.rng.randint(1, 28))
+
+    def city(self) -> str:
+        # Faker's it_IT city list is built from a set, so its order (and fake.city()) follows
+        # Python's hash seed; a sorted copy keeps generation reproducible across processes.
+        return self.rng.choice(_sorted_cities())
+
     def Location(self) -> str:
-        return self.rng.choice([self.fake.city(), self.fake.city(), self.fake.administrative_unit(),
-                                self.rng.choice(_REGIONS)])
+        return self.rng.choice([self.city(), self.city(), self.fake.administrative_unit(), self.rng.choice(_REGIONS)])
 
     def Organization(self) -> str:
         if self.rng.random() < 0.5:
@@ -95,9 +105,16 @@ class _Entities:
         return self.rng.choice(_ORGANIZATIONS)
 
 
+@functools.lru_cache(maxsize=1)
+def _sorted_cities() -> List[str]:
+    from faker.providers.address.it_IT import Provider
+
+    return sorted(set(Provider.cities))
+
+
 _FILLERS = {
     "amount": lambda e: e.rng.choice([str(e.rng.randint(5, 400)), f"{e.rng.randint(5, 400)},{e.rng.randint(10, 99)}"]),
-    "date": lambda e: e.rng.choice([e.fake.date_this_year().strftime("%d/%m/%Y"),
+    "date": lambda e: e.rng.choice([e.date(2022, 2025).strftime("%d/%m/%Y"),
                                     f"{e.rng.randint(1, 28)} {_MONTHS[e.rng.randint(0, 11)]}"]),
     "time": lambda e: f"{e.rng.randint(8, 20)}:{e.rng.choice(['00', '15', '30', '45'])}",
     "order": lambda e: e.rng.choice([str(e.rng.randint(10**5, 10**7)), f"ORD{e.rng.randint(10**4, 10**6)}"]),
