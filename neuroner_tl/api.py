@@ -130,6 +130,9 @@ def train(train_data: CorpusLike, output: Optional[PathLike], *, dev: Optional[C
     progress.log("hyperparameters: " + json.dumps(hp.to_dict(), sort_keys=True))
 
     staging = checkpoint_folder(output) if output is not None else None
+    if staging is not None and (staging / "state.json").exists() and not resume:
+        progress.log(f"an interrupted run left a checkpoint in {staging}; starting over "
+                     f"(pass --resume to carry on from it instead)")
     if staging is not None and staging.exists() and not resume:
         shutil.rmtree(staging)
     if staging is not None:

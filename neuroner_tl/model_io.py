@@ -34,7 +34,7 @@ FORMAT_VERSION = 1
 SAVED_MODEL_DIR = "saved_model"
 WEIGHTS_FILE = "weights.npz"
 REQUIRED_FILES = ("config.json", "model.json", "words.txt", "chars.txt", "labels.txt", WEIGHTS_FILE,
-                  f"{SAVED_MODEL_DIR}/saved_model.pb")
+                  f"{SAVED_MODEL_DIR}/saved_model.pb", f"{SAVED_MODEL_DIR}/variables/variables.index")
 PathLike = Union[str, Path]
 
 
@@ -140,6 +140,7 @@ def load_tagger(folder: PathLike) -> Tagger:
     expected = {"word_embedding": (len(words), info.get("word_dim")), "emissions": len(labels),
                 "char_embedding": len(chars)}
     _check_weight_shapes(folder, expected)
+    _check_saved_model(folder)
     tagger = Tagger(hp, words, chars, labels, word_dim=info["word_dim"],
                     history=_read_json(folder, "history.json", default=[]),
                     provenance=_read_json(folder, "provenance.json", default=None))
@@ -182,6 +183,20 @@ def _check_weight_shapes(folder: Path, expected: dict) -> None:
     if crf_shape[0] != expected["emissions"] + 2:
         raise ModelFolderError(folder, f"labels.txt has {expected['emissions']} labels, but the CRF transition "
                                        f"matrix is {crf_shape[0]}x{crf_shape[1]} (labels + start + end)")
+
+
+def _check_saved_model(folder: Path) -> None:
+    """The SavedModel's graph must parse and name the serving signature (catches truncation)."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    message = saved_model_pb2.SavedModel()
+    try:
+        message.ParseFromString((folder / SAVED_MODEL_DIR / "saved_model.pb").read_bytes())
+    except Exception:  # protobuf raises its own DecodeError, which has no stable import path
+        raise ModelFolderError(folder, f"{SAVED_MODEL_DIR}/saved_model.pb is truncated or corrupt") from None
+    signatures = message.meta_graphs[0].signature_def if message.meta_graphs else {}
+    if "serving_default" not in signatures:
+        raise ModelFolderError(folder, f"{SAVED_MODEL_DIR} has no serving_default signature (truncated or not ours)")
 
 
 def file_fingerprint(path: PathLike) -> str:

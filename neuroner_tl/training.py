@@ -23,9 +23,6 @@ from .model import CHAR_INPUT, WORD_INPUT, load_weights, save_weights
 from .tagger import CHARS_SPEC, LABELS_SPEC, WORDS_SPEC, Tagger
 
 CHECKPOINT_STATE = "state.json"
-CHECKPOINT_WEIGHTS = "last-weights.npz"
-CHECKPOINT_BEST = "best-weights.npz"
-CHECKPOINT_OPTIMIZER = "optimizer.npz"
 
 
 def seed_everything(seed: int) -> None:
@@ -188,23 +185,37 @@ class Trainer:
                           f"{record.sentences_per_second:7.1f} sent/s  {record.seconds:6.1f} s{mark}")
 
     # checkpoints -------------------------------------------------------------------------------
+    # Files carry their epoch in the name; state.json, replaced atomically and written last, names
+    # the files that belong to it. A kill at any moment leaves a consistent checkpoint behind.
     def _save_checkpoint(self, epoch, rng, history, best_f1, best_epoch, improved) -> None:
         if self.checkpoint_dir is None:
             return
         folder = self.checkpoint_dir
         folder.mkdir(parents=True, exist_ok=True)
-        save_weights(self.tagger.network, folder / CHECKPOINT_WEIGHTS)
+        previous = self._read_state() or {}
+        files = {"weights": f"last-{epoch}.npz", "optimizer": f"optimizer-{epoch}.npz",
+                 "best": f"best-{epoch}.npz" if improved else previous.get("files", {}).get("best")}
+        save_weights(self.tagger.network, folder / files["weights"])
         if improved:
-            save_weights(self.tagger.network, folder / CHECKPOINT_BEST)
+            save_weights(self.tagger.network, folder / files["best"])
         arrays = {f"v{i}": v.numpy() for i, v in enumerate(self.optimizer.variables)}
-        with open(folder / ("tmp-" + CHECKPOINT_OPTIMIZER), "wb") as stream:
+        with open(folder / ("tmp-" + files["optimizer"]), "wb") as stream:
             np.savez(stream, **arrays)
-        os.replace(folder / ("tmp-" + CHECKPOINT_OPTIMIZER), folder / CHECKPOINT_OPTIMIZER)
+        os.replace(folder / ("tmp-" + files["optimizer"]), folder / files["optimizer"])
         state = {"epoch": epoch, "rng": rng.bit_generator.state, "best_f1": best_f1, "best_epoch": best_epoch,
-                 "history": [r.to_dict() for r in history], "seed_state": self._seed_states()}
+                 "history": [r.to_dict() for r in history], "seed_state": self._seed_states(), "files": files}
         temporary = folder / ("tmp-" + CHECKPOINT_STATE)
         temporary.write_text(json.dumps(state), encoding="utf-8")
-        os.replace(temporary, folder / CHECKPOINT_STATE)  # written last: it marks the checkpoint complete
+        os.replace(temporary, folder / CHECKPOINT_STATE)
+        for path in folder.glob("*.npz"):
+            if path.name not in files.values():
+                path.unlink()
+
+    def _read_state(self) -> Optional[dict]:
+        path = self.checkpoint_dir / CHECKPOINT_STATE if self.checkpoint_dir else None
+        if path is None or not path.exists():
+            return None
+        return json.loads(path.read_text(encoding="utf-8"))
 
     def _seed_states(self) -> list:
         return [v.numpy().tolist() for v in self._seed_variables()]
@@ -213,11 +224,12 @@ class Trainer:
         return [v for v in self.tagger.network.non_trainable_variables if "seed_generator" in v.path]
 
     def _restore_checkpoint(self) -> Optional[dict]:
-        if self.checkpoint_dir is None or not (self.checkpoint_dir / CHECKPOINT_STATE).exists():
+        state = self._read_state()
+        if state is None:
             return None
-        state = json.loads((self.checkpoint_dir / CHECKPOINT_STATE).read_text(encoding="utf-8"))
-        load_weights(self.tagger.network, self.checkpoint_dir / CHECKPOINT_WEIGHTS)
-        with np.load(self.checkpoint_dir / CHECKPOINT_OPTIMIZER) as saved:
+        files = state["files"]
+        load_weights(self.tagger.network, self.checkpoint_dir / files["weights"])
+        with np.load(self.checkpoint_dir / files["optimizer"]) as saved:
             for i, variable in enumerate(self.optimizer.variables):
                 variable.assign(saved[f"v{i}"])
         for variable, value in zip(self._seed_variables(), state.get("seed_state", [])):
@@ -225,14 +237,14 @@ class Trainer:
         return state
 
     def _read_best_weights(self):
-        path = self.checkpoint_dir / CHECKPOINT_BEST
-        if not path.exists():
+        best = (self._read_state() or {}).get("files", {}).get("best")
+        if not best:
             return None
         current = self.tagger.network.get_weights()
-        load_weights(self.tagger.network, path)
-        best = self.tagger.network.get_weights()
+        load_weights(self.tagger.network, self.checkpoint_dir / best)
+        best_weights = self.tagger.network.get_weights()
         self.tagger.network.set_weights(current)
-        return best
+        return best_weights
 
 
 def plot_history(history: Sequence[dict], path: Path) -> None:

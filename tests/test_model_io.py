@@ -81,6 +81,10 @@ def test_never_overwrites_without_force(tiny_model, tmp_path):
     (lambda f: (f / "model.json").write_text(json.dumps({**json.loads((f / "model.json").read_text()),
                                                           "format_version": 99})), "model format 99"),
     (lambda f: (f / "config.json").write_text("{not json"), "config.json is not valid JSON"),
+    (lambda f: (f / "saved_model" / "saved_model.pb").write_bytes((f / "saved_model" / "saved_model.pb").read_bytes()[:2000]),
+     "saved_model.pb is truncated or corrupt"),
+    (lambda f: (f / "saved_model" / "variables" / "variables.index").unlink(), "missing saved_model/variables"),
+    (lambda f: (f / "weights.npz").write_bytes(b"garbage"), "truncated or corrupt"),
 ])
 def test_damaged_folders_give_clear_errors(tiny_model, tmp_path, damage, message):
     folder, _ = tiny_model
