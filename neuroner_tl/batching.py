@@ -35,8 +35,9 @@ def encode(tokens_list: Sequence[Sequence[str]], encoder: TokenEncoder,
 
 @dataclasses.dataclass
 class Batch:
-    words: np.ndarray  # [B, T]
-    chars: np.ndarray  # [B, T, W]
+    words: np.ndarray  # [B, T] word ids, 0 = padding
+    chars: np.ndarray  # [U, W] the character ids of the batch's U distinct tokens
+    char_index: np.ndarray  # [B, T] which row of ``chars`` each token is; -1 = padding
     labels: Optional[np.ndarray]  # [B, T]
     indices: np.ndarray  # positions of the sentences in the encoded list
 
@@ -45,19 +46,24 @@ class Batch:
 
 
 def pad(items: Sequence[Encoded], indices: Sequence[int]) -> Batch:
+    """Pad a batch; each distinct token's characters appear once (the char BiLSTM runs on those)."""
     chosen = [items[i] for i in indices]
     length = max(len(item) for item in chosen)
-    width = max(max(len(c) for c in item.chars) for item in chosen)
     words = np.zeros((len(chosen), length), dtype=np.int32)
-    chars = np.zeros((len(chosen), length, width), dtype=np.int32)
+    char_index = np.full((len(chosen), length), -1, dtype=np.int32)
     labels = np.zeros((len(chosen), length), dtype=np.int32) if chosen[0].labels is not None else None
+    distinct: dict = {}
     for row, item in enumerate(chosen):
         words[row, : len(item)] = item.words
         for position, token_chars in enumerate(item.chars):
-            chars[row, position, : len(token_chars)] = token_chars
+            char_index[row, position] = distinct.setdefault(tuple(token_chars), len(distinct))
         if labels is not None:
             labels[row, : len(item)] = item.labels
-    return Batch(words, chars, labels, np.asarray(indices))
+    width = max(len(key) for key in distinct)
+    chars = np.zeros((len(distinct), width), dtype=np.int32)
+    for key, row in distinct.items():
+        chars[row, : len(key)] = key
+    return Batch(words, chars, char_index, labels, np.asarray(indices))
 
 
 def training_batches(items: Sequence[Encoded], batch_size: int, rng: np.random.Generator,

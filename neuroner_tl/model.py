@@ -1,7 +1,7 @@
 """The NeuroNER network as a Keras 3 functional model.
 
-word ids ``[B, T]`` and character ids ``[B, T, W]`` (0 = padding) -> char BiLSTM final states
-(on real tokens only) ⊕ word embedding -> dropout -> token BiLSTM -> tanh hidden layer ->
+word ids ``[B, T]`` (0 = padding), the characters of the batch's distinct tokens ``[U, W]`` and each
+position's token row ``[B, T]`` -> char BiLSTM final states (once per distinct token) ⊕ word embedding -> dropout -> token BiLSTM -> tanh hidden layer ->
 emission scores ``[B, T, C]`` -> CRF layer (holds the transitions; passes the scores through).
 """
 
@@ -20,14 +20,16 @@ from .crf import CRF
 
 WORD_INPUT = "word_ids"
 CHAR_INPUT = "char_ids"
+CHAR_INDEX_INPUT = "char_index"
 
 
 @keras.saving.register_keras_serializable(package="neuroner_tl")
 class CharEncoder(keras.layers.Layer):
     """Character embedding + BiLSTM; a token is the concatenation of both directions' final states.
 
-    Only the real tokens of the batch go through the LSTM (no work is spent on padding tokens);
-    the result is scattered back to ``[B, T, 2 * units]``.
+    Takes ``[char_ids, char_index]``: the characters of the batch's distinct tokens ``[U, W]``
+    (0 = padding) and, for each position ``[B, T]``, the row of its token (-1 = padding). The
+    LSTM runs once per distinct token, never on padding; the result is gathered to ``[B, T, 2 * units]``.
     """
 
     def __init__(self, num_chars: int, embedding_dim: int = 25, units: int = 25, **kwargs):
@@ -43,20 +45,16 @@ class CharEncoder(keras.layers.Layer):
         self.bilstm.build((None, None, self.embedding_dim))
         super().build(input_shape)
 
-    def call(self, char_ids, training=None):
+    def call(self, inputs, training=None):
+        char_ids, char_index = inputs
         char_ids = tf.convert_to_tensor(char_ids)
-        token_mask = tf.reduce_any(char_ids > 0, axis=-1)  # [B, T]
-        positions = tf.where(token_mask)
-        tokens = tf.gather_nd(char_ids, positions)  # [N, W]
-        longest = tf.maximum(tf.reduce_max(tf.reduce_sum(tf.cast(tokens > 0, tf.int32), axis=1)), 1)
-        tokens = tokens[:, :longest]
-        embedded = self.embedding(tokens)
-        encoded = self.bilstm(embedded, mask=tokens > 0, training=training)
-        shape = tf.concat([tf.shape(char_ids, out_type=tf.int64)[:2], [2 * self.units]], axis=0)
-        return tf.scatter_nd(positions, encoded, shape)
+        encoded = self.bilstm(self.embedding(char_ids), mask=char_ids > 0, training=training)  # [U, 2 * units]
+        with_padding = tf.concat([tf.zeros_like(encoded[:1]), encoded], axis=0)
+        return tf.gather(with_padding, tf.convert_to_tensor(char_index) + 1)
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0], input_shape[1], 2 * self.units)
+        index_shape = input_shape[1]
+        return (index_shape[0], index_shape[1], 2 * self.units)
 
     def get_config(self):
         config = super().get_config()
@@ -70,11 +68,12 @@ def build_model(hp: Hyperparameters, num_words: int, num_chars: int, num_labels:
     (pretrained vectors set it)."""
     word_dim = word_dim or hp.token_embedding_dim
     word_ids = keras.Input(shape=(None,), dtype="int32", name=WORD_INPUT)
-    char_ids = keras.Input(shape=(None, None), dtype="int32", name=CHAR_INPUT)
+    char_ids = keras.Input(shape=(None,), dtype="int32", name=CHAR_INPUT)  # [U, W]: batch axis = distinct tokens
+    char_index = keras.Input(shape=(None,), dtype="int32", name=CHAR_INDEX_INPUT)
     mask = keras.ops.not_equal(word_ids, 0)
 
     words = keras.layers.Embedding(num_words, word_dim, name="word_embedding")(word_ids)
-    chars = CharEncoder(num_chars, hp.char_embedding_dim, hp.char_lstm_units, name="char_encoder")(char_ids)
+    chars = CharEncoder(num_chars, hp.char_embedding_dim, hp.char_lstm_units, name="char_encoder")([char_ids, char_index])
     features = keras.layers.Concatenate(name="token_features")([chars, words])
     features = keras.layers.Dropout(hp.dropout, seed=hp.seed, name="dropout")(features)
     hidden = keras.layers.Bidirectional(
@@ -83,7 +82,8 @@ def build_model(hp: Hyperparameters, num_words: int, num_chars: int, num_labels:
         hidden = keras.layers.Dense(hp.token_lstm_units, activation="tanh", name="hidden")(hidden)
     emissions = keras.layers.Dense(num_labels, name="emissions")(hidden)
     scores = CRF(num_labels, name="crf")(emissions)
-    return keras.Model(inputs={WORD_INPUT: word_ids, CHAR_INPUT: char_ids}, outputs=scores, name="neuroner")
+    inputs = {WORD_INPUT: word_ids, CHAR_INPUT: char_ids, CHAR_INDEX_INPUT: char_index}
+    return keras.Model(inputs=inputs, outputs=scores, name="neuroner")
 
 
 def crf_layer(model: keras.Model) -> CRF:

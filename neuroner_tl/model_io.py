@@ -26,7 +26,7 @@ import tensorflow as tf
 
 from .config import Hyperparameters
 from .errors import ModelFolderError, NeuronerError
-from .model import CHAR_INPUT, WORD_INPUT, load_weights, save_weights
+from .model import CHAR_INDEX_INPUT, CHAR_INPUT, WORD_INPUT, load_weights, save_weights
 from .tagger import Tagger
 from .vocabulary import PAD_ID, UNK_ID, Vocabulary
 
@@ -231,19 +231,23 @@ class ServingModule(tf.Module):
         ids = tf.where(ids < 0, tf.constant(UNK_ID, tf.int32), ids)
         return tf.where(forms == "", tf.constant(PAD_ID, tf.int32), ids)
 
-    def _char_ids(self, forms):
-        characters = tf.strings.unicode_split(forms, "UTF-8").to_tensor(default_value="")
-        characters = characters[:, :, : self.max_word_length]
+    def _char_inputs(self, forms):
+        """(chars of the distinct tokens [U, W], each position's row [B, T], -1 for padding)."""
+        distinct, index = tf.unique(tf.reshape(forms, [-1]))
+        characters = tf.strings.unicode_split(distinct, "UTF-8").to_tensor(default_value="")
+        characters = characters[:, : self.max_word_length]
         ids = self.char_table.lookup(characters)
         ids = tf.where(ids < 0, tf.constant(UNK_ID, tf.int32), ids)
-        return tf.where(characters == "", tf.constant(PAD_ID, tf.int32), ids)
+        ids = tf.where(characters == "", tf.constant(PAD_ID, tf.int32), ids)
+        char_index = tf.reshape(index, tf.shape(forms))
+        return ids, tf.where(forms == "", tf.constant(-1, tf.int32), char_index)
 
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.string, name="tokens")])
     def serve(self, tokens):
         forms = tf.strings.regex_replace(tokens, "[0-9]", "0") if self.replace_digits else tokens
         words = self._word_ids(forms)
-        chars = self._char_ids(forms)
-        potentials = self.network({WORD_INPUT: words, CHAR_INPUT: chars}, training=False)
+        chars, char_index = self._char_inputs(forms)
+        potentials = self.network({WORD_INPUT: words, CHAR_INPUT: chars, CHAR_INDEX_INPUT: char_index}, training=False)
         lengths = tf.reduce_sum(tf.cast(words > 0, tf.int32), axis=1)
         c = self.num_labels
         from .crf import crf_decode, crf_log_norm

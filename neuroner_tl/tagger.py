@@ -13,11 +13,12 @@ from .batching import Encoded, encode, inference_batches
 from .config import Hyperparameters
 from .conll import Corpus, Sentence
 from .evaluation import Report, evaluate
-from .model import CHAR_INPUT, WORD_INPUT, build_model, crf_layer
+from .model import CHAR_INDEX_INPUT, CHAR_INPUT, WORD_INPUT, build_model, crf_layer
 from .vocabulary import TokenEncoder, Vocabulary
 
 WORDS_SPEC = tf.TensorSpec([None, None], tf.int32)
-CHARS_SPEC = tf.TensorSpec([None, None, None], tf.int32)
+CHARS_SPEC = tf.TensorSpec([None, None], tf.int32)
+INDEX_SPEC = tf.TensorSpec([None, None], tf.int32)
 LABELS_SPEC = tf.TensorSpec([None, None], tf.int32)
 
 
@@ -48,7 +49,7 @@ class Tagger:
         self.provenance = dict(provenance or {"trained_on": []})
         self.encoder = TokenEncoder(words, chars, lowercase_lookup=hp.lowercase_lookup,
                                     digits_to_zero=hp.replace_digits, max_word_length=hp.max_word_length)
-        self._decode = None
+        self._decode: dict = {}
 
     @property
     def label_index(self) -> Dict[str, int]:
@@ -76,30 +77,38 @@ class Tagger:
                                          f"the model's labels: {', '.join(self.labels)}")
         return encode([s.tokens for s in corpus.sentences], self.encoder, labels, self.label_index)
 
-    def decode_function(self):
-        """A compiled ``(word ids, char ids) -> (tag ids, log-probability of the path)``."""
-        if self._decode is None:
-            network, crf = self.network, self.crf
+    def network_inputs(self, words, chars, char_index) -> dict:
+        return {WORD_INPUT: words, CHAR_INPUT: chars, CHAR_INDEX_INPUT: char_index}
 
-            @tf.function(input_signature=[WORDS_SPEC, CHARS_SPEC])
-            def decode(words, chars):
-                potentials = network({WORD_INPUT: words, CHAR_INPUT: chars}, training=False)
+    def decode_function(self, probabilities: bool = False):
+        """A compiled ``(word ids, chars, char index) -> (tag ids, log-probability of the path)``;
+        the forward algorithm behind the probability runs only when ``probabilities`` is asked for."""
+        if self._decode.get(probabilities) is None:
+            network, crf, inputs = self.network, self.crf, self.network_inputs
+
+            @tf.function(input_signature=[WORDS_SPEC, CHARS_SPEC, INDEX_SPEC])
+            def decode(words, chars, char_index):
+                potentials = network(inputs(words, chars, char_index), training=False)
                 lengths = tf.reduce_sum(tf.cast(words > 0, tf.int32), axis=1)
                 tag_ids, best = crf.decode(potentials, lengths)
-                return tag_ids, best - crf.log_norm(potentials, lengths)
+                if probabilities:
+                    return tag_ids, best - crf.log_norm(potentials, lengths)
+                return tag_ids, tf.zeros_like(best)
 
-            self._decode = decode
-        return self._decode
+            self._decode[probabilities] = decode
+        return self._decode[probabilities]
 
     def forget_compiled(self) -> None:
-        """Drop the compiled decoder (after the network's weights or shapes change)."""
-        self._decode = None
+        """Drop the compiled decoders (after the network's weights or shapes change)."""
+        self._decode = {}
 
-    def predict_encoded(self, items: Sequence[Encoded], batch_size: int = 128) -> List[Prediction]:
-        decode = self.decode_function()
+    def predict_encoded(self, items: Sequence[Encoded], batch_size: int = 128,
+                        probabilities: bool = False) -> List[Prediction]:
+        """Predictions in the input order; ``log_probability`` is 0.0 unless ``probabilities``."""
+        decode = self.decode_function(probabilities)
         results: List[Optional[Prediction]] = [None] * len(items)
         for batch in inference_batches(items, batch_size):
-            tag_ids, log_probability = decode(batch.words, batch.chars)
+            tag_ids, log_probability = decode(batch.words, batch.chars, batch.char_index)
             tag_ids, log_probability = tag_ids.numpy(), log_probability.numpy()
             for row, index in enumerate(batch.indices):
                 length = len(items[index])

@@ -19,8 +19,8 @@ import tensorflow as tf
 
 from .batching import Encoded, replace_singletons, training_batches
 from .conll import Corpus
-from .model import CHAR_INPUT, WORD_INPUT, load_weights, save_weights
-from .tagger import CHARS_SPEC, LABELS_SPEC, WORDS_SPEC, Tagger
+from .model import load_weights, save_weights
+from .tagger import CHARS_SPEC, INDEX_SPEC, LABELS_SPEC, WORDS_SPEC, Tagger
 
 CHECKPOINT_STATE = "state.json"
 
@@ -96,12 +96,13 @@ class Trainer:
     def _compiled_step(self):
         network, crf, optimizer = self.tagger.network, self.tagger.crf, self.optimizer
         variables = network.trainable_variables
+        inputs = self.tagger.network_inputs
 
-        @tf.function(input_signature=[WORDS_SPEC, CHARS_SPEC, LABELS_SPEC])
-        def train_step(words, chars, labels):
+        @tf.function(input_signature=[WORDS_SPEC, CHARS_SPEC, INDEX_SPEC, LABELS_SPEC])
+        def train_step(words, chars, char_index, labels):
             lengths = tf.reduce_sum(tf.cast(words > 0, tf.int32), axis=1)
             with tf.GradientTape() as tape:
-                potentials = network({WORD_INPUT: words, CHAR_INPUT: chars}, training=True)
+                potentials = network(inputs(words, chars, char_index), training=True)
                 loss = -tf.reduce_mean(crf.log_likelihood(potentials, labels, lengths))
             gradients = tape.gradient(loss, variables)
             optimizer.apply(gradients, variables)
@@ -137,7 +138,7 @@ class Trainer:
             with self.progress.bar(batches_per_epoch, epoch) as bar:
                 for batch in training_batches(train_items, hp.batch_size, rng):
                     words = replace_singletons(batch.words, self.singleton_ids, hp.singleton_unk_probability, rng)
-                    loss = float(self._train_step(words, batch.chars, batch.labels))
+                    loss = float(self._train_step(words, batch.chars, batch.char_index, batch.labels))
                     if not math.isfinite(loss):
                         raise FloatingPointError(f"the training loss became {loss} at epoch {epoch}; "
                                                  f"try a lower learning rate")

@@ -55,7 +55,7 @@ def test_saved_model_serves_without_the_package(tiny_model, tiny_data):
     served = serve_without_package(folder / "saved_model", sentences)
     assert served["tags"] == result.tagger.predict(sentences)
     keras_side = result.tagger.predict_encoded(__import__("neuroner_tl.batching", fromlist=["encode"]).encode(
-        sentences, result.tagger.encoder))
+        sentences, result.tagger.encoder), probabilities=True)
     np.testing.assert_allclose(served["log_probability"], [p.log_probability for p in keras_side], atol=1e-4)
 
 

@@ -47,9 +47,11 @@ def test_batches_cover_every_sentence_once_and_group_similar_lengths():
 
 
 def test_pad_shapes():
-    batch = pad([Encoded(np.array([3, 4], np.int32), [[1, 2, 3], [4]]), Encoded(np.array([5], np.int32), [[6]])], [0, 1])
-    assert batch.words.tolist() == [[3, 4], [5, 0]]
-    assert batch.chars.shape == (2, 2, 3) and batch.chars[1, 1].tolist() == [0, 0, 0]
+    batch = pad([Encoded(np.array([3, 4, 3], np.int32), [[1, 2, 3], [4], [1, 2, 3]]),
+                 Encoded(np.array([5], np.int32), [[4]])], [0, 1])
+    assert batch.words.tolist() == [[3, 4, 3], [5, 0, 0]]
+    assert batch.chars.tolist() == [[1, 2, 3], [4, 0, 0]], "each distinct token once"
+    assert batch.char_index.tolist() == [[0, 1, 0], [1, -1, -1]]
 
 
 def test_singleton_replacement_only_touches_singletons():
