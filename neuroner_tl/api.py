@@ -219,13 +219,13 @@ def guess_input_format(path: Path) -> str:
 
 
 def _looks_like_conll(path: Path) -> bool:
+    """CoNLL lines have one consistent number of columns (at most 10); lines of raw text vary."""
     try:
         with path.open(encoding="utf-8") as stream:
-            lines = [line for _, line in zip(range(20), stream) if line.strip()]
+            counts = {len(line.split()) for _, line in zip(range(50), stream) if line.strip()}
     except (OSError, UnicodeDecodeError):
-        return True
-    return bool(lines) and all(len(line.split()) <= 6 and not line.rstrip().endswith((".", "?", "!")) or
-                               len(line.split()) in (1, 2, 4) for line in lines)
+        return True  # let the CoNLL reader name the problem
+    return len(counts) == 1 and counts.pop() <= 10
 
 
 def predict(model: Union[PathLike, Tagger], source: PathLike, output: Optional[PathLike] = None, *,
@@ -450,8 +450,6 @@ def update(model: Union[PathLike, Tagger], target: CorpusLike, entity_types: Seq
         f"{len(tagger.words)} words, {len(source.chars)} -> {len(tagger.chars)} characters")
 
     tagger.hp = hp.replace(max_epochs=max_epochs or hp.max_epochs, patience=patience or hp.patience, seed=seed)
-    tagger.encoder = source.encoder.__class__(tagger.words, tagger.chars, lowercase_lookup=hp.lowercase_lookup,
-                                              digits_to_zero=hp.replace_digits, max_word_length=hp.max_word_length)
     staging = checkpoint_folder(output) if output is not None else None
     if staging is not None and staging.exists():
         shutil.rmtree(staging)

@@ -50,6 +50,8 @@ class Tagger:
         self.encoder = TokenEncoder(words, chars, lowercase_lookup=hp.lowercase_lookup,
                                     digits_to_zero=hp.replace_digits, max_word_length=hp.max_word_length)
         self._decode: dict = {}
+        self.embedding_coverage = None  # set when built with pretrained vectors (embeddings.Coverage)
+        self.singletons: List[int] = []  # ids of training words seen once (NeuroNER's UNK swap)
 
     @property
     def label_index(self) -> Dict[str, int]:
