@@ -12,6 +12,7 @@ from . import tags as tagging
 from .batching import Encoded, encode, inference_batches
 from .config import Hyperparameters
 from .conll import Corpus, Sentence
+from .errors import DataFormatError
 from .evaluation import Report, evaluate
 from .model import CHAR_INDEX_INPUT, CHAR_INPUT, WORD_INPUT, build_model, crf_layer
 from .vocabulary import TokenEncoder, Vocabulary
@@ -73,10 +74,11 @@ class Tagger:
             labels = [s.labels for s in converted.sentences]
             known = self.label_index
             for sentence, sentence_labels in zip(corpus.sentences, labels):
-                for label in sentence_labels:
+                for offset, label in enumerate(sentence_labels):
                     if label not in known:
-                        raise ValueError(f"label {label!r} (sentence at line {sentence.line}) is not one of "
-                                         f"the model's labels: {', '.join(self.labels)}")
+                        raise DataFormatError(f"label {label!r} is not one of the model's labels "
+                                              f"({', '.join(self.labels)})", corpus.path,
+                                              sentence.line + offset if sentence.line else None)
         return encode([s.tokens for s in corpus.sentences], self.encoder, labels, self.label_index)
 
     def network_inputs(self, words, chars, char_index) -> dict:

@@ -107,3 +107,10 @@ def test_update_through_the_cli(tiny_model, target_file, tmp_path):
     result = CliRunner().invoke(cli, ["update", "-m", str(folder), "-t", str(target_file), "-e", "Address",
                                       "-o", str(tmp_path / "mt"), "-q"])
     assert result.exit_code == 2 and "already exists" in result.output
+
+
+def test_encoding_labels_the_model_lacks_names_file_and_line(tiny_model, tmp_path):
+    path = tmp_path / "odd.conll"
+    path.write_text("Mario B-Person\nRossi I-Person\n\nUna O\nVespa B-Vehicle\n")
+    with pytest.raises(DataFormatError, match=r"odd.conll:5: label 'B-Vehicle' is not one of the model's labels"):
+        tiny_model[1].tagger.encode_corpus(api.load_corpus(path))
