@@ -12,7 +12,6 @@ from typing import Dict, List, Optional, Sequence, Union
 import numpy as np
 
 from . import tags as tagging
-from .batching import encode
 from .brat import read_brat, text_sentences, write_brat
 from .config import Hyperparameters
 from .conll import Corpus, Sentence, atomic_write_text, read_conll, write_conll

@@ -13,7 +13,7 @@ from .batching import Encoded, encode, inference_batches
 from .config import Hyperparameters
 from .conll import Corpus, Sentence
 from .errors import DataFormatError
-from .evaluation import Report, evaluate
+from .evaluation import evaluate
 from .model import CHAR_INDEX_INPUT, CHAR_INPUT, WORD_INPUT, build_model, crf_layer
 from .vocabulary import TokenEncoder, Vocabulary
 
