@@ -25,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from .config import Hyperparameters
+from .crf import crf_decode, crf_log_norm
 from .errors import ModelFolderError, NeuronerError
 from .model import CHAR_INDEX_INPUT, CHAR_INPUT, WORD_INPUT, load_weights, save_weights
 from .tagger import Tagger
@@ -249,13 +250,10 @@ class ServingModule(tf.Module):
         chars, char_index = self._char_inputs(forms)
         potentials = self.network({WORD_INPUT: words, CHAR_INPUT: chars, CHAR_INDEX_INPUT: char_index}, training=False)
         lengths = tf.reduce_sum(tf.cast(words > 0, tf.int32), axis=1)
-        c = self.num_labels
-        from .crf import crf_decode, crf_log_norm
-
-        args = (self.transitions[:c, :c],)
-        boundary = (self.transitions[c, :c], self.transitions[:c, c + 1])
-        tag_ids, best = crf_decode(potentials, args[0], lengths, *boundary)
-        log_norm = crf_log_norm(potentials, lengths, args[0], *boundary)
+        c = self.num_labels  # the (C+2)x(C+2) layout of crf.CRF: labels, then start, then end
+        moves, start, end = self.transitions[:c, :c], self.transitions[c, :c], self.transitions[:c, c + 1]
+        tag_ids, best = crf_decode(potentials, moves, lengths, start, end)
+        log_norm = crf_log_norm(potentials, lengths, moves, start, end)
         mask = tf.sequence_mask(lengths, tf.shape(words)[1])
         tags = tf.where(mask, tf.gather(self.labels, tag_ids), "")
         return {"tags": tags, "tag_ids": tag_ids, "lengths": lengths, "scores": best,
