@@ -12,9 +12,9 @@ from typing import Dict, List, Optional, Sequence, Union
 import numpy as np
 
 from . import tags as tagging
-from .brat import read_brat, text_sentences, write_brat
+from .brat import read_brat, read_brat_documents, text_sentences, write_brat
 from .config import Hyperparameters
-from .conll import Corpus, Sentence, atomic_write_text, read_conll, write_conll
+from .conll import Corpus, Sentence, atomic_write_text, read_conll, read_utf8_text, write_conll
 from .embeddings import embedding_matrix, find_vector, load_vectors
 from .errors import DataFormatError, NeuronerError, UpdateError
 from .evaluation import Report
@@ -245,11 +245,9 @@ def predict(model: Union[PathLike, Tagger], source: PathLike, output: Optional[P
     tagger = as_tagger(model)
     texts: Dict[str, str] = {}
     if input_format == "brat":
-        corpus = read_brat(source)
-        for text_path in sorted(source.glob("*.txt")):
-            texts[text_path.stem] = text_path.read_text(encoding="utf-8")
+        corpus, texts = read_brat_documents(source)
     elif input_format == "text":
-        text = _read_raw_text(source)
+        text = read_utf8_text(source)
         sentences = text_sentences(text, source.stem)
         if not sentences:
             raise DataFormatError("has no words to tag", source)
@@ -259,20 +257,11 @@ def predict(model: Union[PathLike, Tagger], source: PathLike, output: Optional[P
         corpus = read_conll(source)
     predicted = tagger.predict(corpus.sentences, batch_size)
     if output is not None:
-        _write_predictions(Path(output), output_format, corpus, predicted, texts, tagger, batch_size)
+        _write_predictions(Path(output), output_format, corpus, predicted, texts)
     return corpus.sentences, predicted
 
 
-def _read_raw_text(path: Path) -> str:
-    try:
-        return path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise DataFormatError("no such file", path) from None
-    except UnicodeDecodeError as error:
-        raise DataFormatError("not UTF-8 text", path, path.read_bytes()[: error.start].count(b"\n") + 1) from None
-
-
-def _write_predictions(output: Path, output_format: str, corpus: Corpus, predicted, texts, tagger, batch_size):
+def _write_predictions(output: Path, output_format: str, corpus: Corpus, predicted, texts: Dict[str, str]) -> None:
     sentences = corpus.sentences
     if output_format == "conll":
         write_conll(output, sentences, predicted)
@@ -299,12 +288,14 @@ def _sentences_with_offsets(sentences: Sequence[Sentence], name: str):
 def predictions_as_json(sentences: Sequence[Sentence], predicted: Sequence[Sequence[str]]) -> List[dict]:
     records = []
     for sentence, tags in zip(sentences, predicted):
-        entities = [{"type": s.type, "start": s.start, "end": s.end, "text": " ".join(sentence.tokens[s.start:s.end])}
-                    for s in tagging.spans(tags)]
-        if sentence.offsets:
-            for entity, span in zip(entities, tagging.spans(tags)):
+        entities = []
+        for span in tagging.spans(tags):
+            entity = {"type": span.type, "start": span.start, "end": span.end,
+                      "text": " ".join(sentence.tokens[span.start:span.end])}
+            if sentence.offsets:
                 entity["char_start"] = sentence.offsets[span.start][0]
                 entity["char_end"] = sentence.offsets[span.end - 1][1]
+            entities.append(entity)
         records.append({"tokens": sentence.tokens, "tags": list(tags), "entities": entities})
     return records
 
@@ -331,7 +322,7 @@ def make_embeddings(text: PathLike, output: PathLike, *, method: str = "word2vec
 
     text = Path(text)
     _check_output_file(output, force, [text])
-    raw = _read_raw_text(text)
+    raw = read_utf8_text(text)
     sentences = [s.tokens for s in text_sentences(raw)]
     if not sentences:
         raise DataFormatError("has no words to train vectors on", text)

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from . import tags as tagging
-from .conll import Corpus, Sentence, atomic_write_text
+from .conll import Corpus, Sentence, atomic_write_text, read_utf8_text
 from .errors import DataFormatError
 from .tokenizer import split_sentences
 
@@ -19,7 +19,7 @@ def read_ann(path: Path, text: str) -> List[Entity]:
     A discontinuous entity (``start end;start end``) is taken from its first start to its last end.
     """
     entities: List[Entity] = []
-    content = _read_text(path)
+    content = read_utf8_text(path)
     for number, line in enumerate(content.splitlines(), start=1):
         if not line.startswith("T"):
             continue
@@ -44,17 +44,6 @@ def read_ann(path: Path, text: str) -> List[Entity]:
     return entities
 
 
-def _read_text(path: Path) -> str:
-    try:
-        raw = path.read_bytes()
-    except OSError as error:
-        raise DataFormatError(f"cannot read: {error.strerror}", path) from None
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise DataFormatError("not UTF-8 text", path, raw[: error.start].count(b"\n") + 1) from None
-
-
 def document_sentences(name: str, text: str, entities: Sequence[Entity]) -> List[Sentence]:
     """Tokenize a document and label every token that overlaps an entity (IOB2)."""
     ordered = sorted(entities, key=lambda e: (e[1], -e[2]))
@@ -75,23 +64,30 @@ def document_sentences(name: str, text: str, entities: Sequence[Entity]) -> List
     return sentences
 
 
-def read_brat(folder: Union[str, Path]) -> Corpus:
-    """Every ``*.txt`` in ``folder`` with its ``.ann`` (a missing ``.ann`` means no entities)."""
+def read_brat_documents(folder: Union[str, Path]) -> Tuple[Corpus, Dict[str, str]]:
+    """(the sentences of every ``*.txt`` in ``folder``, labelled from its ``.ann``, and each document's
+    text by name). A missing ``.ann`` means no entities."""
     folder = Path(folder)
     if not folder.is_dir():
         raise DataFormatError("is not a BRAT folder", folder)
     sentences: List[Sentence] = []
-    texts = sorted(folder.glob("*.txt"))
-    if not texts:
+    texts: Dict[str, str] = {}
+    paths = sorted(folder.glob("*.txt"))
+    if not paths:
         raise DataFormatError("has no .txt files", folder)
-    for text_path in texts:
-        text = _read_text(text_path)
+    for text_path in paths:
+        text = texts[text_path.stem] = read_utf8_text(text_path)
         ann_path = text_path.with_suffix(".ann")
         entities = read_ann(ann_path, text) if ann_path.exists() else []
         sentences.extend(document_sentences(text_path.stem, text, entities))
     if not sentences:
         raise DataFormatError("has no tokens in its .txt files", folder)
-    return Corpus(sentences, "IOB2", str(folder))
+    return Corpus(sentences, "IOB2", str(folder)), texts
+
+
+def read_brat(folder: Union[str, Path]) -> Corpus:
+    """The labelled sentences of a BRAT folder (see ``read_brat_documents``)."""
+    return read_brat_documents(folder)[0]
 
 
 def text_sentences(text: str, document: str = "text") -> List[Sentence]:

@@ -77,25 +77,26 @@ def read_conll(path: PathLike, scheme: Optional[str] = None, labelled: Optional[
             scheme = tagging.canonical_scheme(scheme)
         except ValueError as error:
             raise DataFormatError(str(error), path) from None
+    text = read_utf8_text(path)
+    text = text[1:] if text.startswith("\ufeff") else text  # a byte-order mark is not part of the first token
+    return parse_conll(text, path=path, scheme=scheme, labelled=labelled)
+
+
+def read_utf8_text(path: PathLike) -> str:
+    """A file's text; ``DataFormatError`` names the file (and the line of the first byte that is not UTF-8)."""
+    path = Path(path)
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise DataFormatError("no such file", path) from None
     except IsADirectoryError:
-        raise DataFormatError("is a folder, not a CoNLL file", path) from None
+        raise DataFormatError("is a folder, not a file", path) from None
     except OSError as error:
         raise DataFormatError(f"cannot read: {error.strerror}", path) from None
-    text = _decode(raw, path)
-    return parse_conll(text, path=path, scheme=scheme, labelled=labelled)
-
-
-def _decode(raw: bytes, path: Path) -> str:
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
-        raise DataFormatError("not UTF-8 text", path, line) from None
-    return text[1:] if text.startswith("\ufeff") else text
+        raise DataFormatError("not UTF-8 text", path, raw[: error.start].count(b"\n") + 1) from None
 
 
 def parse_conll(text: str, path: Optional[PathLike] = None, scheme: Optional[str] = None,
