@@ -394,7 +394,7 @@ def update(model: Union[PathLike, Tagger], target: CorpusLike, entity_types: Seq
     seed_everything(seed)
     entity_types = _check_types(entity_types)
     target_corpus = _require_labels(load_corpus(target, scheme), "target")
-    if target_corpus.scheme not in ("IOB2",):
+    if target_corpus.scheme != "IOB2":
         say(f"target labels are written in {target_corpus.scheme}; read as entity spans and converted to "
             f"{tagging.canonical_scheme(hp.tag_scheme)}")
     _check_target_has_types(target_corpus, entity_types, source, _path_of(target))
