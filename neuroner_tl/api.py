@@ -146,16 +146,23 @@ def train(train_data: CorpusLike, output: Optional[PathLike], *, dev: Optional[C
     progress.log(f"best epoch {trainer.best_epoch}: dev F1 {dev_report.f1:.2f}"
                  + (f", test F1 {test_report.f1:.2f}" if test_report else ""))
     if output is not None:
-        plot_history(tagger.history, staging / "training.png")
         reports = {"dev": dev_report.to_dict(), "test": test_report.to_dict() if test_report else None,
                    "best_epoch": trainer.best_epoch}
         atomic_write_text(staging / "evaluation.json", json.dumps(reports, indent=2) + "\n")
-        save_tagger(tagger, output, force=force, extra_files={
-            "logs": staging / "logs", "training.png": staging / "training.png",
-            "evaluation.json": staging / "evaluation.json"})
-        shutil.rmtree(staging, ignore_errors=True)
+        _save_from_checkpoint_folder(tagger, output, staging, tagger.history, "training.png", force,
+                                     extra_names=("evaluation.json",))
         progress.log(f"model saved to {output}")
     return TrainResult(tagger, output, dev_report, test_report, trainer.best_epoch)
+
+
+def _save_from_checkpoint_folder(tagger: Tagger, output: Path, staging: Path, history: Sequence[dict],
+                                 plot_name: str, force: bool, extra_names: Sequence[str] = ()) -> None:
+    """Plot ``history`` into the checkpoint folder, save the model folder with that plot, the
+    TensorBoard logs and ``extra_names`` from there, then remove the checkpoint folder."""
+    plot_history(history, staging / plot_name)
+    names = ("logs", plot_name, *extra_names)
+    save_tagger(tagger, output, force=force, extra_files={name: staging / name for name in names})
+    shutil.rmtree(staging, ignore_errors=True)
 
 
 def _check_resume_config(staging: Path, hp: Hyperparameters, resume: bool) -> None:
@@ -456,9 +463,7 @@ def update(model: Union[PathLike, Tagger], target: CorpusLike, entity_types: Seq
               "dev_f1": dev_report.f1, "history": update_history, "seed": seed}
     tagger.provenance.setdefault("updates", []).append(record)
     if output is not None:
-        plot_history(update_history, staging / "update.png")
-        save_tagger(tagger, output, force=force, extra_files={"logs": staging / "logs", "update.png": staging / "update.png"})
-        shutil.rmtree(staging, ignore_errors=True)
+        _save_from_checkpoint_folder(tagger, output, staging, update_history, "update.png", force)
         say(f"updated model saved to {output}")
     return UpdateResult(tagger, output, new_types, known if forget else [], annotated_train.added, dev_report,
                         trainer.best_epoch, messages)
