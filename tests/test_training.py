@@ -42,3 +42,68 @@ def test_same_seed_same_model():
     second = api.train(corpus, None, dev=dev, hp=hp, verbose=False).tagger.network.get_weights()
     for a, b in zip(first, second):
         np.testing.assert_array_equal(a, b)
+
+
+def _adam_after_steps(optimizer_class, make_gradient, steps=4, clip=None):
+    import keras
+    import tensorflow as tf
+
+    variable = keras.Variable(np.random.default_rng(0).normal(size=(12, 3)).astype(np.float32))
+    optimizer = optimizer_class(learning_rate=0.01, **({"clipvalue": clip} if clip else {}))
+    optimizer.build([variable])
+    rng = np.random.default_rng(1)
+
+    @tf.function
+    def apply(values, indices):
+        optimizer.apply([make_gradient(values, indices)], [variable])
+
+    for _ in range(steps):
+        apply(rng.normal(size=(5, 3)).astype(np.float32), rng.choice(12, size=5, replace=False).astype(np.int32))
+    return variable.numpy(), optimizer._velocities[0].numpy()
+
+
+def _sparse(values, indices):
+    import tensorflow as tf
+
+    return tf.IndexedSlices(values, indices, tf.constant([12, 3]))
+
+
+def _dense(values, indices):
+    import tensorflow as tf
+
+    return tf.convert_to_tensor(_sparse(values, indices))
+
+
+@pytest.mark.parametrize("make_gradient", [_dense, _sparse])
+@pytest.mark.parametrize("clip", [None, 0.5])
+def test_fused_adam_equals_keras_adam(make_gradient, clip):
+    import keras
+
+    from neuroner_tl.training import FusedAdam
+
+    expected = _adam_after_steps(keras.optimizers.Adam, make_gradient, clip=clip)
+    actual = _adam_after_steps(FusedAdam, make_gradient, clip=clip)
+    for mine, theirs in zip(actual, expected):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(expected[0], _adam_after_steps(FusedAdam, make_gradient, steps=0, clip=clip)[0])
+
+
+def test_fused_adam_sums_repeated_rows_before_squaring():
+    """A word twice in a batch: Adam's second moment is the square of the summed gradient (what a dense
+    gradient gives); Keras 3's Adam squares each occurrence's slice instead."""
+    import keras
+    import tensorflow as tf
+
+    from neuroner_tl.training import FusedAdam
+
+    def velocity(optimizer_class, gradient):
+        variable = keras.Variable(np.zeros((3, 2), np.float32))
+        optimizer = optimizer_class(learning_rate=0.1)
+        optimizer.build([variable])
+        optimizer.apply([gradient], [variable])
+        return optimizer._velocities[0].numpy()[0]
+
+    repeated = tf.IndexedSlices(tf.ones((2, 2)), tf.constant([0, 0]), tf.constant([3, 2]))
+    summed = tf.convert_to_tensor(repeated)
+    np.testing.assert_allclose(velocity(FusedAdam, repeated), velocity(keras.optimizers.Adam, summed), rtol=1e-4)
+    assert velocity(FusedAdam, repeated)[0] == pytest.approx(0.001 * 2.0 ** 2, rel=1e-4)
