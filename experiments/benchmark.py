@@ -9,6 +9,7 @@ embeddings 300-d trained from scratch, token BiLSTM 128 per direction, CRF; no p
 
 * ``neuroner_tl``: the package's defaults (Adam 0.001, mini-batches of 32, bucketed by length);
 * ``neuroner_tl-bs1``: the same with batch size 1, NeuroNER's regimen (the NeuroNER reference);
+  any ``neuroner_tl-bsN`` in ``--systems`` runs the defaults with batch size N;
 * ``flair``: flair's ``SequenceTagger`` (BiLSTM-CRF) over ``CharacterEmbeddings`` given a character
   dictionary built from the training corpus and ``OneHotEmbeddings.from_corpus`` (300-d, min count 2),
   no re-projection, dropout 0.5, trained with its default SGD (lr 0.1), mini-batches of 32.
@@ -26,6 +27,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import resource
 import statistics
 import subprocess
@@ -174,7 +176,7 @@ def worker(args) -> None:
     if args.worker == "flair":
         result = run_flair(args)
     else:
-        result = run_neuroner_tl(args, 1 if args.worker == "neuroner_tl-bs1" else 32)
+        result = run_neuroner_tl(args, batch_size_of(args.worker))
     result["peak_rss_mib"] = peak_rss_mib()
     speeds = [e["train_sentences_per_second"] for e in result["epochs"]]
     result["train_sentences_per_second"] = statistics.median(speeds[1:] if len(speeds) > 1 else speeds)
@@ -185,18 +187,47 @@ def summarize(results: dict, args) -> str:
     flair = results.get("flair")
     lines = [f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}; epochs: {args.epochs}; "
              f"training sentences: " + ", ".join(f"{k} {v['train_sentences']}" for k, v in results.items()), "",
-             "| system | train sentences/s | x flair | predict tokens/s | x flair | peak RSS (MiB) | test F1 |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+             "| system | train sentences/s | x flair | x batch size 1 | predict tokens/s | x flair | peak RSS (MiB) | test F1 |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    ratio = lambda r, other, key: r[key] / other[key] if other else float("nan")
     for name, r in results.items():
-        train_ratio = r["train_sentences_per_second"] / flair["train_sentences_per_second"] if flair else float("nan")
-        predict_ratio = r["predict_tokens_per_second"] / flair["predict_tokens_per_second"] if flair else float("nan")
-        lines.append(f"| {name} | {r['train_sentences_per_second']:.1f} | {train_ratio:.2f} | "
+        train_ratio = ratio(r, flair, "train_sentences_per_second")
+        bs1_ratio = ratio(r, results.get("neuroner_tl-bs1"), "train_sentences_per_second")
+        predict_ratio = ratio(r, flair, "predict_tokens_per_second")
+        lines.append(f"| {name} | {r['train_sentences_per_second']:.1f} | {train_ratio:.2f} | {bs1_ratio:.1f} | "
                      f"{r['predict_tokens_per_second']:.0f} | {predict_ratio:.2f} | {r['peak_rss_mib']:.0f} | "
                      f"{r['test_f1']:.2f} |")
     if "neuroner_tl" in results and "neuroner_tl-bs1" in results:
-        ratio = results["neuroner_tl"]["train_sentences_per_second"] / results["neuroner_tl-bs1"]["train_sentences_per_second"]
-        lines += ["", f"neuroner_tl defaults train {ratio:.1f}x faster than the batch-size-1 regimen."]
+        speedup = results["neuroner_tl"]["train_sentences_per_second"] / results["neuroner_tl-bs1"]["train_sentences_per_second"]
+        lines += ["", f"neuroner_tl defaults train {speedup:.1f}x faster than the batch-size-1 regimen."]
+        fixed, per_sentence = step_cost(results["neuroner_tl-bs1"]["train_sentences_per_second"],
+                                        results["neuroner_tl"]["train_sentences_per_second"], default_batch_size())
+        lines += ["", f"Modelled as a fixed cost plus a cost per sentence, fitted to the two neuroner_tl runs, a "
+                      f"training step costs {1000 * fixed:.1f} ms + {1000 * per_sentence:.2f} ms per sentence; in "
+                      f"that model no batch size trains more than {(fixed + per_sentence) / per_sentence:.1f}x "
+                      f"faster than batch size 1."]
     return "\n".join(lines) + "\n"
+
+
+def batch_size_of(system: str) -> int:
+    return int(system[len("neuroner_tl-bs"):]) if system.startswith("neuroner_tl-bs") else default_batch_size()
+
+
+def default_batch_size() -> int:
+    sys.path.insert(0, str(ROOT))
+    from neuroner_tl.config import Hyperparameters
+
+    return Hyperparameters().batch_size
+
+
+def step_cost(one_per_second: float, batched_per_second: float, batch_size: int):
+    """(fixed seconds per step, seconds per sentence) of a step modelled as ``fixed + n * per_sentence``,
+    from the throughput at batch size 1 and at ``batch_size``. Speed-up over batch size 1 at batch size
+    ``B`` is then ``(fixed + per_sentence) / (fixed / B + per_sentence)``, below
+    ``(fixed + per_sentence) / per_sentence`` for every ``B``."""
+    one_step, batched_step = 1.0 / one_per_second, batch_size / batched_per_second
+    per_sentence = (batched_step - one_step) / (batch_size - 1)
+    return one_step - per_sentence, per_sentence
 
 
 def plot(results: dict, path: Path) -> None:
@@ -226,7 +257,7 @@ def main(argv=None) -> None:
     parser.add_argument("--test-limit", type=int, default=None)
     parser.add_argument("--bs1-train-limit", type=int, default=None,
                         help="train the batch-size-1 regimen on only this many sentences (its epochs are long)")
-    parser.add_argument("--worker", choices=SYSTEMS, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
@@ -241,9 +272,13 @@ def main(argv=None) -> None:
         return
     if not (DATA / "train.txt").exists():
         sys.exit(f"error: {DATA} not found: the benchmark needs CoNLL-2003 from ../shared/data")
+    systems = args.systems.split(",")
+    unknown = [s for s in systems if s not in SYSTEMS and not re.fullmatch(r"neuroner_tl-bs[1-9][0-9]*", s)]
+    if unknown:
+        sys.exit(f"error: unknown system {', '.join(unknown)}; choose from {', '.join(SYSTEMS)} or neuroner_tl-bsN")
     args.output.mkdir(parents=True, exist_ok=True)
     results = {}
-    for system in args.systems.split(","):
+    for system in systems:
         result_path = args.output / f"{system}.json"
         command = [sys.executable, __file__, "--worker", system, "--result", str(result_path), "--epochs", str(args.epochs)]
         for option in ("train_limit", "dev_limit", "test_limit", "bs1_train_limit"):
