@@ -200,12 +200,11 @@ def summarize(results: dict, args) -> str:
     if "neuroner_tl" in results and "neuroner_tl-bs1" in results:
         speedup = results["neuroner_tl"]["train_sentences_per_second"] / results["neuroner_tl-bs1"]["train_sentences_per_second"]
         lines += ["", f"neuroner_tl defaults train {speedup:.1f}x faster than the batch-size-1 regimen."]
-        fixed, per_sentence = step_cost(results["neuroner_tl-bs1"]["train_sentences_per_second"],
-                                        results["neuroner_tl"]["train_sentences_per_second"], default_batch_size())
-        lines += ["", f"Modelled as a fixed cost plus a cost per sentence, fitted to the two neuroner_tl runs, a "
-                      f"training step costs {1000 * fixed:.1f} ms + {1000 * per_sentence:.2f} ms per sentence; in "
-                      f"that model no batch size trains more than {(fixed + per_sentence) / per_sentence:.1f}x "
-                      f"faster than batch size 1."]
+    steps = [f"{name} {1000 * batch_size_of(name) / r['train_sentences_per_second']:.1f} ms for "
+             f"{batch_size_of(name)} sentence{'s' if batch_size_of(name) > 1 else ''}"
+             for name, r in results.items() if name.startswith("neuroner_tl")]
+    if steps:
+        lines += ["", "Training step time (at the median speed): " + "; ".join(steps) + "."]
     return "\n".join(lines) + "\n"
 
 
@@ -218,16 +217,6 @@ def default_batch_size() -> int:
     from neuroner_tl.config import Hyperparameters
 
     return Hyperparameters().batch_size
-
-
-def step_cost(one_per_second: float, batched_per_second: float, batch_size: int):
-    """(fixed seconds per step, seconds per sentence) of a step modelled as ``fixed + n * per_sentence``,
-    from the throughput at batch size 1 and at ``batch_size``. Speed-up over batch size 1 at batch size
-    ``B`` is then ``(fixed + per_sentence) / (fixed / B + per_sentence)``, below
-    ``(fixed + per_sentence) / per_sentence`` for every ``B``."""
-    one_step, batched_step = 1.0 / one_per_second, batch_size / batched_per_second
-    per_sentence = (batched_step - one_step) / (batch_size - 1)
-    return one_step - per_sentence, per_sentence
 
 
 def plot(results: dict, path: Path) -> None:
