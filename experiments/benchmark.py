@@ -200,9 +200,12 @@ def summarize(results: dict, args) -> str:
     if "neuroner_tl" in results and "neuroner_tl-bs1" in results:
         speedup = results["neuroner_tl"]["train_sentences_per_second"] / results["neuroner_tl-bs1"]["train_sentences_per_second"]
         lines += ["", f"neuroner_tl defaults train {speedup:.1f}x faster than the batch-size-1 regimen."]
-    steps = [f"{name} {1000 * batch_size_of(name) / r['train_sentences_per_second']:.1f} ms for "
-             f"{batch_size_of(name)} sentence{'s' if batch_size_of(name) > 1 else ''}"
-             for name, r in results.items() if name.startswith("neuroner_tl")]
+    steps = []
+    for name, r in results.items():
+        if name.startswith("neuroner_tl"):
+            size = batch_size_of(name)
+            steps.append(f"{name} {1000 * size / r['train_sentences_per_second']:.1f} ms for "
+                         f"{size} sentence{'s' if size > 1 else ''}")
     if steps:
         lines += ["", "Training step time (at the median speed): " + "; ".join(steps) + "."]
     return "\n".join(lines) + "\n"

@@ -87,13 +87,16 @@ def _recurrence(forward_z, backward_z, mask, forward_recurrent, backward_recurre
     backward_h, backward_c, backward_gates, backward_candidate = [a.stack() for a in backward_arrays]
     zero_step = tf.zeros_like(forward_h[:1])
 
+    # the state a step started from: the previous position's for the forward direction, the next
+    # position's for the backward direction (zero at either end)
+    before_forward = lambda states: tf.concat([zero_step, states[:-1]], axis=0)
+    before_backward = lambda states: tf.concat([states[1:], zero_step], axis=0)
+
     def gradient(d_forward_h, d_backward_h):
-        # the carry each step started from: the previous position's for the forward direction, the next
-        # position's for the backward direction
         forward_factors = _step_gradient_factors(forward_gates, forward_candidate, forward_c,
-                                                 tf.concat([zero_step, forward_c[:-1]], axis=0))
+                                                 before_forward(forward_c))
         backward_factors = _step_gradient_factors(backward_gates, backward_candidate, backward_c,
-                                                  tf.concat([backward_c[1:], zero_step], axis=0))
+                                                  before_backward(backward_c))
         forward_d_h = d_forward_h * mask  # gradients arriving at padded positions are ignored
         backward_d_h = d_backward_h * mask
         recurrent_transposed = (tf.transpose(forward_recurrent), tf.transpose(backward_recurrent))
@@ -117,13 +120,13 @@ def _recurrence(forward_z, backward_z, mask, forward_recurrent, backward_recurre
         *_, forward_dz, backward_dz = tf.while_loop(
             lambda k, *_: k < steps, back_step, (tf.constant(0), zeros, zeros, zeros, zeros, dz_array(), dz_array()))
         forward_dz, backward_dz = forward_dz.stack(), backward_dz.stack()
-        forward_h_before = tf.concat([zero_step, forward_h[:-1]], axis=0)
-        backward_h_before = tf.concat([backward_h[1:], zero_step], axis=0)
-        d_forward_recurrent = tf.matmul(tf.reshape(forward_h_before, [-1, units]),
-                                        tf.reshape(forward_dz, [-1, 4 * units]), transpose_a=True)
-        d_backward_recurrent = tf.matmul(tf.reshape(backward_h_before, [-1, units]),
-                                         tf.reshape(backward_dz, [-1, 4 * units]), transpose_a=True)
-        return forward_dz, backward_dz, tf.zeros_like(mask), d_forward_recurrent, d_backward_recurrent
+
+        def recurrent_kernel_gradient(h_before, dz):  # sum over steps of h_before^T dz, as one product
+            return tf.matmul(tf.reshape(h_before, [-1, units]), tf.reshape(dz, [-1, 4 * units]), transpose_a=True)
+
+        return (forward_dz, backward_dz, tf.zeros_like(mask),
+                recurrent_kernel_gradient(before_forward(forward_h), forward_dz),
+                recurrent_kernel_gradient(before_backward(backward_h), backward_dz))
 
     return (forward_h, backward_h), gradient
 
