@@ -13,7 +13,9 @@ JSON, a bar chart), the resolved configuration and the seed go to ``--output`` (
 Config keys: ``task`` (i, ii or iii), ``seed``, ``target_types``, ``forget``, ``data`` (``synthetic``
 with domains and sizes, or ``files`` with paths relative to the repository root and optional
 ``sentences`` [start, end] slices and ``limit``), ``exclude_from_source`` (types relabelled O in
-D_S), ``hyperparameters`` (for M_S) and ``update`` (max_epochs, patience, learning_rate, init).
+D_S), ``hyperparameters`` (for M_S) and ``update`` (any update option or training hyperparameter:
+method, learning_rate, init, max_epochs, patience, ...). Synthetic test sets are drawn with the
+held-out templates and formats (``split="test"``).
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ def prepare_data(config: dict):
         source_train = generate_corpus(source["domain"], source["train"], seed)
         source_dev = generate_corpus(source["domain"], source["dev"], seed + 1)
         target_train = generate_corpus(target["domain"], target["train"], seed + 2)
-        test_corpus = generate_corpus(test["domain"], test["size"], seed + 3)
+        test_corpus = generate_corpus(test["domain"], test["size"], seed + 3, split="test")  # held-out formats
     else:
         source_train, source_dev = load_split(data["source"]["train"]), load_split(data["source"]["dev"])
         target_train, test_corpus = load_split(data["target"]["train"]), load_split(data["test"])
@@ -100,17 +102,16 @@ def run(config: dict, output: Path, verbose: bool = True) -> list:
     update_options = config.get("update", {})
     log(f"== subsequent step: update with {', '.join(config['target_types'])} on {len(target_train)} sentences")
     updated = api.update(output / "M_S", output / "data" / "target_train.txt", config["target_types"], output / "M_T",
-                         forget=config.get("forget", False), init=update_options.get("init", "paper"),
-                         learning_rate=update_options.get("learning_rate", api.UPDATE_LEARNING_RATE),
-                         max_epochs=update_options.get("max_epochs"), patience=update_options.get("patience"),
-                         force=True, verbose=verbose, seed=config["seed"])
+                         forget=config.get("forget", False), options=update_options, force=True, verbose=verbose,
+                         seed=config["seed"])
     subsequent = api.evaluate(updated.tagger, test)
 
     rows = results_rows(count_entities(s.labels for s in source_train.sentences),
                         count_entities(s.labels for s in target_train.sentences), initial, subsequent)
     record = {"config": config, "seed": config["seed"], "pseudo_labels": updated.pseudo_labels,
               "source_epochs": len(source.tagger.history), "source_best_epoch": source.best_epoch,
-              "update_best_epoch": updated.best_epoch, "seconds": round(time.time() - started, 1),
+              "update_best_epoch": updated.best_epoch, "update_dev": updated.dev_scores,
+              "update_settings": updated.settings.to_dict(), "update_seconds": updated.seconds, "seconds": round(time.time() - started, 1),
               "machine": {"cores": os.cpu_count(), "python": platform.python_version()},
               "initial": initial.to_dict(), "subsequent": subsequent.to_dict()}
     title = config.get("title", f"Task ({config['task']})")

@@ -353,120 +353,58 @@ def demo(workdir: PathLike, *, sizes=(1500, 300, 300), domain: str = "A", hp: Op
 
 
 # Transfer learning ------------------------------------------------------------------------------
-@dataclasses.dataclass
-class UpdateResult:
-    tagger: Tagger
-    folder: Optional[Path]
-    new_types: List[str]
-    forgotten_types: List[str]
-    pseudo_labels: Dict[str, int]
-    dev_report: Report
-    best_epoch: int
-    messages: List[str]
-
-
-UPDATE_LEARNING_RATE = 0.005
+UPDATE_LEARNING_RATE = 0.005  # the paper's fine-tuning learning rate (transfer.PAPER_LEARNING_RATE)
 
 
 def update(model: Union[PathLike, Tagger], target: CorpusLike, entity_types: Sequence[str],
-           output: Optional[PathLike], *, forget: bool = False, dev: Optional[CorpusLike] = None,
-           dev_fraction: float = 0.1, init: str = "paper", learning_rate: float = UPDATE_LEARNING_RATE,
-           max_epochs: Optional[int] = None, patience: Optional[int] = None, embeddings: Optional[PathLike] = None,
-           scheme: Optional[str] = None, force: bool = False, verbose: bool = True, seed: Optional[int] = None) -> UpdateResult:
+           output: Optional[PathLike], *, method: Optional[str] = None, forget: bool = False,
+           dev: Optional[CorpusLike] = None, test: Optional[CorpusLike] = None, annotated: bool = False,
+           init: Optional[str] = None, learning_rate: Optional[float] = None, max_epochs: Optional[int] = None,
+           patience: Optional[int] = None, embeddings: Optional[PathLike] = None, scheme: Optional[str] = None,
+           force: bool = False, verbose: bool = True, seed: Optional[int] = None,
+           options: Optional[Dict[str, object]] = None, **settings):
     """Update a trained model with target data annotated only with ``entity_types``.
 
-    Annotate the other types with the source model (gold target spans win), add labels for the
-    types the model lacks (or, with ``forget``, re-draw the given seen types), grow the
-    vocabularies, fine-tune with Adam at ``learning_rate`` with early stopping on a dev split of
-    the target data, and save the result as a new model folder. The source is never written.
+    The source model labels the other types (``transfer``), labels are added for the types it
+    lacks (or, with ``forget``, re-drawn for seen ones), the vocabularies grow, and the network is
+    fine-tuned with ``method`` (``transfer.METHODS``; default ``transfer.DEFAULT_METHOD``), with
+    early stopping on the target types' gold F1 and the retention of the others. ``options`` (as
+    ``--config``/``--set`` give them) and keyword ``settings`` name fields of
+    ``transfer.UpdateSettings`` or training fields of the source's hyperparameters. The source is
+    never written; ``output`` None keeps the result in memory. Returns a ``transfer.UpdateResult``.
     """
-    from .pseudo import annotate
-    from .surgery import ModelSurgeon
+    from .transfer import make_settings, split_update_options
+    from .transfer import update as run_update
 
-    progress = Progress(verbose)
-    messages: List[str] = []
+    explicit = {"method": method, "init": init, "learning_rate": learning_rate, "max_epochs": max_epochs,
+                "patience": patience}
+    values = {**(options or {}), **settings, **{k: v for k, v in explicit.items() if v is not None}}
+    setting_values, hyperparameters = split_update_options(values)
+    return run_update(model, target, entity_types, output, settings=make_settings(setting_values), forget=forget,
+                      dev=dev, test=test, annotated=annotated, hyperparameters=hyperparameters,
+                      embeddings=embeddings, scheme=scheme, force=force, verbose=verbose, seed=seed)
 
-    def say(message: str) -> None:
-        messages.append(message)
-        progress.log(message)
 
-    output = Path(output) if output is not None else None
+def annotate(model: Union[PathLike, Tagger], target: CorpusLike, entity_types: Sequence[str],
+             output: Optional[PathLike] = None, *, scheme: Optional[str] = None, force: bool = False):
+    """The update's first step on its own: the model labels every type of ``target`` except
+    ``entity_types``, whose annotated spans are kept (and win over overlapping predictions).
+
+    Writes CoNLL (IOB2) to ``output`` when given, for a person to check and correct before
+    ``update(..., annotated=True)``. Returns a ``pseudo.Annotation``.
+    """
+    from .pseudo import annotate as annotate_with_model
+
+    tagger = as_tagger(model)
+    types = _check_types(entity_types)
+    corpus = _require_labels(load_corpus(target, scheme), "target")
+    _check_target_has_types(corpus, types, tagger, _path_of(target))
     if output is not None:
-        if not isinstance(model, Tagger) and output.resolve() == Path(model).resolve():
-            raise NeuronerError(f"{output} is the source model; an update is always written to a new folder")
-        check_writable_destination(output, force)
-    source = as_tagger(model)
-    hp = source.hp
-    seed = hp.seed if seed is None else seed
-    seed_everything(seed)
-    entity_types = _check_types(entity_types)
-    target_corpus = _require_labels(load_corpus(target, scheme), "target")
-    if target_corpus.scheme != "IOB2":
-        say(f"target labels are written in {target_corpus.scheme}; read as entity spans and converted to "
-            f"{tagging.canonical_scheme(hp.tag_scheme)}")
-    _check_target_has_types(target_corpus, entity_types, source, _path_of(target))
-    known = [t for t in entity_types if t in source.entity_types]
-    new_types = [t for t in entity_types if t not in source.entity_types]
-    if forget and new_types:
-        raise UpdateError(f"--forget re-learns types the model has; {', '.join(new_types)} "
-                           f"{'is' if len(new_types) == 1 else 'are'} new to it (it knows "
-                           f"{', '.join(source.entity_types)}). Drop --forget to add "
-                           f"{'it' if len(new_types) == 1 else 'them'}")
-    for kind in known:
-        if forget:
-            say(f"{kind}: the model knows this type; its weights are re-drawn and it is learnt again from "
-                f"the target data (task ii)")
-        else:
-            say(f"{kind}: the model already knows this type; fine-tuning on the target data adds to it "
-                f"(task i). Use --forget to re-learn it from scratch instead")
-    for kind in new_types:
-        say(f"{kind}: new to the model; labels {', '.join(tagging.labels_for_types([kind], hp.tag_scheme)[1:])} "
-            f"are added (task iii)")
-
-    dev_corpus = _require_labels(load_corpus(dev, scheme), "dev") if dev is not None else None
-    train_part = target_corpus
-    if dev_corpus is None:
-        train_part, dev_corpus = split_off_dev(target_corpus, dev_fraction, seed)
-    annotated_train = annotate(source, train_part, entity_types)
-    annotated_dev = annotate(source, dev_corpus, entity_types)
-    say(f"pseudo-labels from the source model on {len(train_part)} target sentences: "
-        + (", ".join(f"{k} {v}" for k, v in annotated_train.added.items()) or "none")
-        + f" (dropped {annotated_train.dropped_target} of the target type(s), "
-          f"{annotated_train.dropped_overlap} overlapping gold spans)")
-
-    vectors = load_vectors(embeddings) if embeddings else None
-    normalize = replace_digits if hp.replace_digits else (lambda t: t)
-    counts = count_words((s.tokens for s in train_part.sentences), normalize)
-    new_words = sorted(w for w, c in counts.items() if w not in source.words and
-                       (c >= hp.min_word_count or (vectors is not None and find_vector(vectors, w) is not None)))
-    new_chars = sorted({c for s in train_part.sentences for t in s.tokens for c in normalize(t)} - set(source.chars.entries))
-    surgeon = ModelSurgeon(source, seed)
-    tagger = surgeon.operate(new_types=new_types, forget_types=known if forget else (), new_words=new_words,
-                             new_chars=new_chars, vectors=vectors, init=init)
-    say(f"surgery: {len(source.labels)} -> {len(tagger.labels)} labels, vocabulary {len(source.words)} -> "
-        f"{len(tagger.words)} words, {len(source.chars)} -> {len(tagger.chars)} characters")
-
-    tagger.hp = hp.replace(max_epochs=max_epochs or hp.max_epochs, patience=patience or hp.patience, seed=seed)
-    staging = checkpoint_folder(output) if output is not None else None
-    if staging is not None and staging.exists():
-        shutil.rmtree(staging)
-    trainer = Trainer(tagger, learning_rate=learning_rate, progress=progress, checkpoint_dir=staging,
-                      log_dir=staging / "logs" if staging else None)
-    source_history = list(source.history)
-    trainer.fit(tagger.encode_corpus(annotated_train.corpus), annotated_dev.corpus)
-    update_history = tagger.history
-    tagger.history = source_history
-    dev_report = tagger.evaluate(annotated_dev.corpus)[0]
-    record = {"target": describe_corpus(train_part, "target", _path_of(target)), "entity_types": list(entity_types),
-              "new_types": new_types, "forgotten_types": known if forget else [], "init": init,
-              "learning_rate": learning_rate, "pseudo_labels": annotated_train.added, "best_epoch": trainer.best_epoch,
-              "dev_f1": dev_report.f1, "history": update_history, "seed": seed}
-    tagger.provenance.setdefault("updates", []).append(record)
+        _check_output_file(output, force, [target])
+    result = annotate_with_model(tagger, corpus, types)
     if output is not None:
-        _save_from_checkpoint_folder(tagger, output, staging, update_history, "update.png", force)
-        say(f"updated model saved to {output}")
-    return UpdateResult(tagger, output, new_types, known if forget else [], annotated_train.added, dev_report,
-                        trainer.best_epoch, messages)
+        write_conll(output, result.corpus.sentences)
+    return result
 
 
 def _check_types(entity_types: Sequence[str]) -> List[str]:

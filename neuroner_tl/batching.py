@@ -15,6 +15,10 @@ class Encoded:
     words: np.ndarray  # [T] int32
     chars: List[List[int]]  # T lists of char ids
     labels: Optional[np.ndarray] = None  # [T] int32
+    # for the update's objectives (``objectives.py``): which labels each position may take
+    # (a partial annotation), and a teacher's distribution to match (rows of zeros: none)
+    allowed: Optional[np.ndarray] = None  # [T, C] bool
+    soft: Optional[np.ndarray] = None  # [T, C] float32
 
     def __len__(self) -> int:
         return len(self.words)
@@ -40,6 +44,8 @@ class Batch:
     char_index: np.ndarray  # [B, T] which row of ``chars`` each token is; -1 = padding
     labels: Optional[np.ndarray]  # [B, T]
     indices: np.ndarray  # positions of the sentences in the encoded list
+    allowed: Optional[np.ndarray] = None  # [B, T, C] bool; padding allows every label
+    soft: Optional[np.ndarray] = None  # [B, T, C] float32; padding is zeros
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -63,7 +69,16 @@ def pad(items: Sequence[Encoded], indices: Sequence[int]) -> Batch:
     chars = np.zeros((len(distinct), width), dtype=np.int32)
     for key, row in distinct.items():
         chars[row, : len(key)] = key
-    return Batch(words, chars, char_index, labels, np.asarray(indices))
+    allowed = _pad_rows([item.allowed for item in chosen], length, True) if chosen[0].allowed is not None else None
+    soft = _pad_rows([item.soft for item in chosen], length, 0.0) if chosen[0].soft is not None else None
+    return Batch(words, chars, char_index, labels, np.asarray(indices), allowed, soft)
+
+
+def _pad_rows(arrays: Sequence[np.ndarray], length: int, fill) -> np.ndarray:
+    padded = np.full((len(arrays), length, arrays[0].shape[1]), fill, dtype=arrays[0].dtype)
+    for row, array in enumerate(arrays):
+        padded[row, : len(array)] = array
+    return padded
 
 
 def training_batches(items: Sequence[Encoded], batch_size: int, rng: np.random.Generator,

@@ -56,12 +56,29 @@ def friendly_errors(command):
     return wrapper
 
 
+METHOD_CHOICES = ("distill", "self-training", "l2-sp", "finetune")  # transfer.METHODS, without importing TF
+DEFAULT_METHOD = "distill"
+
+
+def _json_object(path) -> dict:
+    """A JSON object from ``path``; anything else is a one-line error naming the file."""
+    from .errors import DataFormatError
+
+    try:
+        value = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise DataFormatError(f"is not valid JSON ({error})", path) from None
+    if not isinstance(value, dict):
+        raise DataFormatError(f"must hold a JSON object of NAME: VALUE, not a {type(value).__name__}", path)
+    return value
+
+
 def _hyperparameters(config_file, overrides, **explicit):
     from .config import Hyperparameters, parse_overrides
 
     values = {}
     if config_file:
-        values.update(json.loads(Path(config_file).read_text(encoding="utf-8")))
+        values.update(_json_object(config_file))
     values.update({k: v for k, v in explicit.items() if v is not None})
     values.update(parse_overrides(overrides))
     return Hyperparameters.from_dict(values)
@@ -223,30 +240,70 @@ def demo(workdir, train_size, epochs, domain, force):
 @click.option("--entity", "-e", "entities", required=True, multiple=True,
               help="A target entity type (repeat for several; comma-separated also works).")
 @click.option("--output", "-o", required=True, type=click.Path(), help="The updated model folder to write.")
+@click.option("--method", type=click.Choice(METHOD_CHOICES), default=None,
+              help=f"How the other types are kept (default {DEFAULT_METHOD}; see README).")
 @click.option("--forget", is_flag=True, help="Re-learn the given seen types from scratch (task ii).")
+@click.option("--annotated", is_flag=True,
+              help="The target's other types are annotated too (annotate's output, corrected): use them as given.")
 @click.option("--dev", type=click.Path(), help="Dev data for early stopping (default: 10% of the target data).")
-@click.option("--init", type=click.Choice(["paper", "preserve"]), default="paper", show_default=True,
-              help="New weights from N(mean, std) (paper) or set so the model first predicts exactly as the source.")
-@click.option("--learning-rate", type=float, default=0.005, show_default=True)
+@click.option("--test", type=click.Path(), help="Test data, evaluated at the end.")
+@click.option("--init", type=click.Choice(["paper", "preserve"]), default=None,
+              help="New weights from N(mean, std) (paper, the default) or set so the model first predicts as the source.")
+@click.option("--learning-rate", type=float, default=None, help="Fine-tuning learning rate.")
 @click.option("--epochs", "max_epochs", type=int, default=None, help="Maximum fine-tuning epochs (default: the source's).")
-@click.option("--patience", type=int, default=None, help="Early-stopping patience (default: the source's).")
+@click.option("--patience", type=int, default=None, help="Early-stopping patience in epochs (default: the source's).")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
+              help="Update options and training hyperparameters as JSON.")
+@click.option("--set", "overrides", multiple=True, metavar="NAME=VALUE",
+              help="One update option (e.g. distill_weight=2) or training hyperparameter (repeatable).")
 @click.option("--embeddings", type=click.Path(), help="Pretrained vectors for the target data's new words.")
 @_scheme_option
 @click.option("--force", is_flag=True, help="Replace an existing output folder (never the source).")
 @click.option("--quiet", "-q", is_flag=True)
 @friendly_errors
-def update(model, target, entities, output, forget, dev, init, learning_rate, max_epochs, patience, embeddings,
-           scheme, force, quiet):
+def update(model, target, entities, output, method, forget, annotated, dev, test, init, learning_rate, max_epochs,
+           patience, config_file, overrides, embeddings, scheme, force, quiet):
     """Update a trained model for a new domain or entity type, without the source data."""
+    from . import api
+    from .config import parse_overrides
+
+    options = _json_object(config_file) if config_file else {}
+    options.update(parse_overrides(overrides))
+    types = [t for group in entities for t in group.split(",")]
+    result = api.update(model, target, types, output, method=method, forget=forget, annotated=annotated, dev=dev,
+                        test=test, init=init, learning_rate=learning_rate, max_epochs=max_epochs, patience=patience,
+                        options=options, embeddings=embeddings, scheme=scheme, force=force, verbose=not quiet)
+    if not quiet:
+        scores = result.dev_scores
+        click.echo(f"dev split: target F1 {scores['target_f1']:.2f} (gold {', '.join(types)} spans), "
+                   f"retention F1 {scores['retention_f1']:.2f} (agreement with the source model on the other types)")
+        if result.test_report is not None:
+            click.echo("test set, per entity type:")
+            click.echo(result.test_report.format_table())
+
+
+@cli.command()
+@click.argument("model", type=click.Path())
+@click.argument("target", type=click.Path())
+@click.option("--entity", "-e", "entities", required=True, multiple=True,
+              help="The type(s) TARGET annotates; the model labels every other type.")
+@click.option("--output", "-o", required=True, type=click.Path(), help="CoNLL file to write (IOB2).")
+@_scheme_option
+@click.option("--force", is_flag=True, help="Replace an existing output file.")
+@friendly_errors
+def annotate(model, target, entities, output, scheme, force):
+    """Label TARGET's other entity types with MODEL (the update's first step), to check before updating.
+
+    Correct the file, then: neuroner-tl update -m MODEL -t OUTPUT -e TYPE --annotated -o NEW_MODEL
+    """
     from . import api
 
     types = [t for group in entities for t in group.split(",")]
-    result = api.update(model, target, types, output, forget=forget, dev=dev, init=init, learning_rate=learning_rate,
-                        max_epochs=max_epochs, patience=patience, embeddings=embeddings, scheme=scheme, force=force,
-                        verbose=not quiet)
-    if not quiet:
-        click.echo("dev set (target data with pseudo-labels), per entity type:")
-        click.echo(result.dev_report.format_table())
+    result = api.annotate(model, target, types, output, scheme=scheme, force=force)
+    added = ", ".join(f"{k} {v}" for k, v in result.added.items()) or "none"
+    click.echo(f"{output}: {len(result.corpus)} sentences; spans added by the model: {added} "
+               f"(dropped {result.dropped_target} of {', '.join(types)} and {result.dropped_overlap} overlapping "
+               f"the annotated spans)")
 
 
 def main():

@@ -35,6 +35,9 @@ class Hyperparameters:
     batch_size: int = 32
     max_epochs: int = 100
     patience: int = 10  # epochs without dev F1 improvement before stopping
+    # ... and at least this many optimizer steps: on tiny data an epoch is a few steps, and ten
+    # epochs of noise would stop a run that has barely started
+    patience_steps: int = 300
     seed: int = 1
 
     def __post_init__(self) -> None:
@@ -48,6 +51,9 @@ class Hyperparameters:
                      "token_embedding_dim", "token_lstm_units", "min_word_count", "max_word_length"):
             if getattr(self, name) < 1:
                 raise NeuronerError(f"{name} must be at least 1, not {getattr(self, name)}")
+        for name in ("patience", "patience_steps"):
+            if getattr(self, name) < 0:
+                raise NeuronerError(f"{name} must be at least 0, not {getattr(self, name)}")
 
     def replace(self, **changes: Any) -> "Hyperparameters":
         return dataclasses.replace(self, **changes)

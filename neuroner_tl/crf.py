@@ -105,6 +105,62 @@ def crf_log_likelihood(inputs, tag_indices, sequence_lengths, transition_params,
     return score - log_norm, transition_params
 
 
+def crf_log_marginals(inputs, sequence_lengths, transition_params,
+                      start_transitions=None, end_transitions=None) -> tf.Tensor:
+    """Forward–backward: ``log P(y_t = j | x)`` for every position and tag, ``[batch, time, tags]``.
+
+    Differentiable (the update's distillation loss trains through it). Positions past a sequence's
+    length get 0.
+    """
+    inputs = tf.convert_to_tensor(inputs)
+    dtype = inputs.dtype
+    sequence_lengths = tf.cast(sequence_lengths, tf.int32)
+    transition_params = tf.cast(transition_params, dtype)
+    num_tags = tf.shape(inputs)[2]
+    max_length = tf.shape(inputs)[1]
+    start = _boundary(start_transitions, num_tags, dtype)
+    end = _boundary(end_transitions, num_tags, dtype)
+    time_major = tf.transpose(inputs, [1, 0, 2])  # [T, B, C]
+
+    def forward(alphas, potentials):
+        return tf.reduce_logsumexp(tf.expand_dims(alphas, 2) + transition_params, axis=1) + potentials
+
+    first = time_major[0] + start
+    # alphas past a sequence's end are never read: the marginals there are masked below
+    later = tf.scan(forward, _with_inert_step(time_major[1:]), initializer=first)[:-1]
+    alphas = tf.concat([tf.expand_dims(first, 0), later], axis=0)  # [T, B, C]
+
+    def backward(betas, elements):
+        next_potentials, position = elements  # position t: betas of t from those of t + 1
+        new_betas = tf.reduce_logsumexp(transition_params + tf.expand_dims(next_potentials + betas, 1), axis=2)
+        inside = tf.expand_dims(position + 1 < sequence_lengths, 1)  # t is not the last position
+        return tf.where(inside, new_betas, tf.broadcast_to(end, tf.shape(betas)))
+
+    last = tf.broadcast_to(end, tf.shape(first))
+    positions = tf.range(max_length - 1)
+    earlier = tf.scan(backward, (_with_inert_step(time_major[1:]), tf.concat([positions, [max_length]], 0)),
+                      initializer=last, reverse=True)[:-1]
+    betas = tf.concat([earlier, tf.expand_dims(last, 0)], axis=0)  # [T, B, C]
+    log_norm = tf.reduce_logsumexp(alphas[0] + betas[0], axis=1)  # [B]
+    marginals = tf.transpose(alphas + betas, [1, 0, 2]) - log_norm[:, None, None]
+    mask = _length_mask(sequence_lengths, max_length, tf.bool)
+    return tf.where(mask[:, :, None], marginals, tf.zeros_like(marginals))
+
+
+def crf_constrained_log_norm(inputs, allowed, sequence_lengths, transition_params,
+                             start_transitions=None, end_transitions=None) -> tf.Tensor:
+    """The log of the summed scores of the tag sequences that use only ``allowed`` tags
+    (``[batch, time, tags]`` booleans, at least one per real position), ``[batch]``.
+
+    ``constrained - crf_log_norm`` is the log-probability of a partial annotation: with one allowed
+    tag per position it is the log-likelihood of that sequence; with a set of tags at some
+    positions it sums over them (the "fuzzy"/partial CRF of Tsuboi et al., 2008).
+    """
+    inputs = tf.convert_to_tensor(inputs)
+    masked = tf.where(tf.cast(allowed, tf.bool), inputs, tf.cast(NEG_INF, inputs.dtype) + inputs)
+    return crf_log_norm(masked, sequence_lengths, transition_params, start_transitions, end_transitions)
+
+
 def crf_decode(potentials, transition_params, sequence_length,
                start_transitions=None, end_transitions=None) -> Tuple[tf.Tensor, tf.Tensor]:
     """Viterbi: (best tags ``[batch, time]`` int32, their scores ``[batch]``). Padding decodes to 0."""
@@ -211,6 +267,14 @@ class CRF(keras.layers.Layer):
     def log_norm(self, potentials, lengths):
         return crf_log_norm(potentials, lengths, self.label_transitions,
                             self.start_transitions, self.end_transitions)
+
+    def log_marginals(self, potentials, lengths):
+        return crf_log_marginals(potentials, lengths, self.label_transitions,
+                                 self.start_transitions, self.end_transitions)
+
+    def constrained_log_norm(self, potentials, allowed, lengths):
+        return crf_constrained_log_norm(potentials, allowed, lengths, self.label_transitions,
+                                        self.start_transitions, self.end_transitions)
 
     def decode(self, potentials, lengths):
         return crf_decode(potentials, self.label_transitions, lengths,

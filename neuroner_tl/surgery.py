@@ -70,8 +70,8 @@ class ModelSurgeon:
                 new_words: Iterable[str] = (), new_chars: Iterable[str] = (), vectors=None,
                 init: str = "paper") -> Tagger:
         """A new ``Tagger``: labels for ``new_types`` added, ``forget_types`` re-drawn, the
-        vocabularies grown by ``new_words``/``new_chars`` (rows from ``vectors`` where they have one;
-        under ``preserve``, the rows the source used for them, so that nothing it predicts changes)."""
+        vocabularies grown by ``new_words``/``new_chars`` (see ``_grow_word_rows``; under ``preserve``
+        the network predicts what the source did, except for new words given a pretrained vector)."""
         if init not in INITS:
             raise UpdateError(f"init must be one of {', '.join(INITS)}, not {init!r}")
         unknown = [t for t in forget_types if t not in self.source.entity_types]
@@ -86,13 +86,11 @@ class ModelSurgeon:
                         provenance=_copy_provenance(source.provenance))
         old = weight_arrays(source.network)
         new = {name: value.copy() for name, value in old.items()}
+        new[WORDS] = self._grow_word_rows(old[WORDS], words, vectors, init)
         if init == "preserve":
-            # a new word starts as the row the source used for it (its lowercase form's, or UNK's),
-            # a new character as the character UNK row: the inputs do not change
-            new[WORDS] = _rows_as_source_saw_them(old[WORDS], words, source.encoder.word_id)
+            # a new character starts as the character UNK row: the inputs do not change
             new[CHARS] = _rows_as_source_saw_them(old[CHARS], chars, lambda c: UNK_ID)
         else:
-            new[WORDS] = self._grow_rows(old[WORDS], len(words), words, vectors)
             new[CHARS] = self._grow_rows(old[CHARS], len(chars))
         added = len(labels) - len(source.labels)
         new[EMISSION_KERNEL], new[EMISSION_BIAS] = self._widen_emissions(old[EMISSION_KERNEL], old[EMISSION_BIAS],
@@ -105,18 +103,33 @@ class ModelSurgeon:
         return target
 
     # the pieces --------------------------------------------------------------------------------
-    def _grow_rows(self, matrix: np.ndarray, size: int, vocabulary: Optional[Vocabulary] = None,
-                   vectors=None) -> np.ndarray:
+    def _grow_rows(self, matrix: np.ndarray, size: int) -> np.ndarray:
         old_size = matrix.shape[0]
         if size == old_size:
             return matrix.copy()
         rows = like(matrix[PAD_ID + 1:], (size - old_size, matrix.shape[1]), self.rng)
-        if vectors is not None and vocabulary is not None:
-            for offset, word in enumerate(vocabulary.entries[old_size:]):
-                vector = find_vector(vectors, word)
-                if vector is not None:
-                    rows[offset] = vector
         return np.concatenate([matrix, rows], axis=0)
+
+    def _grow_word_rows(self, matrix: np.ndarray, vocabulary: Vocabulary, vectors, init: str) -> np.ndarray:
+        """Rows for the new words, under every init: the row the source used for the word (its
+        lowercase form's) when it had one; else the pretrained vector; else UNK's row (``preserve``,
+        so that the inputs do not change) or a draw from N(mean, std) of the rows (``paper``)."""
+        old_size = matrix.shape[0]
+        if vectors is not None and vectors.vector_size != matrix.shape[1]:
+            raise UpdateError(f"the vectors have {vectors.vector_size} dimensions; the model's word "
+                              f"embeddings have {matrix.shape[1]}")
+        if init == "preserve":
+            rows = np.repeat(matrix[UNK_ID:UNK_ID + 1], len(vocabulary) - old_size, axis=0)
+        else:
+            rows = like(matrix[PAD_ID + 1:], (len(vocabulary) - old_size, matrix.shape[1]), self.rng)
+        for offset, word in enumerate(vocabulary.entries[old_size:]):
+            seen_as = self.source.encoder.word_id(word)
+            vector = find_vector(vectors, word) if vectors is not None else None
+            if seen_as != UNK_ID:
+                rows[offset] = matrix[seen_as]
+            elif vector is not None:
+                rows[offset] = vector
+        return np.concatenate([matrix, rows.astype(matrix.dtype)], axis=0)
 
     def _widen_emissions(self, kernel: np.ndarray, bias: np.ndarray, added: int, init: str):
         if added == 0:

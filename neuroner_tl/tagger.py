@@ -102,6 +102,31 @@ class Tagger:
             self._decode[probabilities] = decode
         return self._decode[probabilities]
 
+    def marginals_function(self):
+        """A compiled ``(word ids, chars, char index) -> P(label | sentence)`` per token, ``[B, T, C]``,
+        by forward–backward."""
+        if self._decode.get("marginals") is None:
+            network, crf, inputs = self.network, self.crf, self.network_inputs
+
+            @tf.function(input_signature=[WORDS_SPEC, CHARS_SPEC, INDEX_SPEC])
+            def marginals(words, chars, char_index):
+                potentials = network(inputs(words, chars, char_index), training=False)
+                lengths = tf.reduce_sum(tf.cast(words > 0, tf.int32), axis=1)
+                return tf.exp(crf.log_marginals(potentials, lengths))
+
+            self._decode["marginals"] = marginals
+        return self._decode["marginals"]
+
+    def predict_marginals(self, items: Sequence[Encoded], batch_size: int = 128) -> List[np.ndarray]:
+        """Each sentence's token marginals ``[T, C]`` (rows sum to 1), in the input order."""
+        compute = self.marginals_function()
+        results: List[Optional[np.ndarray]] = [None] * len(items)
+        for batch in inference_batches(items, batch_size):
+            values = compute(batch.words, batch.chars, batch.char_index).numpy()
+            for row, index in enumerate(batch.indices):
+                results[index] = values[row, : len(items[index])]
+        return results  # type: ignore[return-value]
+
     def forget_compiled(self) -> None:
         """Drop the compiled decoders (after the network's weights or shapes change)."""
         self._decode = {}

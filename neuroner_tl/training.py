@@ -11,7 +11,7 @@ import random
 import sys
 import time
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence
 
 import keras
 import numpy as np
@@ -20,6 +20,7 @@ import tensorflow as tf
 from .batching import Encoded, replace_singletons, training_batches
 from .conll import Corpus
 from .model import load_weights, save_weights
+from .objectives import Objective, anchor_penalty
 from .tagger import CHARS_SPEC, INDEX_SPEC, LABELS_SPEC, WORDS_SPEC, Tagger
 
 CHECKPOINT_STATE = "state.json"
@@ -74,6 +75,7 @@ class EpochRecord:
     dev_recall: Optional[float]
     seconds: float
     sentences_per_second: float
+    dev_details: Optional[dict] = None  # what the selection reports beside its score
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -98,13 +100,46 @@ class Progress:
                     file=self.stream)
 
 
+@dataclasses.dataclass(frozen=True)
+class DevScore:
+    """What early stopping maximises after an epoch, with what to report beside it."""
+
+    score: float
+    precision: Optional[float] = None
+    recall: Optional[float] = None
+    details: Optional[dict] = None
+    # False while the score cannot yet judge the run (an update's target types still score 0):
+    # patience does not count such epochs, so a slow start is not mistaken for a plateau
+    ready: bool = True
+
+
+def dev_f1(dev: Corpus):
+    """The default selection: conlleval's overall F1 on ``dev``."""
+
+    def select(tagger: Tagger) -> DevScore:
+        report = tagger.evaluate(dev)[0]
+        return DevScore(report.f1, report.overall.precision, report.overall.recall)
+
+    return select
+
+
+ALLOWED_SPEC = tf.TensorSpec([None, None, None], tf.bool)
+SOFT_SPEC = tf.TensorSpec([None, None, None], tf.float32)
+
+
 class Trainer:
     """Trains ``tagger.network`` in place. ``checkpoint_dir``, when given, receives the state after
-    every epoch, so that ``resume=True`` carries on where an interrupted run stopped."""
+    every epoch, so that ``resume=True`` carries on where an interrupted run stopped.
+
+    ``objective`` says what is minimised (``objectives.Objective``; default: the CRF likelihood of
+    the labels). With ``l2sp_weight``, the weights as they are when the Trainer is made are the anchor.
+    ``frozen`` names layers whose weights stay as they are.
+    """
 
     def __init__(self, tagger: Tagger, *, learning_rate: Optional[float] = None, progress: Optional[Progress] = None,
                  checkpoint_dir: Optional[Path] = None, log_dir: Optional[Path] = None,
-                 singleton_ids: Sequence[int] = (), stop_after_epochs: Optional[int] = None):
+                 singleton_ids: Sequence[int] = (), stop_after_epochs: Optional[int] = None,
+                 objective: Optional[Objective] = None, frozen: Sequence[str] = ()):
         self.tagger = tagger
         hp = tagger.hp
         self.hp = hp
@@ -115,29 +150,58 @@ class Trainer:
         self.log_dir = Path(log_dir) if log_dir else None
         self.singleton_ids = np.asarray(sorted(singleton_ids), dtype=np.int32)
         self.stop_after_epochs = stop_after_epochs  # for tests of interrupted training
+        self.objective = objective or Objective()
+        # the weights training changes: all but those of the ``frozen`` layers (by layer name)
+        self.variables = [v for v in tagger.network.trainable_variables
+                          if not any(v.path.startswith(name + "/") for name in frozen)]
+        self._anchors = [tf.Variable(v.numpy(), trainable=False) for v in self.variables] \
+            if self.objective.l2sp_weight > 0 else []
         self._train_step = None
 
     def _compiled_step(self):
         network, crf, optimizer = self.tagger.network, self.tagger.crf, self.optimizer
-        variables = network.trainable_variables
+        variables = self.variables
         inputs = self.tagger.network_inputs
+        objective, anchors = self.objective, self._anchors
 
-        @tf.function(input_signature=[WORDS_SPEC, CHARS_SPEC, INDEX_SPEC, LABELS_SPEC])
-        def train_step(words, chars, char_index, labels):
+        def step(words, chars, char_index, labels, allowed=None, soft=None):
             lengths = tf.reduce_sum(tf.cast(words > 0, tf.int32), axis=1)
             with tf.GradientTape() as tape:
                 potentials = network(inputs(words, chars, char_index), training=True)
-                loss = -tf.reduce_mean(crf.log_likelihood(potentials, labels, lengths))
+                loss = tf.reduce_mean(objective.sentence_losses(crf, potentials, lengths, labels, allowed, soft))
+                if anchors:
+                    loss += objective.l2sp_weight * anchor_penalty(variables, anchors)
             gradients = tape.gradient(loss, variables)
             optimizer.apply(gradients, variables)
             return loss
 
-        return train_step
+        if objective.uses_targets:
+            return tf.function(step, input_signature=[WORDS_SPEC, CHARS_SPEC, INDEX_SPEC, LABELS_SPEC,
+                                                      ALLOWED_SPEC, SOFT_SPEC])
+        return tf.function(lambda words, chars, char_index, labels: step(words, chars, char_index, labels),
+                           input_signature=[WORDS_SPEC, CHARS_SPEC, INDEX_SPEC, LABELS_SPEC])
 
-    def fit(self, train_items: Sequence[Encoded], dev: Optional[Corpus] = None, *, resume: bool = False) -> List[EpochRecord]:
+    def _run_step(self, batch, words) -> float:
+        if self.objective.uses_targets:
+            soft = batch.soft if batch.soft is not None else np.zeros(batch.allowed.shape, np.float32)
+            allowed = batch.allowed if batch.allowed is not None else np.ones(soft.shape, bool)
+            return float(self._train_step(words, batch.chars, batch.char_index, batch.labels, allowed, soft))
+        return float(self._train_step(words, batch.chars, batch.char_index, batch.labels))
+
+    def fit(self, train_items: Sequence[Encoded], dev: Optional[Corpus] = None, *, resume: bool = False,
+            selection: Optional[Callable[[Tagger], DevScore]] = None) -> List[EpochRecord]:
+        """Train until ``hp.max_epochs`` or early stopping, then keep the best epoch's weights.
+
+        ``selection`` scores the model after each epoch (default: F1 on ``dev``). Training stops when
+        the score has not improved for ``hp.patience`` epochs *and* ``hp.patience_steps`` optimizer
+        steps, so that on tiny data (a few steps an epoch) a run is not judged on its first steps,
+        and never while the selection says it is not ready (``DevScore.ready``).
+        """
         hp = self.hp
         network = self.tagger.network
-        self.optimizer.build(network.trainable_variables)
+        if selection is None and dev is not None:
+            selection = dev_f1(dev)
+        self.optimizer.build(self.variables)
         rng = np.random.default_rng(hp.seed)
         history: List[EpochRecord] = []
         best_f1, best_epoch, best_weights, start_epoch = -1.0, 0, None, 1
@@ -148,21 +212,26 @@ class Trainer:
                 history = [EpochRecord(**record) for record in state["history"]]
                 best_f1, best_epoch, start_epoch = state["best_f1"], state["best_epoch"], state["epoch"] + 1
                 best_weights = self._read_best_weights()
-                self.progress.log(f"resuming after epoch {state['epoch']} (best dev F1 {best_f1:.2f} "
+                self.progress.log(f"resuming after epoch {state['epoch']} (best dev score {best_f1:.2f} "
                                   f"at epoch {best_epoch})")
         if self._train_step is None:
             self._train_step = self._compiled_step()
         writer = tf.summary.create_file_writer(str(self.log_dir)) if self.log_dir else None
         batches_per_epoch = math.ceil(len(train_items) / hp.batch_size)
+
+        def patience_spent(epoch: int) -> bool:
+            waited = epoch - best_epoch
+            return selection is not None and waited >= hp.patience and waited * batches_per_epoch >= hp.patience_steps
+
         epoch = start_epoch
-        stopped_early = bool(history) and (epoch - 1 - best_epoch) >= hp.patience and dev is not None
+        stopped_early = bool(history) and patience_spent(epoch - 1)
         while epoch <= hp.max_epochs and not stopped_early:
             started = time.perf_counter()
             losses = []
             with self.progress.bar(batches_per_epoch, epoch) as bar:
                 for batch in training_batches(train_items, hp.batch_size, rng):
                     words = replace_singletons(batch.words, self.singleton_ids, hp.singleton_unk_probability, rng)
-                    loss = float(self._train_step(words, batch.chars, batch.char_index, batch.labels))
+                    loss = self._run_step(batch, words)
                     if not math.isfinite(loss):
                         raise FloatingPointError(f"the training loss became {loss} at epoch {epoch}; "
                                                  f"try a lower learning rate")
@@ -170,28 +239,31 @@ class Trainer:
                     bar.update(1)
                     bar.set_postfix(loss=f"{loss:.3f}")
             seconds = time.perf_counter() - started
-            report = self.tagger.evaluate(dev)[0] if dev is not None else None
-            record = EpochRecord(epoch, float(np.mean(losses)), report.f1 if report else None,
-                                 report.overall.precision if report else None,
-                                 report.overall.recall if report else None,
-                                 seconds, len(train_items) / seconds)
+            scored = selection(self.tagger) if selection is not None else None
+            record = EpochRecord(epoch, float(np.mean(losses)), scored.score if scored else None,
+                                 scored.precision if scored else None, scored.recall if scored else None,
+                                 seconds, len(train_items) / seconds, scored.details if scored else None)
             history.append(record)
-            improved = report is None or report.f1 > best_f1
+            improved = scored is None or scored.score > best_f1
             if improved:
-                best_f1, best_epoch = (report.f1 if report else best_f1), epoch
+                best_f1, best_epoch = (scored.score if scored else best_f1), epoch
                 best_weights = network.get_weights()
             self._log_epoch(record, improved)
             if writer is not None:
                 with writer.as_default():
                     tf.summary.scalar("loss", record.loss, step=epoch)
-                    if report is not None:
-                        tf.summary.scalar("dev_f1", report.f1, step=epoch)
+                    if scored is not None:
+                        tf.summary.scalar("dev_score", scored.score, step=epoch)
+                        for name, value in (scored.details or {}).items():
+                            if isinstance(value, (int, float)):
+                                tf.summary.scalar(f"dev_{name}", value, step=epoch)
                     tf.summary.scalar("sentences_per_second", record.sentences_per_second, step=epoch)
                 writer.flush()
             self._save_checkpoint(epoch, rng, history, best_f1, best_epoch, improved)
-            stopped_early = dev is not None and epoch - best_epoch >= hp.patience
+            stopped_early = patience_spent(epoch) and (scored is None or scored.ready)
             if stopped_early:
-                self.progress.log(f"no dev F1 improvement for {hp.patience} epochs: stopping")
+                self.progress.log(f"no dev improvement for {epoch - best_epoch} epochs "
+                                  f"({(epoch - best_epoch) * batches_per_epoch} steps): stopping")
             if self.stop_after_epochs is not None and epoch >= self.stop_after_epochs:
                 raise KeyboardInterrupt(f"stopped after epoch {epoch} as asked")
             epoch += 1
@@ -203,8 +275,14 @@ class Trainer:
         return history
 
     def _log_epoch(self, record: EpochRecord, improved: bool) -> None:
-        dev = f"dev F1 {record.dev_f1:6.2f} (P {record.dev_precision:6.2f} R {record.dev_recall:6.2f})" \
-            if record.dev_f1 is not None else "no dev set"
+        if record.dev_details:
+            dev = f"dev score {record.dev_f1:6.2f} (" + ", ".join(
+                f"{name} {value:.2f}" if isinstance(value, float) else f"{name} {value}"
+                for name, value in record.dev_details.items()) + ")"
+        elif record.dev_f1 is not None:
+            dev = f"dev F1 {record.dev_f1:6.2f} (P {record.dev_precision:6.2f} R {record.dev_recall:6.2f})"
+        else:
+            dev = "no dev set"
         mark = "  *best" if improved and record.dev_f1 is not None else ""
         self.progress.log(f"epoch {record.epoch:3d}  loss {record.loss:9.4f}  {dev}  "
                           f"{record.sentences_per_second:7.1f} sent/s  {record.seconds:6.1f} s{mark}")

@@ -31,7 +31,7 @@ def tiny_model(tiny_data, tmp_path_factory):
     from neuroner_tl import api
     from neuroner_tl.config import Hyperparameters
 
-    hp = Hyperparameters(token_embedding_dim=32, token_lstm_units=32, max_epochs=8, patience=8, batch_size=16,
+    hp = Hyperparameters(token_embedding_dim=32, token_lstm_units=32, max_epochs=12, patience=12, batch_size=16,
                          learning_rate=0.005)
     folder = tmp_path_factory.mktemp("tiny_model") / "model"
     result = api.train(tiny_data["train"], folder, dev=tiny_data["dev"], test=tiny_data["test"], hp=hp, verbose=False)

@@ -134,3 +134,53 @@ def test_layer_slices_the_c_plus_2_matrix_and_round_trips_its_config():
     inputs, _, lengths, _, _ = random_case(2, tags=3)
     expected = crf.crf_decode(inputs, matrix[:3, :3], lengths, matrix[3, :3], matrix[:3, 4])[0]
     np.testing.assert_array_equal(layer.decode(inputs, lengths)[0].numpy(), expected.numpy())
+
+
+@pytest.mark.parametrize("seed,boundaries", CASES)
+def test_marginals_match_enumeration(seed, boundaries):
+    inputs, transitions, lengths, start, end = random_case(seed, boundaries=boundaries)
+    log_marginals = tf.function(crf.crf_log_marginals)(inputs, lengths, transitions, start, end).numpy()
+    for b, length in enumerate(lengths):
+        scores = brute_force(inputs[b], length, transitions, start, end)
+        log_z = np.logaddexp.reduce(list(scores.values())) if length else 0.0
+        expected = np.zeros(inputs.shape[1:])
+        for sequence, score in scores.items():
+            for t, tag in enumerate(sequence):
+                expected[t, tag] += np.exp(score - log_z)
+        assert np.exp(log_marginals[b, :length]) == pytest.approx(expected[:length], abs=1e-4)
+        assert np.all(log_marginals[b, length:] == 0.0)  # padding
+
+
+def test_marginals_are_the_gradient_of_the_log_norm():
+    inputs, transitions, lengths, start, end = random_case(11, batch=3, time=6, tags=4)
+    inputs = tf.constant(inputs)
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        log_norm = tf.reduce_sum(crf.crf_log_norm(inputs, lengths, transitions, start, end))
+    gradient = tape.gradient(log_norm, inputs).numpy()
+    marginals = np.exp(crf.crf_log_marginals(inputs, lengths, transitions, start, end).numpy())
+    mask = np.arange(6)[None, :] < lengths[:, None]
+    assert marginals[mask] == pytest.approx(gradient[mask], abs=1e-5)
+
+
+@pytest.mark.parametrize("seed,boundaries", CASES)
+def test_constrained_log_norm_sums_only_allowed_sequences(seed, boundaries):
+    inputs, transitions, lengths, start, end = random_case(seed, boundaries=boundaries)
+    rng = np.random.default_rng(100 + seed)
+    allowed = rng.random(inputs.shape) < 0.6
+    allowed[..., 0] |= ~allowed.any(axis=-1)  # at least one tag per position
+    got = crf.crf_constrained_log_norm(inputs, allowed, lengths, transitions, start, end).numpy()
+    for b, length in enumerate(lengths):
+        scores = [score for sequence, score in brute_force(inputs[b], length, transitions, start, end).items()
+                  if all(allowed[b, t, tag] for t, tag in enumerate(sequence))]
+        expected = np.logaddexp.reduce(scores) if length else 0.0
+        assert got[b] == pytest.approx(expected, abs=1e-3)
+
+
+def test_constrained_log_norm_with_one_tag_per_position_is_the_sequence_score():
+    inputs, transitions, lengths, start, end = random_case(3, batch=4, time=5, tags=4)
+    tags = np.random.default_rng(3).integers(0, 4, size=(4, 5)).astype(np.int32)
+    one_hot = np.eye(4, dtype=bool)[tags]
+    got = crf.crf_constrained_log_norm(inputs, one_hot, lengths, transitions, start, end).numpy()
+    expected = crf.crf_sequence_score(inputs, tags, lengths, transitions, start, end).numpy()
+    assert got == pytest.approx(expected, abs=1e-3)

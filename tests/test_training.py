@@ -28,9 +28,19 @@ def test_batch_size_one_trains_and_bioes_round_trips():
 
 def test_early_stopping_stops_after_patience():
     corpus = generate_corpus("A", 40, seed=11)
-    hp = Hyperparameters(max_epochs=30, patience=2, learning_rate=0.0, **SMALL)  # no learning: no improvement
+    hp = Hyperparameters(max_epochs=30, patience=2, patience_steps=0, learning_rate=0.0, **SMALL)  # no improvement
     result = api.train(corpus, None, dev=generate_corpus("A", 10, seed=12), hp=hp, verbose=False)
     assert len(result.tagger.history) == 3
+    assert result.best_epoch == 1
+
+
+def test_patience_also_counts_optimizer_steps():
+    """40 sentences in batches of 32 are 2 steps an epoch: 2 epochs of patience are only 4 steps,
+    so with patience_steps=9 the run waits 5 epochs after its best."""
+    corpus = generate_corpus("A", 40, seed=11)
+    hp = Hyperparameters(max_epochs=30, patience=2, patience_steps=9, learning_rate=0.0, **SMALL)
+    result = api.train(corpus, None, dev=generate_corpus("A", 10, seed=12), hp=hp, verbose=False)
+    assert len(result.tagger.history) == 6
     assert result.best_epoch == 1
 
 

@@ -5,6 +5,13 @@ energy and banking helpline transcribed from calls: informal, entities spoken in
 numbers and IBANs in groups of digits, customer codes in a different shape). Every sentence is
 built from a template with several slots and phrase variants, so the model has to use context as
 well as the shape of the tokens. Generation is seeded and reproducible.
+
+The test split is harder than what training sees, so that memorising templates is not enough:
+a share of every list (clause templates, openers, closers, connectors, cities, organizations,
+street kinds and each type's surface formats) is *held out* and appears only in the test split,
+where half of the choices come from it. Every split carries the noise of real chats: sentences in
+lower or upper case, typos, missing punctuation, tokens glued together or split apart, and
+organizations named after cities (Banca Popolare di Sondrio) next to the cities themselves.
 """
 
 from __future__ import annotations
@@ -37,51 +44,74 @@ def _spaced_digits(digits: str, groups: Sequence[int]) -> str:
     return " ".join(p for p in parts if p)
 
 
-class _Entities:
-    """Surface forms of each entity type in one domain."""
+def held_out(items: Sequence, every: int) -> Tuple[list, list]:
+    """(seen in training, test only): every ``every``-th item is held out for the test split."""
+    return ([x for i, x in enumerate(items) if i % every != every - 1],
+            [x for i, x in enumerate(items) if i % every == every - 1])
 
-    def __init__(self, fake: Faker, rng: random.Random, domain: str):
-        self.fake, self.rng, self.domain = fake, rng, domain
+
+class _Choices:
+    """Seeded choices that draw held-out items only in the test split (half of the time there)."""
+
+    def __init__(self, rng: random.Random, test: bool):
+        self.rng, self.test = rng, test
+
+    def pick(self, items: Sequence, every: int = 4):
+        seen, held = held_out(items, every)
+        if self.test and held and self.rng.random() < 0.5:
+            return self.rng.choice(held)
+        return self.rng.choice(seen)
+
+
+class _Entities:
+    """Surface forms of each entity type in one domain; each type's last format is test-only."""
+
+    def __init__(self, fake: Faker, rng: random.Random, domain: str, choices: "_Choices"):
+        self.fake, self.rng, self.domain, self.choices = fake, rng, domain, choices
+
+    def formats(self, *makers):
+        """One of the formats, made only once chosen (each draws from the generator)."""
+        return self.choices.pick(makers, every=len(makers))()
 
     def Person(self) -> str:
-        choice = self.rng.random()
-        if choice < 0.5:
-            return f"{self.fake.first_name()} {self.fake.last_name()}"
-        if choice < 0.75:
-            return self.fake.last_name()
-        return self.fake.first_name()
+        first, last = self.fake.first_name, self.fake.last_name
+        return self.formats(lambda: f"{first()} {last()}", lambda: f"{first()} {last()}", last, first,
+                            lambda: f"{last()} {first()}", lambda: f"{first()} {last()} {last()}")
 
     def Phone(self) -> str:
         mobile = "3" + "".join(str(self.rng.randint(0, 9)) for _ in range(9))
         if self.domain == "A":
-            return self.rng.choice([mobile, "+39" + mobile, self.fake.phone_number().replace(" ", "")])
-        groups = self.rng.choice([(3, 3, 4), (3, 7), (3, 2, 2, 3)])
-        spoken = _spaced_digits(mobile, groups)
-        return self.rng.choice([spoken, "+39 " + spoken, "0039 " + spoken])
+            return self.formats(lambda: mobile, lambda: "+39" + mobile,
+                                lambda: self.fake.phone_number().replace(" ", ""), lambda: f"{mobile[:3]}-{mobile[3:]}")
+        prefix = self.rng.choice(["", "", "+39 ", "0039 "])
+        return prefix + self.formats(*(lambda g=groups: _spaced_digits(mobile, g)
+                                       for groups in [(3, 3, 4), (3, 7), (3, 2, 2, 3), (2, 2, 2, 2, 2)]))
 
     def CustomerIdentification(self) -> str:
         digits = "".join(str(self.rng.randint(0, 9)) for _ in range(self.rng.randint(6, 8)))
         if self.domain == "A":
-            return self.rng.choice([f"CL{digits}", f"TLC-{digits}", digits])
+            return self.formats(lambda: f"CL{digits}", lambda: f"TLC-{digits}", lambda: digits, lambda: f"TLC{digits}")
         year = self.rng.randint(2015, 2025)
         letters = "".join(self.rng.choice("ABCDEFGHLMNPRSTUVZ") for _ in range(3))
-        return self.rng.choice([f"{letters} {year} {digits[:5]}", f"{letters}/{year}/{digits[:5]}",
-                                f"{letters}{digits[:4]}"])
+        return self.formats(lambda: f"{letters} {year} {digits[:5]}", lambda: f"{letters}/{year}/{digits[:5]}",
+                            lambda: f"{letters}{digits[:4]}", lambda: f"{letters}-{digits[:5]}")
 
     def PaymentInformation(self) -> str:
         iban = self.fake.iban()
         card = self.fake.credit_card_number()
         if self.domain == "A":
-            return self.rng.choice([iban, iban, card])
-        return self.rng.choice([_spaced_digits(iban, (4,) * 7), _spaced_digits(card, (4, 4, 4, 4)), iban])
+            return self.formats(lambda: iban, lambda: iban, lambda: card, lambda: _spaced_digits(iban, (4,) * 7))
+        return self.formats(lambda: _spaced_digits(iban, (4,) * 7), lambda: _spaced_digits(card, (4, 4, 4, 4)),
+                            lambda: iban, lambda: card)
 
     def PersonalInformation(self) -> str:
         birth = self.date(1935, 2006)
-        return self.rng.choice([self.fake.ssn(), birth.strftime("%d/%m/%Y"), self.fake.email(),
-                                f"{birth.day} {_MONTHS[birth.month - 1]} {birth.year}"])
+        return self.formats(self.fake.ssn, lambda: birth.strftime("%d/%m/%Y"), self.fake.email,
+                            lambda: f"{birth.day} {_MONTHS[birth.month - 1]} {birth.year}",
+                            lambda: f"{birth.day}/{birth.month}/{birth.year % 100:02d}")
 
     def Address(self) -> str:
-        street = f"{self.rng.choice(_STREET_KINDS)} {self.fake.street_name().split(' ', 1)[-1]} " \
+        street = f"{self.choices.pick(_STREET_KINDS, every=3)} {self.fake.street_name().split(' ', 1)[-1]} " \
                  f"{self.fake.building_number()}"
         if self.rng.random() < 0.3:
             street += f" , {self.fake.postcode()}"
@@ -94,15 +124,15 @@ class _Entities:
     def city(self) -> str:
         # Faker's it_IT city list is built from a set, so its order (and fake.city()) follows
         # Python's hash seed; a sorted copy keeps generation reproducible across processes.
-        return self.rng.choice(_sorted_cities())
+        return self.choices.pick(_sorted_cities(), every=5)
 
     def Location(self) -> str:
-        return self.rng.choice([self.city(), self.city(), self.fake.administrative_unit(), self.rng.choice(_REGIONS)])
+        return self.formats(self.city, self.city, self.fake.administrative_unit,
+                            lambda: self.choices.pick(_REGIONS, every=4))
 
     def Organization(self) -> str:
-        if self.rng.random() < 0.5:
-            return self.fake.company()
-        return self.rng.choice(_ORGANIZATIONS)
+        return self.formats(self.fake.company, lambda: self.choices.pick(_ORGANIZATIONS, every=3),
+                            lambda: self.choices.pick(_CITY_ORGANIZATIONS).format(city=self.city()))
 
 
 @functools.lru_cache(maxsize=1)
@@ -125,6 +155,8 @@ _MONTHS = ["gennaio", "febbraio", "marzo", "aprile", "maggio", "giugno", "luglio
 _STREET_KINDS = ["Via", "Viale", "Piazza", "Corso", "Vicolo", "Largo", "via", "piazza", "corso"]
 _REGIONS = ["Lombardia", "Toscana", "Sicilia", "Piemonte", "Veneto", "Puglia", "Lazio", "Campania",
             "Emilia-Romagna", "Sardegna", "Liguria", "Calabria"]
+_CITY_ORGANIZATIONS = ["Banca Popolare di {city}", "Comune di {city}", "Ospedale di {city}", "{city} Calcio",
+                       "Università di {city}", "Cassa di Risparmio di {city}", "Pro Loco {city}", "Gas {city}"]
 _ORGANIZATIONS = ["Poste Italiane", "Intesa Sanpaolo", "UniCredit", "Agenzia delle Entrate", "INPS",
                   "Banca Sella", "Enel", "Comune di Milano", "Fineco", "Mediolanum", "Ikea", "Amazon"]
 
@@ -205,31 +237,42 @@ _OWN_CLAUSES = {
 }
 
 
-def generate_sentences(domain: str, count: int, seed: int = 0,
-                       exclude_types: Iterable[str] = ()) -> List[Sentence]:
-    """``count`` IOB2-labelled sentences of ``domain``; ``exclude_types`` are written but labelled O."""
+SPLITS = ("train", "dev", "test")
+
+
+def generate_sentences(domain: str, count: int, seed: int = 0, exclude_types: Iterable[str] = (),
+                       split: str = "train") -> List[Sentence]:
+    """``count`` IOB2-labelled sentences of ``domain``; ``exclude_types`` are written but labelled O.
+
+    ``split="test"`` also draws the held-out templates, phrasings and entity formats.
+    """
     if domain not in DOMAINS:
         raise ValueError(f"domain must be one of {', '.join(DOMAINS)}, not {domain!r}")
-    rng = random.Random(f"{domain}-{seed}")
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
+    rng = random.Random(f"{domain}-{seed}" + ("-test" if split == "test" else ""))
     fake = Faker("it_IT")
     fake.seed_instance(rng.randint(0, 2**31))
-    entities = _Entities(fake, rng, domain)
+    choices = _Choices(rng, split == "test")
+    entities = _Entities(fake, rng, domain, choices)
     excluded = set(exclude_types)
     clauses = _SHARED_CLAUSES + _OWN_CLAUSES[domain]
     sentences = []
     for _ in range(count):
-        template = _compose(rng, domain, clauses)
+        template = _compose(choices, domain, clauses)
         tokens, labels = _fill(template, entities, rng, domain, excluded)
+        tokens, labels = add_chat_noise(tokens, labels, rng)
         sentences.append(Sentence(tokens, labels))
     return sentences
 
 
-def _compose(rng: random.Random, domain: str, clauses: Sequence[str]) -> str:
+def _compose(choices: "_Choices", domain: str, clauses: Sequence[str]) -> str:
     """Opener, one or two clauses joined by a connector, closer; capitalized in A."""
-    parts = [rng.choice(_OPENERS[domain]), rng.choice(clauses)]
+    rng = choices.rng
+    parts = [choices.pick(_OPENERS[domain]), choices.pick(clauses)]
     if rng.random() < 0.35:
-        parts += [rng.choice(_CONNECTORS[domain]), rng.choice(clauses)]
-    closer = rng.choice(_CLOSERS[domain])
+        parts += [choices.pick(_CONNECTORS[domain], every=5), choices.pick(clauses)]
+    closer = choices.pick(_CLOSERS[domain], every=3)
     text = " ".join(p for p in parts if p)
     if text.endswith("?"):
         text += "" if closer == "." else " " + closer
@@ -259,24 +302,71 @@ def _fill(template: str, entities: _Entities, rng: random.Random, domain: str,
     return tokens, labels
 
 
+# chat noise ----------------------------------------------------------------------------------------
+def add_chat_noise(tokens: List[str], labels: List[str], rng: random.Random) -> Tuple[List[str], List[str]]:
+    """Casing, typos, missing punctuation, glued and split tokens; labels follow the tokens."""
+    roll = rng.random()
+    if roll < 0.12:
+        tokens = [t.lower() for t in tokens]
+    elif roll < 0.15:
+        tokens = [t.upper() for t in tokens]
+    tokens = [_typo(t, rng) if len(t) >= 4 and t.isalpha() and rng.random() < (0.04 if lab == "O" else 0.02)
+              else t for t, lab in zip(tokens, labels)]
+    if rng.random() < 0.25:  # punctuation dropped, as hasty chats do
+        kept = [i for i, t in enumerate(tokens) if t not in (",", ".", "?") or labels[i] != "O"]
+        tokens, labels = [tokens[i] for i in kept], [labels[i] for i in kept]
+    return _split_and_glue(tokens, labels, rng)
+
+
+def _typo(token: str, rng: random.Random) -> str:
+    position = rng.randint(1, len(token) - 2)
+    kind = rng.randrange(3)
+    if kind == 0:  # two letters swapped
+        return token[:position] + token[position + 1] + token[position] + token[position + 2:]
+    if kind == 1:  # a letter lost
+        return token[:position] + token[position + 1:]
+    return token[:position] + token[position] + token[position:]  # a letter doubled
+
+
+def _split_and_glue(tokens: List[str], labels: List[str], rng: random.Random) -> Tuple[List[str], List[str]]:
+    """Two O words written as one (``nonho``); a long run of digits in an entity broken in two."""
+    out_tokens: List[str] = []
+    out_labels: List[str] = []
+    for token, label in zip(tokens, labels):
+        if label == "O" and out_labels and out_labels[-1] == "O" and token.isalpha() \
+                and out_tokens[-1].isalpha() and rng.random() < 0.01:
+            out_tokens[-1] += token
+            continue
+        if label != "O" and token.isdigit() and len(token) >= 6 and rng.random() < 0.15:
+            cut = rng.randint(2, len(token) - 2)
+            out_tokens += [token[:cut], token[cut:]]
+            out_labels += [label, "I-" + label[2:]]
+            continue
+        out_tokens.append(token)
+        out_labels.append(label)
+    return out_tokens, out_labels
+
+
 def _append_text(text: str, tokens: List[str], labels: List[str], kind: Optional[str] = None) -> None:
     words = [t[0] for t in tokenize(text)]
     tokens.extend(words)
     labels.extend(("B-" if i == 0 else "I-") + kind if kind else "O" for i in range(len(words)))
 
 
-def generate_corpus(domain: str, count: int, seed: int = 0, exclude_types: Iterable[str] = ()) -> Corpus:
-    return Corpus(generate_sentences(domain, count, seed, exclude_types), "IOB2")
+def generate_corpus(domain: str, count: int, seed: int = 0, exclude_types: Iterable[str] = (),
+                    split: str = "train") -> Corpus:
+    return Corpus(generate_sentences(domain, count, seed, exclude_types, split), "IOB2")
 
 
 def write_dataset(folder: Union[str, Path], domain: str = "A", sizes: Tuple[int, int, int] = (1500, 300, 300),
                   seed: int = 0, exclude_types: Iterable[str] = ()) -> Dict[str, Path]:
-    """Write ``train.txt``, ``dev.txt`` and ``test.txt`` (CoNLL, IOB2) for one domain."""
+    """Write ``train.txt``, ``dev.txt`` and ``test.txt`` (CoNLL, IOB2) for one domain; the test
+    split has held-out templates and formats (see the module's docstring)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = {}
     for offset, (split, size) in enumerate(zip(("train", "dev", "test"), sizes)):
         path = folder / f"{split}.txt"
-        write_conll(path, generate_sentences(domain, size, seed * 1000 + offset, exclude_types))
+        write_conll(path, generate_sentences(domain, size, seed * 1000 + offset, exclude_types, split))
         paths[split] = path
     return paths

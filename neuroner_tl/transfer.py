@@ -1,0 +1,423 @@
+"""The update pipeline: a trained model learns target entity types from sentences in which only
+those types are annotated, without the data it was trained on.
+
+Steps: split a dev part off the target data; the source model (the *teacher*) predicts the other
+types and their token marginals; surgery adds labels for new types and rows for new words; the
+network (the *student*) is fine-tuned with one of ``METHODS``; early stopping looks only at what a
+person annotated (``update_selection``).
+
+Methods (``UpdateSettings.method``):
+
+- ``finetune``: the CRF likelihood of the target annotation alone, every other token O. Nothing
+  tells the network to keep the other types: the catastrophic-forgetting floor.
+- ``self-training``: the paper's method. The teacher's Viterbi spans of the other types are taken
+  as labels (gold target spans win). With ``min_confidence``, tokens whose teacher marginal is
+  below it are left open (any non-target label) instead of being forced to the teacher's guess.
+- ``distill``: the student matches the teacher's per-token CRF marginals over the old labels on
+  every non-target token (ExtendNER, Monaikul et al., AAAI 2021; CFNER, Zheng et al., ACL 2022
+  and CPFD, Zhang et al., EMNLP 2023 build on the same distillation), while the gold target spans
+  are learnt with the likelihood of the partial annotation "target spans here, no target type
+  elsewhere". The teacher's mass on a target type's labels at a token the annotation says is not
+  that type moves to O.
+- ``l2-sp``: ``self-training`` plus L2-SP (Li et al., ICML 2018): a penalty on the squared
+  distance of every weight to the source model's.
+
+Two further guards combine with any method: ``l2sp_weight`` (L2-SP) and ``freeze_embeddings``
+(the word embeddings and the character encoder stay as the source's; new words and characters
+keep the rows surgery gave them).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional, Sequence
+
+import numpy as np
+
+from . import tags as tagging
+from .batching import Encoded, encode
+from .config import Hyperparameters
+from .conll import Corpus
+from .errors import NeuronerError, UpdateError
+from .evaluation import Report, Score
+from .objectives import Objective
+from .tagger import Tagger
+from .training import DevScore
+
+METHODS = ("distill", "self-training", "l2-sp", "finetune")
+DEFAULT_METHOD = "distill"
+PAPER_LEARNING_RATE = 0.005
+# The paper fine-tunes at 0.005. Measured on the update protocol (docs/update_protocol.md), 0.001
+# (the source's own Adam rate) forgets far less for every method and learns the new type about as
+# well, so it is the default; ``learning_rate=0.005`` gives the paper's setting.
+DEFAULT_LEARNING_RATE = 0.001
+L2SP_DEFAULT = 0.01
+FROZEN_WITH_EMBEDDINGS = ("word_embedding", "char_encoder")  # layer names in model.build_model
+
+
+@dataclasses.dataclass(frozen=True)
+class UpdateSettings:
+    """How an update learns; saved with the update's record in the model's provenance."""
+
+    method: str = DEFAULT_METHOD
+    learning_rate: float = DEFAULT_LEARNING_RATE
+    init: str = "paper"  # new weights from N(mean, std) ("paper") or so that nothing changes ("preserve")
+    dev_fraction: float = 0.1  # of the target sentences, held out for early stopping
+    distill_weight: float = 1.0  # distill: weight of the KL term against the partial likelihood
+    l2sp_weight: float = -1.0  # weight of the squared distance to the source weights, any method
+    # (-1: the method's own, 0.01 for l2-sp and 0 for the others)
+    freeze_embeddings: bool = False  # keep the word embeddings and the character encoder as the source's
+    min_confidence: float = 0.0  # self-training, l2-sp: teacher marginal under which a token is left open
+    retention_weight: float = 0.5  # early stopping: (1 - w) target F1 + w retention
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise NeuronerError(f"method must be one of {', '.join(METHODS)}, not {self.method!r}")
+        if self.init not in ("paper", "preserve"):
+            raise NeuronerError(f"init must be paper or preserve, not {self.init!r}")
+        if self.l2sp_weight == -1.0:
+            object.__setattr__(self, "l2sp_weight", L2SP_DEFAULT if self.method == "l2-sp" else 0.0)
+        ranges = {"learning_rate": (0.0, None, False), "dev_fraction": (0.0, 0.5, False),
+                  "distill_weight": (0.0, None, True), "l2sp_weight": (0.0, None, True),
+                  "min_confidence": (0.0, 1.0, True), "retention_weight": (0.0, 1.0, True)}
+        for name, (low, high, low_included) in ranges.items():
+            value = getattr(self, name)
+            if not np.isfinite(value) or value < low or (value == low and not low_included) \
+                    or (high is not None and value > high):
+                bound = f"[{low}" if low_included else f"({low}"
+                raise NeuronerError(f"{name} must be in {bound}, {high if high is not None else 'inf'}], "
+                                    f"not {value}")
+
+    def objective(self) -> Objective:
+        if self.method == "distill":
+            return Objective(partial=True, distill_weight=self.distill_weight, l2sp_weight=self.l2sp_weight)
+        partial = self.method in ("self-training", "l2-sp") and self.min_confidence > 0
+        return Objective(partial=partial, l2sp_weight=self.l2sp_weight)
+
+    def frozen_layers(self) -> tuple:
+        return FROZEN_WITH_EMBEDDINGS if self.freeze_embeddings else ()
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def field_names(cls) -> List[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+
+# what the student learns from ------------------------------------------------------------------
+def label_ids_of_types(labels: Sequence[str], types) -> np.ndarray:
+    wanted = set(types)
+    return np.array([i for i, label in enumerate(labels) if tagging.split_tag(label)[1] in wanted], dtype=np.int64)
+
+
+def teacher_targets(teacher_marginals: np.ndarray, num_labels: int, outside_id: int,
+                    moved_ids: np.ndarray) -> np.ndarray:
+    """The teacher's ``[T, C_old]`` marginals as the student's ``[T, C_new]`` distribution: old labels
+    keep their index (surgery appends new ones); the mass of ``moved_ids`` (labels of the gold
+    types, which the annotation rules out here) goes to O."""
+    soft = np.zeros((len(teacher_marginals), num_labels), np.float32)
+    soft[:, : teacher_marginals.shape[1]] = teacher_marginals
+    if len(moved_ids):
+        soft[:, outside_id] += soft[:, moved_ids].sum(axis=1)
+        soft[:, moved_ids] = 0.0
+    return soft
+
+
+def with_update_targets(items: Sequence[Encoded], settings: UpdateSettings, labels: Sequence[str],
+                        gold_types, teacher_marginals: Optional[Sequence[np.ndarray]]) -> List[Encoded]:
+    """``items`` (labelled with gold spans, plus pseudo-labels for ``self-training``/``l2-sp``) with
+    the ``allowed`` and ``soft`` arrays the method's objective reads."""
+    objective = settings.objective()
+    if not objective.uses_targets:
+        return list(items)
+    gold_ids = label_ids_of_types(labels, gold_types)
+    outside = labels.index("O")
+    not_gold = np.ones(len(labels), bool)
+    not_gold[gold_ids] = False
+    result = []
+    for index, item in enumerate(items):
+        on_gold = np.isin(item.labels, gold_ids)
+        allowed = np.eye(len(labels), dtype=bool)[item.labels]
+        soft = None
+        if settings.method == "distill":
+            allowed[~on_gold] = not_gold
+            soft = teacher_targets(teacher_marginals[index], len(labels), outside, gold_ids)
+            soft[on_gold] = 0.0
+        else:  # self-training with a confidence threshold: unsure teacher tokens are left open
+            unsure = ~on_gold & (teacher_marginals[index].max(axis=1) < settings.min_confidence)
+            allowed[unsure] = not_gold
+        result.append(dataclasses.replace(item, allowed=allowed, soft=soft))
+    return result
+
+
+# early stopping ---------------------------------------------------------------------------------
+def group_score(report: Report, types) -> Score:
+    """The micro-averaged score of ``types`` in ``report``."""
+    scores = [report.by_type[t] for t in types if t in report.by_type]
+    return Score(sum(s.gold for s in scores), sum(s.predicted for s in scores), sum(s.correct for s in scores))
+
+
+def _f1_or_agreement(score: Score) -> float:
+    """F1, except that nothing to find and nothing found is full agreement (100), not 0."""
+    return 100.0 if score.gold == 0 and score.predicted == 0 else score.f1
+
+
+def update_scores(report: Report, gold_types, retention_weight: float) -> DevScore:
+    """The selection rule of an update, from a report on the dev split annotated with the gold
+    spans of ``gold_types`` and the teacher's predictions of every other type:
+
+    - target F1: the gold types' spans, as a person annotated them;
+    - retention F1: agreement with the teacher on the other types (its predictions are the
+      reference: what the source model found, the update should still find);
+    - score = (1 - retention_weight) * target F1 + retention_weight * retention F1;
+    - early stopping waits (``ready`` False) until at least one gold span is found: before that the
+      score only measures how little the network has moved yet.
+    """
+    target = group_score(report, gold_types)
+    other = group_score(report, [t for t in report.by_type if t not in set(gold_types)])
+    target_f1, retention_f1 = _f1_or_agreement(target), _f1_or_agreement(other)
+    score = (1 - retention_weight) * target_f1 + retention_weight * retention_f1
+    return DevScore(score, details={"target_f1": target_f1, "retention_f1": retention_f1,
+                                    "target_spans": target.gold, "teacher_spans": other.gold},
+                    ready=target.correct > 0)
+
+
+def update_selection(annotated_dev: Corpus, gold_types, retention_weight: float):
+    def select(tagger: Tagger) -> DevScore:
+        return update_scores(tagger.evaluate(annotated_dev)[0], gold_types, retention_weight)
+
+    return select
+
+
+# the pipeline -------------------------------------------------------------------------------------
+# Fields of the source's hyperparameters an update may change: how it trains, not the network's shape.
+UPDATE_HYPERPARAMETERS = ("batch_size", "max_epochs", "patience", "patience_steps", "gradient_clipping",
+                          "optimizer", "seed", "singleton_unk_probability")
+
+
+def split_update_options(values: Mapping[str, object]):
+    """``--config``/``--set`` values as (UpdateSettings fields, hyperparameter fields); any other
+    name is an error that says why."""
+    settings, hyperparameters = {}, {}
+    network_fields = {f.name for f in dataclasses.fields(Hyperparameters)} - set(UPDATE_HYPERPARAMETERS)
+    for name, value in values.items():
+        if name in UpdateSettings.field_names():
+            settings[name] = value
+        elif name in UPDATE_HYPERPARAMETERS:
+            hyperparameters[name] = value
+        elif name in network_fields:
+            raise NeuronerError(f"{name} is fixed by the source model; an update can set "
+                                f"{', '.join(UpdateSettings.field_names() + list(UPDATE_HYPERPARAMETERS))}")
+        else:
+            raise NeuronerError(f"unknown update option {name!r} (expected one of "
+                                f"{', '.join(UpdateSettings.field_names() + list(UPDATE_HYPERPARAMETERS))})")
+    return settings, hyperparameters
+
+
+def make_settings(values: Mapping[str, object]) -> UpdateSettings:
+    from .config import _coerce
+
+    converted = {}
+    for name, value in values.items():
+        kind = type(getattr(UpdateSettings, name))
+        try:
+            converted[name] = _coerce(kind, value)
+        except (TypeError, ValueError):
+            raise NeuronerError(f"update option {name}: {value!r} is not a {kind.__name__}") from None
+    return UpdateSettings(**converted)
+
+
+@dataclasses.dataclass
+class UpdateResult:
+    tagger: Tagger
+    folder: Optional[Path]
+    new_types: List[str]
+    forgotten_types: List[str]
+    pseudo_labels: Dict[str, int]
+    dev_report: Report  # on the dev split: gold target spans plus the teacher's other types
+    dev_scores: dict  # the best epoch's target F1, retention F1 and selection score
+    best_epoch: int
+    messages: List[str]
+    history: List[dict]
+    settings: UpdateSettings
+    test_report: Optional[Report] = None
+    seconds: float = 0.0
+
+
+def update(model, target, entity_types: Sequence[str], output, *, settings: Optional[UpdateSettings] = None,
+           forget: bool = False, dev=None, test=None, annotated: bool = False,
+           hyperparameters: Optional[Mapping[str, object]] = None, embeddings=None, scheme: Optional[str] = None,
+           force: bool = False, verbose: bool = True, seed: Optional[int] = None) -> UpdateResult:
+    """Update a trained model with target data annotated only with ``entity_types``.
+
+    ``annotated``: the target data's spans of *other* types are complete too (e.g. the output of
+    ``annotate``, corrected by hand) and are used as given instead of the teacher's predictions.
+    ``hyperparameters``: training fields of the source's hyperparameters to change
+    (``UPDATE_HYPERPARAMETERS``). The source model is never written.
+    """
+    from . import api
+    from .embeddings import find_vector, load_vectors
+    from .model_io import check_writable_destination
+    from .pseudo import annotate
+    from .surgery import ModelSurgeon
+    from .training import Progress, Trainer, seed_everything
+    from .vocabulary import count_words, replace_digits
+
+    started = time.perf_counter()
+    settings = settings or UpdateSettings()
+    progress = Progress(verbose)
+    messages: List[str] = []
+
+    def say(message: str) -> None:
+        messages.append(message)
+        progress.log(message)
+
+    output = Path(output) if output is not None else None
+    if output is not None:
+        if not isinstance(model, Tagger) and output.resolve() == Path(model).resolve():
+            raise NeuronerError(f"{output} is the source model; an update is always written to a new folder")
+        check_writable_destination(output, force)
+    source = api.as_tagger(model)
+    changes = dict(hyperparameters or {})
+    if seed is not None:
+        changes["seed"] = seed
+    _, checked = split_update_options(changes)
+    hp = Hyperparameters.from_dict({**source.hp.to_dict(), **checked})
+    seed_everything(hp.seed)
+    entity_types = api._check_types(entity_types)
+    target_corpus = api._require_labels(api.load_corpus(target, scheme), "target")
+    if target_corpus.scheme != "IOB2":
+        say(f"target labels are written in {target_corpus.scheme}; read as entity spans and converted to "
+            f"{tagging.canonical_scheme(hp.tag_scheme)}")
+    api._check_target_has_types(target_corpus, entity_types, source, api._path_of(target))
+    gold_types = list(dict.fromkeys(list(entity_types) + (target_corpus.entity_types() if annotated else [])))
+    known = [t for t in entity_types if t in source.entity_types]
+    new_types = [t for t in entity_types if t not in source.entity_types]
+    _announce_types(say, source, hp, known, new_types, forget)
+
+    dev_corpus = api._require_labels(api.load_corpus(dev, scheme), "dev") if dev is not None else None
+    train_part = target_corpus
+    if dev_corpus is None:
+        train_part, dev_corpus = api.split_off_dev(target_corpus, settings.dev_fraction, hp.seed)
+    _check_split_counts(say, train_part, dev_corpus, gold_types, dev is None)
+    train_gold = train_part.converted("IOB2")
+    annotated_train = annotate(source, train_part, gold_types)
+    annotated_dev = annotate(source, dev_corpus, gold_types)
+    uses_pseudo_labels = settings.method in ("self-training", "l2-sp")
+    say(f"method {settings.method}: " + _describe_method(settings))
+    say(f"the source model's predictions on {len(train_part)} target sentences: "
+        + (", ".join(f"{k} {v}" for k, v in annotated_train.added.items()) or "none")
+        + (" (used as labels)" if uses_pseudo_labels else
+           " (distilled as marginals)" if settings.method == "distill" else " (not used)"))
+
+    vectors = load_vectors(embeddings) if embeddings else None
+    normalize = replace_digits if hp.replace_digits else (lambda t: t)
+    counts = count_words((s.tokens for s in train_part.sentences), normalize)
+    new_words = sorted(w for w, c in counts.items() if w not in source.words and
+                       (c >= hp.min_word_count or (vectors is not None and find_vector(vectors, w) is not None)))
+    if vectors is not None:
+        found = sum(find_vector(vectors, w) is not None for w in new_words)
+        say(f"embeddings {embeddings}: {found}/{len(new_words)} new words have a pretrained vector")
+    new_chars = sorted({c for s in train_part.sentences for t in s.tokens for c in normalize(t)} - set(source.chars.entries))
+    surgeon = ModelSurgeon(source, hp.seed)
+    tagger = surgeon.operate(new_types=new_types, forget_types=known if forget else (), new_words=new_words,
+                             new_chars=new_chars, vectors=vectors, init=settings.init)
+    say(f"surgery: {len(source.labels)} -> {len(tagger.labels)} labels, vocabulary {len(source.words)} -> "
+        f"{len(tagger.words)} words, {len(source.chars)} -> {len(tagger.chars)} characters")
+    tagger.hp = hp
+
+    teacher_marginals = None
+    if settings.method == "distill" or settings.min_confidence > 0:
+        teacher_marginals = source.predict_marginals(encode([s.tokens for s in train_part.sentences], source.encoder))
+    training_corpus = annotated_train.corpus if uses_pseudo_labels else train_gold
+    items = with_update_targets(tagger.encode_corpus(training_corpus), settings, tagger.labels, gold_types,
+                                teacher_marginals)
+
+    staging = api.checkpoint_folder(output) if output is not None else None
+    if staging is not None and staging.exists():
+        import shutil
+
+        shutil.rmtree(staging)
+    trainer = Trainer(tagger, learning_rate=settings.learning_rate, progress=progress, checkpoint_dir=staging,
+                      log_dir=staging / "logs" if staging else None, objective=settings.objective(),
+                      frozen=settings.frozen_layers())
+    source_history = list(source.history)
+    selection = update_selection(annotated_dev.corpus, gold_types, settings.retention_weight)
+    trainer.fit(items, selection=selection)
+    update_history = tagger.history
+    tagger.history = source_history
+    dev_report = tagger.evaluate(annotated_dev.corpus)[0]
+    best = update_scores(dev_report, gold_types, settings.retention_weight)
+    dev_scores = {"score": best.score, **best.details}
+    say(f"best epoch {trainer.best_epoch}: dev target F1 {best.details['target_f1']:.2f} "
+        f"({', '.join(gold_types)}, gold), retention F1 {best.details['retention_f1']:.2f} "
+        f"(agreement with the source model on the other types)")
+    test_report = None
+    if test is not None:
+        test_report = tagger.evaluate(api._require_labels(api.load_corpus(test, scheme), "test"))[0]
+        say(f"test F1 {test_report.f1:.2f}")
+    seconds = round(time.perf_counter() - started, 1)
+    record = {"target": api.describe_corpus(train_part, "target", api._path_of(target)),
+              "entity_types": list(entity_types), "gold_types": gold_types, "new_types": new_types,
+              "forgotten_types": known if forget else [], "settings": settings.to_dict(),
+              "hyperparameters": {name: getattr(hp, name) for name in UPDATE_HYPERPARAMETERS},
+              "pseudo_labels": annotated_train.added, "best_epoch": trainer.best_epoch, "dev": dev_scores,
+              "epochs": len(update_history), "history": update_history, "seconds": seconds}
+    tagger.provenance.setdefault("updates", []).append(record)
+    if output is not None:
+        import json
+
+        from .conll import atomic_write_text
+
+        reports = {"dev": dev_report.to_dict(), "dev_scores": dev_scores,
+                   "test": test_report.to_dict() if test_report else None, "best_epoch": trainer.best_epoch}
+        atomic_write_text(staging / "evaluation.json", json.dumps(reports, indent=2) + "\n")
+        api._save_from_checkpoint_folder(tagger, output, staging, update_history, "update.png", force,
+                                         extra_names=("evaluation.json",))
+        say(f"updated model saved to {output}")
+    return UpdateResult(tagger, output, new_types, known if forget else [], annotated_train.added, dev_report,
+                        dev_scores, trainer.best_epoch, messages, update_history, settings, test_report, seconds)
+
+
+def _announce_types(say, source: Tagger, hp, known, new_types, forget: bool) -> None:
+    if forget and new_types:
+        raise UpdateError(f"--forget re-learns types the model has; {', '.join(new_types)} "
+                            f"{'is' if len(new_types) == 1 else 'are'} new to it (it knows "
+                            f"{', '.join(source.entity_types)}). Drop --forget to add "
+                            f"{'it' if len(new_types) == 1 else 'them'}")
+    for kind in known:
+        if forget:
+            say(f"{kind}: the model knows this type; its weights are re-drawn and it is learnt again from "
+                f"the target data (task ii)")
+        else:
+            say(f"{kind}: the model already knows this type; fine-tuning on the target data adds to it "
+                f"(task i). Use --forget to re-learn it from scratch instead")
+    for kind in new_types:
+        say(f"{kind}: new to the model; labels {', '.join(tagging.labels_for_types([kind], hp.tag_scheme)[1:])} "
+            f"are added (task iii)")
+
+
+def _describe_method(settings: UpdateSettings) -> str:
+    return {"distill": f"gold spans by likelihood, the other types distilled from the source model's marginals "
+                       f"(weight {settings.distill_weight})",
+            "self-training": "gold spans plus the source model's predictions as labels"
+                             + (f", tokens under confidence {settings.min_confidence} left open"
+                                if settings.min_confidence > 0 else ""),
+            "l2-sp": f"self-training plus L2-SP towards the source weights (weight {settings.l2sp_weight})",
+            "finetune": "gold spans only, every other token O (no protection against forgetting)"}[settings.method]
+
+
+def _check_split_counts(say, train: Corpus, dev: Corpus, gold_types, dev_was_split: bool) -> None:
+    """An error when the training part has no example of a gold type; a warning when dev has few."""
+    for kind in gold_types:
+        in_train = sum(s.type == kind for x in train.sentences for s in tagging.spans(x.labels))
+        in_dev = sum(s.type == kind for x in dev.sentences for s in tagging.spans(x.labels))
+        if in_train == 0:
+            raise NeuronerError(f"the training part of the target data has no {kind} span ({in_dev} in dev); "
+                                f"annotate more sentences" + (" or pass --dev" if dev_was_split else ""))
+        if in_dev < 10:
+            say(f"warning: only {in_dev} {kind} spans in the dev split ({in_train} for training): early "
+                f"stopping will be noisy; pass --dev FILE or a larger dev_fraction")
