@@ -79,6 +79,7 @@ def rows_for(setting: str, spec: dict, size: int, records: list, config: dict):
         summary[method] = {"new": new, "old_delta": mean_delta, "seconds": seconds}
     scratch = [r for r in records if r["kind"] == "scratch" and r["setting"] == setting and r["size"] == size]
     if scratch:
+        summary["scratch"] = mean_std([type_f1(r["test"], target) for r in scratch])
         rows.append(["scratch on D_T", fmt(mean_std([type_f1(r["test"], target) for r in scratch]))]
                     + ["–"] * len(old_types) + ["–", "–", "–", str(len(scratch))])
     joint = next((r for r in records if r["kind"] == "joint" and r["group"] == spec["joint"] and r["size"] == size),
@@ -136,7 +137,27 @@ def target_checks(summaries: dict, method: str) -> list:
     return lines
 
 
-def summarize(folder: Path, config: dict, style: str = "markdown", method: str = None) -> str:
+def overview(summaries: dict, config: dict, size: int, methods=("distill", "self-training")) -> tuple:
+    """(header, rows): one row per setting at ``size``; the new type's F1 per system and the old
+    types' mean change per method."""
+    header = ["setting", "new type"] + [f"{m}: new F1" for m in methods] + ["scratch: new F1", "joint: new F1"] \
+        + [f"{m}: old Δ" for m in methods]
+    rows = []
+    for (setting, setting_size), summary in sorted(summaries.items()):
+        if setting_size != size:
+            continue
+        spec = config["settings"][setting]
+        cells = [setting, spec["target_type"]]
+        cells += [fmt(summary[m]["new"]) if m in summary else "–" for m in methods]
+        cells += [fmt(summary.get("scratch")), f"{summary['joint']:.2f}" if "joint" in summary else "–"]
+        cells += [fmt(summary[m]["old_delta"], True) if m in summary and summary[m]["old_delta"] else "–"
+                  for m in methods]
+        rows.append(cells)
+    return header, rows
+
+
+def summarize(folder: Path, config: dict, style: str = "markdown", method: str = None,
+              compact: bool = False) -> str:
     records = load_records(folder)
     sizes = sorted({r["size"] for r in records if r["kind"] == "update"}, reverse=True)
     out, summaries = [], {}
@@ -152,6 +173,13 @@ def summarize(folder: Path, config: dict, style: str = "markdown", method: str =
                 out += [title, "~" * len(title), "", rst_table(header, rows), ""]
             else:
                 out += [f"### {title}", "", markdown_table(header, rows), ""]
+    if compact:
+        out = []
+        for size in sizes:
+            header, rows = overview(summaries, config, size)
+            title = f"{size} target sentences (mean ± std over seeds)"
+            out += ([title, "~" * len(title), "", rst_table(header, rows), ""] if style == "rst"
+                    else [f"### {title}", "", markdown_table(header, rows), ""])
     for name in ([method] if method else ["distill", "self-training"]):
         checks = target_checks(summaries, name)
         if checks:
@@ -165,9 +193,10 @@ def main(argv=None):
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     parser.add_argument("--format", choices=["markdown", "rst"], default="markdown")
     parser.add_argument("--method", help="check the targets for this method only")
+    parser.add_argument("--compact", action="store_true", help="one overview table per size instead")
     args = parser.parse_args(argv)
     config = json.loads(args.config.read_text(encoding="utf-8"))
-    sys.stdout.write(summarize(args.folder, config, args.format, args.method) + "\n")
+    sys.stdout.write(summarize(args.folder, config, args.format, args.method, args.compact) + "\n")
 
 
 if __name__ == "__main__":

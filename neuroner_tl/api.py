@@ -353,9 +353,6 @@ def demo(workdir: PathLike, *, sizes=(1500, 300, 300), domain: str = "A", hp: Op
 
 
 # Transfer learning ------------------------------------------------------------------------------
-UPDATE_LEARNING_RATE = 0.005  # the paper's fine-tuning learning rate (transfer.PAPER_LEARNING_RATE)
-
-
 def update(model: Union[PathLike, Tagger], target: CorpusLike, entity_types: Sequence[str],
            output: Optional[PathLike], *, method: Optional[str] = None, forget: bool = False,
            dev: Optional[CorpusLike] = None, test: Optional[CorpusLike] = None, annotated: bool = False,

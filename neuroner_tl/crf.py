@@ -27,6 +27,13 @@ def _boundary(vector: Optional[tf.Tensor], num_tags, dtype) -> tf.Tensor:
     return tf.cast(vector, dtype)
 
 
+def _prepared(potentials, sequence_lengths, transition_params):
+    """(potentials, lengths as int32, transitions in the potentials' dtype, number of tags, max length)."""
+    potentials = tf.convert_to_tensor(potentials)
+    return (potentials, tf.cast(sequence_lengths, tf.int32), tf.cast(transition_params, potentials.dtype),
+            tf.shape(potentials)[2], tf.shape(potentials)[1])
+
+
 def _length_mask(sequence_lengths: tf.Tensor, max_length: tf.Tensor, dtype) -> tf.Tensor:
     return tf.sequence_mask(sequence_lengths, maxlen=max_length, dtype=dtype)
 
@@ -112,12 +119,9 @@ def crf_log_marginals(inputs, sequence_lengths, transition_params,
     Differentiable (the update's distillation loss trains through it). Positions past a sequence's
     length get 0.
     """
-    inputs = tf.convert_to_tensor(inputs)
+    inputs, sequence_lengths, transition_params, num_tags, max_length = _prepared(
+        inputs, sequence_lengths, transition_params)
     dtype = inputs.dtype
-    sequence_lengths = tf.cast(sequence_lengths, tf.int32)
-    transition_params = tf.cast(transition_params, dtype)
-    num_tags = tf.shape(inputs)[2]
-    max_length = tf.shape(inputs)[1]
     start = _boundary(start_transitions, num_tags, dtype)
     end = _boundary(end_transitions, num_tags, dtype)
     time_major = tf.transpose(inputs, [1, 0, 2])  # [T, B, C]
@@ -157,20 +161,17 @@ def crf_constrained_log_norm(inputs, allowed, sequence_lengths, transition_param
     positions it sums over them (the "fuzzy"/partial CRF of Tsuboi et al., 2008).
     """
     inputs = tf.convert_to_tensor(inputs)
-    masked = tf.where(tf.cast(allowed, tf.bool), inputs, tf.cast(NEG_INF, inputs.dtype) + inputs)
+    masked = tf.where(tf.cast(allowed, tf.bool), inputs, tf.cast(NEG_INF, inputs.dtype))
     return crf_log_norm(masked, sequence_lengths, transition_params, start_transitions, end_transitions)
 
 
 def crf_decode(potentials, transition_params, sequence_length,
                start_transitions=None, end_transitions=None) -> Tuple[tf.Tensor, tf.Tensor]:
     """Viterbi: (best tags ``[batch, time]`` int32, their scores ``[batch]``). Padding decodes to 0."""
-    potentials = tf.convert_to_tensor(potentials)
+    potentials, sequence_length, transition_params, num_tags, max_length = _prepared(
+        potentials, sequence_length, transition_params)
     dtype = potentials.dtype
-    sequence_length = tf.cast(sequence_length, tf.int32)
-    transition_params = tf.cast(transition_params, dtype)
     batch_size = tf.shape(potentials)[0]
-    max_length = tf.shape(potentials)[1]
-    num_tags = tf.shape(potentials)[2]
     identity = tf.broadcast_to(tf.range(num_tags), [batch_size, num_tags])
 
     def forward(carry, elements):
