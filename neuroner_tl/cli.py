@@ -189,11 +189,23 @@ def info(model, as_json):
         click.echo(f"  {record['role']}: {record.get('path', '(in memory)')}: {record['sentences']} sentences, "
                    f"entities {record['entities']}")
     for update in details["provenance"].get("updates", []):
-        click.echo(f"  update: {json.dumps(update, ensure_ascii=False)}")
+        click.echo("  " + _describe_update(update))
     evaluation = details.get("evaluation") or {}
     for split in ("dev", "test"):
         if evaluation.get(split):
             click.echo(f"{split} F1: {evaluation[split]['overall']['f1']:.2f}")
+
+
+def _describe_update(update: dict) -> str:
+    """One line per update: what was learnt, how, and the honest dev figures."""
+    settings = update.get("settings", {})
+    line = (f"update: {', '.join(update.get('entity_types', []))} from {update['target'].get('sentences')} "
+            f"sentences ({update['target'].get('path', 'in memory')}), method {settings.get('method', 'self-training')}")
+    dev = update.get("dev")
+    if isinstance(dev, dict):
+        line += (f"; best epoch {update.get('best_epoch')} of {update.get('epochs')}: dev target F1 "
+                 f"{dev['target_f1']:.2f}, retention F1 {dev['retention_f1']:.2f}")
+    return line
 
 
 @cli.command()

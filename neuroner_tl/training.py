@@ -279,8 +279,10 @@ class Trainer:
             dev = f"dev score {record.dev_f1:6.2f} (" + ", ".join(
                 f"{name} {value:.2f}" if isinstance(value, float) else f"{name} {value}"
                 for name, value in record.dev_details.items()) + ")"
-        elif record.dev_f1 is not None:
+        elif record.dev_f1 is not None and record.dev_precision is not None:
             dev = f"dev F1 {record.dev_f1:6.2f} (P {record.dev_precision:6.2f} R {record.dev_recall:6.2f})"
+        elif record.dev_f1 is not None:
+            dev = f"dev score {record.dev_f1:6.2f}"
         else:
             dev = "no dev set"
         mark = "  *best" if improved and record.dev_f1 is not None else ""

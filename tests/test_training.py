@@ -117,3 +117,22 @@ def test_fused_adam_sums_repeated_rows_before_squaring():
     summed = tf.convert_to_tensor(repeated)
     np.testing.assert_allclose(velocity(FusedAdam, repeated), velocity(keras.optimizers.Adam, summed), rtol=1e-4)
     assert velocity(FusedAdam, repeated)[0] == pytest.approx(0.001 * 2.0 ** 2, rel=1e-4)
+
+
+def test_patience_does_not_count_while_the_selection_is_not_ready():
+    """An update's score cannot judge a run before the target type is found at all: early
+    stopping waits for that, so a slow start is not taken for a plateau."""
+    from neuroner_tl.training import DevScore, Trainer
+
+    corpus = generate_corpus("A", 40, seed=11)
+    hp = Hyperparameters(max_epochs=7, patience=1, patience_steps=0, learning_rate=0.0, **SMALL)
+    tagger = api.build_tagger(hp, corpus)
+    epochs = []
+
+    def selection(_tagger):
+        epochs.append(len(epochs) + 1)
+        return DevScore(50.0, ready=len(epochs) >= 5)  # flat score, "ready" from epoch 5 on
+
+    trainer = Trainer(tagger, progress=api.Progress(False))
+    trainer.fit(tagger.encode_corpus(corpus), selection=selection)
+    assert len(epochs) == 5 and trainer.best_epoch == 1

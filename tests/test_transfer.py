@@ -201,6 +201,8 @@ def test_annotate_then_update_with_the_corrected_file(without_address, tmp_path)
     update = api.info(tmp_path / "m")["provenance"]["updates"][-1]
     assert update["settings"]["method"] == "self-training" and update["epochs"] == 2
     assert set(update["gold_types"]) == set(annotated.entity_types())
+    shown = CliRunner().invoke(cli, ["info", str(tmp_path / "m")]).output
+    assert "method self-training; best epoch" in shown and "retention F1" in shown and "dev F1" not in shown
     out = CliRunner().invoke(cli, ["update", "-m", source, "-t", str(target), "-e", "Address", "--set",
                                    "char_lstm_units=3", "-o", str(tmp_path / "n")])
     assert out.exit_code == 2 and "char_lstm_units is fixed by the source model" in out.output
