@@ -194,6 +194,7 @@ def update_selection(annotated_dev: Corpus, gold_types, retention_weight: float)
 
 # the pipeline -------------------------------------------------------------------------------------
 # Fields of the source's hyperparameters an update may change: how it trains, not the network's shape.
+UPDATE_BUDGET = ("max_epochs", "patience", "patience_steps")  # the package defaults unless given
 UPDATE_HYPERPARAMETERS = ("batch_size", "max_epochs", "patience", "patience_steps", "gradient_clipping",
                           "optimizer", "seed", "singleton_unk_probability")
 
@@ -256,7 +257,8 @@ def update(model, target, entity_types: Sequence[str], output, *, settings: Opti
     ``annotated``: the target data's spans of *other* types are complete too (e.g. the output of
     ``annotate``, corrected by hand) and are used as given instead of the teacher's predictions.
     ``hyperparameters``: training fields of the source's hyperparameters to change
-    (``UPDATE_HYPERPARAMETERS``). The source model is never written.
+    (``UPDATE_HYPERPARAMETERS``); the training budget (``UPDATE_BUDGET``) is the package default,
+    not the source's, unless given. The source model is never written.
     """
     from . import api
     from .embeddings import find_vector, load_vectors
@@ -285,7 +287,10 @@ def update(model, target, entity_types: Sequence[str], output, *, settings: Opti
     if seed is not None:
         changes["seed"] = seed
     _, checked = split_update_options(changes)
-    hp = Hyperparameters.from_dict({**source.hp.to_dict(), **checked})
+    # How long to train is the update's own business: the source's budget was set for its own data
+    # (a protocol's M_S stopped at 30 epochs with patience 5 gave an update on 180 sentences 180 steps).
+    budget = {name: getattr(Hyperparameters, name) for name in UPDATE_BUDGET}
+    hp = Hyperparameters.from_dict({**source.hp.to_dict(), **budget, **checked})
     seed_everything(hp.seed)
     entity_types = api._check_types(entity_types)
     target_corpus = api._require_labels(api.load_corpus(target, scheme), "target")

@@ -223,3 +223,14 @@ def test_frozen_layers_stay_as_the_source_and_l2sp_combines_with_any_method(smal
             np.testing.assert_array_equal(value[: len(old)], old, err_msg=path)
         elif path.startswith("token_bilstm/"):
             assert not np.array_equal(value, old), f"{path} should have been trained"
+
+
+def test_an_update_trains_on_its_own_budget_not_the_sources(small_source):
+    """The source's max_epochs/patience were set for its own data; an update on a few hundred
+    sentences needs the package defaults (or what it is given)."""
+    assert small_source.hp.max_epochs == 1
+    target = only(generate_corpus("A", 40, seed=61), {"Phone"})
+    result = api.update(small_source, target, ["Phone"], None, patience=1, patience_steps=0, verbose=False)
+    record = result.tagger.provenance["updates"][-1]["hyperparameters"]
+    assert record["max_epochs"] == Hyperparameters().max_epochs and record["patience"] == 1
+    assert len(result.history) > small_source.hp.max_epochs
