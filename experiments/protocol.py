@@ -117,9 +117,9 @@ class Protocol:
                             lambda s=setting, n=size, r=seed: self.train_scratch(s, n, r)
             return
         chosen = phases[phase]
-        for method in chosen["methods"]:
+        for seed in chosen["seeds"]:  # every row gets a first seed before any gets a third
             for size in chosen["sizes"]:
-                for seed in chosen["seeds"]:
+                for method in chosen["methods"]:
                     for setting in settings:
                         yield f"update-{setting}-{size}-{method}-s{seed}", \
                             lambda s=setting, n=size, m=method, r=seed: self.run_update(s, n, m, r)

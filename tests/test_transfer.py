@@ -234,3 +234,19 @@ def test_an_update_trains_on_its_own_budget_not_the_sources(small_source):
     record = result.tagger.provenance["updates"][-1]["hyperparameters"]
     assert record["max_epochs"] == Hyperparameters().max_epochs and record["patience"] == 1
     assert len(result.history) > small_source.hp.max_epochs
+
+
+def test_selection_averages_the_last_epochs_so_one_lucky_epoch_is_not_kept():
+    from neuroner_tl.transfer import update_selection
+
+    reports = iter([evaluate([["B-ORG"], ["B-ORG"]], predicted) for predicted in
+                    ([["O"], ["O"]], [["B-ORG"], ["B-ORG"]], [["O"], ["O"]], [["B-ORG"], ["O"]])])
+
+    class Stub:  # a tagger whose dev reports are given: target F1 0, 100, 0, 66.7
+        def evaluate(self, corpus):
+            return next(reports), None
+
+    select = update_selection(None, ["ORG"], retention_weight=0.5, window=3)
+    scores = [select(Stub()) for _ in range(4)]
+    assert [round(s.details["epoch_score"], 2) for s in scores] == [50.0, 100.0, 50.0, 83.33]
+    assert [round(s.score, 2) for s in scores] == [50.0, 75.0, 66.67, 77.78]  # means of the last three
