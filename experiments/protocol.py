@@ -37,22 +37,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "experiments"))
 
-from run_task import drop_types, keep_only  # noqa: E402
+from run_task import drop_types, keep_only, load_split  # noqa: E402
 
 from neuroner_tl import api  # noqa: E402
 from neuroner_tl.config import Hyperparameters  # noqa: E402
-from neuroner_tl.conll import Corpus, read_conll  # noqa: E402
+from neuroner_tl.conll import Corpus  # noqa: E402
 
 DEFAULT_CONFIG = ROOT / "experiments" / "configs" / "protocol.json"
-
-
-def load_split(spec: dict) -> Corpus:
-    corpus = read_conll(ROOT / spec["path"])
-    sentences = corpus.sentences
-    if "sentences" in spec:
-        start, end = spec["sentences"]
-        sentences = sentences[start:end]
-    return Corpus(sentences, corpus.scheme, corpus.path).converted("IOB2")
 
 
 def target_sample(pool: Corpus, size: int, seed: int) -> Corpus:

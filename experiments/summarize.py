@@ -46,7 +46,7 @@ def fmt(stat, signed=False) -> str:
     return text + (f" ± {std:.2f}" if n > 1 else "")
 
 
-def rows_for(setting: str, spec: dict, size: int, records: list, config: dict):
+def rows_for(setting: str, spec: dict, size: int, records: list):
     """(header, rows) for one setting and size."""
     target = spec["target_type"]
     source = next((r for r in records if r["kind"] == "source" and r["source"] == spec["source"]), None)
@@ -163,7 +163,7 @@ def summarize(folder: Path, config: dict, style: str = "markdown", method: str =
     out, summaries = [], {}
     for setting, spec in config["settings"].items():
         for size in sizes:
-            table = rows_for(setting, spec, size, records, config)
+            table = rows_for(setting, spec, size, records)
             if table is None or len(table[1]) <= 1:
                 continue
             header, rows, summary = table

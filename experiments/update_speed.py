@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "experiments"))
 
-from protocol import load_split, target_sample  # noqa: E402
-from run_task import keep_only  # noqa: E402
+from protocol import target_sample  # noqa: E402
+from run_task import keep_only, load_split  # noqa: E402
 
 from neuroner_tl import api  # noqa: E402
 

@@ -30,6 +30,8 @@ keep the rows surgery gave them).
 from __future__ import annotations
 
 import dataclasses
+import json
+import shutil
 import time
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence
@@ -39,7 +41,7 @@ import numpy as np
 from . import tags as tagging
 from .batching import Encoded, encode
 from .config import Hyperparameters
-from .conll import Corpus
+from .conll import Corpus, atomic_write_text
 from .errors import NeuronerError, UpdateError
 from .evaluation import Report, Score
 from .objectives import Objective
@@ -354,8 +356,6 @@ def update(model, target, entity_types: Sequence[str], output, *, settings: Opti
 
     staging = api.checkpoint_folder(output) if output is not None else None
     if staging is not None and staging.exists():
-        import shutil
-
         shutil.rmtree(staging)
     trainer = Trainer(tagger, learning_rate=settings.learning_rate, progress=progress, checkpoint_dir=staging,
                       log_dir=staging / "logs" if staging else None, objective=settings.objective(),
@@ -384,10 +384,6 @@ def update(model, target, entity_types: Sequence[str], output, *, settings: Opti
               "epochs": len(update_history), "history": update_history, "seconds": seconds}
     tagger.provenance.setdefault("updates", []).append(record)
     if output is not None:
-        import json
-
-        from .conll import atomic_write_text
-
         # the dev report mixes gold target spans and the source's labels: never shown as "dev F1"
         reports = {"dev_with_source_labels": dev_report.to_dict(), "dev_scores": dev_scores,
                    "test": test_report.to_dict() if test_report else None, "best_epoch": trainer.best_epoch}
