@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Union
@@ -19,7 +18,8 @@ from .embeddings import embedding_matrix, find_vector, load_vectors
 from .errors import DataFormatError, NeuronerError, UpdateError
 from .evaluation import Report
 from .model import set_word_embeddings
-from .model_io import check_writable_destination, file_fingerprint, load_tagger, save_tagger
+from .model_io import file_fingerprint, load_tagger, save_tagger
+from .runfolder import RunFolder, check_model_destination, check_writable_place, fingerprint_of_corpus, fingerprint_of_value
 from .tagger import Tagger
 from .training import Progress, Trainer, plot_history, seed_everything
 from .vocabulary import build_char_vocabulary, build_word_vocabulary, count_words, singleton_words, replace_digits
@@ -54,12 +54,8 @@ def _require_labels(corpus: Corpus, role: str) -> Corpus:
 
 
 def describe_corpus(corpus: Corpus, role: str, path: Optional[PathLike] = None) -> dict:
-    counts: Dict[str, int] = {}
-    for sentence in corpus.sentences:
-        for span in tagging.spans(sentence.labels or []):
-            counts[span.type] = counts.get(span.type, 0) + 1
     record = {"role": role, "sentences": len(corpus), "tokens": sum(len(s) for s in corpus.sentences),
-              "entities": dict(sorted(counts.items())), "scheme": corpus.scheme}
+              "entities": dict(sorted(span_counts(corpus).items())), "scheme": corpus.scheme}
     source = path or corpus.path
     if source is not None and Path(source).is_file():
         record.update({"path": str(Path(source).resolve()), "sha256": file_fingerprint(source)})
@@ -88,89 +84,116 @@ def build_tagger(hp: Hyperparameters, train: Corpus, others: Sequence[Corpus] = 
     return tagger
 
 
-def checkpoint_folder(output: Path) -> Path:
-    return output.parent / f".{output.name}.checkpoint"
-
-
 def train(train_data: CorpusLike, output: Optional[PathLike], *, dev: Optional[CorpusLike] = None,
           test: Optional[CorpusLike] = None, hp: Optional[Hyperparameters] = None,
           embeddings: Optional[PathLike] = None, embeddings_format: Optional[str] = None,
-          scheme: Optional[str] = None, force: bool = False, resume: bool = False, verbose: bool = True,
-          stop_after_epochs: Optional[int] = None) -> TrainResult:
+          scheme: Optional[str] = None, force: bool = False, resume: bool = False, restart: bool = False,
+          verbose: bool = True, stop_after_epochs: Optional[int] = None) -> TrainResult:
     """Train a model and, when ``output`` is given, save it as a model folder.
 
-    Without ``dev``, 10% of the training sentences (seeded) are held out for early stopping.
-    ``resume`` carries on from the checkpoint an interrupted run with the same output left behind.
+    Without ``dev``, 10% of the training sentences (seeded) are held out for early stopping (fewer
+    than ``MIN_SENTENCES_TO_SPLIT``: all train, and dev is the same sentences). ``resume`` carries on
+    from the checkpoint an interrupted run with the same output left behind; ``restart`` drops it.
     """
     hp = hp or Hyperparameters()
     progress = Progress(verbose)
-    output = Path(output) if output is not None else None
-    if output is not None:
-        check_writable_destination(output, force)
-    seed_everything(hp.seed)
-    train_corpus = _require_labels(load_corpus(train_data, scheme), "training")
-    dev_corpus = _require_labels(load_corpus(dev, scheme), "dev") if dev is not None else None
-    test_corpus = _require_labels(load_corpus(test, scheme), "test") if test is not None else None
-    train_part = train_corpus
-    if dev_corpus is None:
-        train_part, dev_corpus = split_off_dev(train_corpus, 0.1, hp.seed)
-        progress.log(f"no dev set given: holding out {len(dev_corpus)} of {len(train_corpus)} training sentences")
-    vectors = load_vectors(embeddings, embeddings_format) if embeddings else None
-    others = [c for c in (dev_corpus, test_corpus) if c is not None]
-    tagger = build_tagger(hp, train_part, others, vectors)
-    tagger.provenance = {"trained_on": [describe_corpus(train_part, "train", _path_of(train_data)),
-                                        describe_corpus(dev_corpus, "dev", _path_of(dev))],
-                         "embeddings": str(Path(embeddings).resolve()) if embeddings else None,
-                         "updates": []}
-    progress.log(f"training on {len(train_part)} sentences, dev {len(dev_corpus)}; labels "
-                 f"{', '.join(tagger.labels)}; vocabulary {len(tagger.words)} words, {len(tagger.chars)} characters")
-    if vectors is not None:
-        progress.log(f"embeddings {embeddings}: {tagger.embedding_coverage}")
-    progress.log("hyperparameters: " + json.dumps(hp.to_dict(), sort_keys=True))
+    inputs = [_path_of(train_data), _path_of(dev), _path_of(test), embeddings]
+    with RunFolder(output, force=force, resume=resume, restart=restart, inputs=inputs, command="train",
+                   say=progress.log) as run:
+        train_corpus = _require_labels(load_corpus(train_data, scheme), "training")
+        dev_corpus = _require_labels(load_corpus(dev, scheme), "dev") if dev is not None else None
+        test_corpus = _require_labels(load_corpus(test, scheme), "test") if test is not None else None
+        vectors = load_vectors(embeddings, embeddings_format) if embeddings else None
+        if vectors is not None and vectors.vector_size != hp.token_embedding_dim:
+            progress.log(f"the vectors in {embeddings} are {vectors.vector_size}-d: token_embedding_dim is "
+                         f"{vectors.vector_size}")
+            hp = hp.replace(token_embedding_dim=vectors.vector_size)
+        seed_everything(hp.seed)
+        train_part = train_corpus
+        if dev_corpus is None:
+            train_part, dev_corpus = hold_out_dev(train_corpus, 0.1, hp.seed, progress.log)
+        check_types_have_training_spans(progress.log, train_part, dev_corpus, test_corpus, split=dev is None)
+        run.check_fingerprint({"training data": fingerprint_of_corpus(train_corpus),
+                               "dev data": fingerprint_of_corpus(dev_corpus),
+                               "vectors": file_fingerprint(embeddings) if embeddings else "none",
+                               "hyperparameters": fingerprint_of_value(hp.to_dict())})
+        others = [c for c in (dev_corpus, test_corpus) if c is not None]
+        tagger = build_tagger(hp, train_part, others, vectors)
+        tagger.provenance = {"trained_on": [describe_corpus(train_part, "train", _path_of(train_data)),
+                                            describe_corpus(dev_corpus, "dev", _path_of(dev))],
+                             "embeddings": str(Path(embeddings).resolve()) if embeddings else None,
+                             "updates": []}
+        progress.log(f"training on {len(train_part)} sentences, dev {len(dev_corpus)}; labels "
+                     f"{', '.join(tagger.labels)}; vocabulary {len(tagger.words)} words, {len(tagger.chars)} characters")
+        if vectors is not None:
+            progress.log(f"embeddings {embeddings}: {tagger.embedding_coverage}")
+        progress.log("hyperparameters: " + json.dumps(hp.to_dict(), sort_keys=True))
+        staging = run.checkpoint
+        items = tagger.encode_corpus(train_part)
+        trainer = Trainer(tagger, progress=progress, checkpoint_dir=staging,
+                          log_dir=staging / "logs" if staging else None, singleton_ids=tagger.singletons,
+                          stop_after_epochs=stop_after_epochs)
+        trainer.fit(items, dev_corpus, resume=run.resuming)
+        dev_report = tagger.evaluate(dev_corpus)[0]
+        test_report = tagger.evaluate(test_corpus)[0] if test_corpus is not None else None
+        progress.log(f"best epoch {trainer.best_epoch}: dev F1 {dev_report.f1:.2f}"
+                     + (f", test F1 {test_report.f1:.2f}" if test_report else ""))
+        if output is not None:
+            reports = {"dev": dev_report.to_dict(), "test": test_report.to_dict() if test_report else None,
+                       "best_epoch": trainer.best_epoch}
+            atomic_write_text(staging / "evaluation.json", json.dumps(reports, indent=2) + "\n")
+            save_run(run, tagger, tagger.history, "training.png", extra_names=("evaluation.json",))
+            progress.log(f"model saved to {output}")
+    return TrainResult(tagger, run.output, dev_report, test_report, trainer.best_epoch)
 
-    staging = checkpoint_folder(output) if output is not None else None
-    if staging is not None and (staging / "state.json").exists() and not resume:
-        progress.log(f"an interrupted run left a checkpoint in {staging}; starting over "
-                     f"(pass --resume to carry on from it instead)")
-    if staging is not None and staging.exists() and not resume:
-        shutil.rmtree(staging)
-    if staging is not None:
-        _check_resume_config(staging, hp, resume)
-    items = tagger.encode_corpus(train_part)
-    trainer = Trainer(tagger, progress=progress, checkpoint_dir=staging,
-                      log_dir=staging / "logs" if staging else None, singleton_ids=tagger.singletons,
-                      stop_after_epochs=stop_after_epochs)
-    trainer.fit(items, dev_corpus, resume=resume)
-    dev_report = tagger.evaluate(dev_corpus)[0]
-    test_report = tagger.evaluate(test_corpus)[0] if test_corpus is not None else None
-    progress.log(f"best epoch {trainer.best_epoch}: dev F1 {dev_report.f1:.2f}"
-                 + (f", test F1 {test_report.f1:.2f}" if test_report else ""))
-    if output is not None:
-        reports = {"dev": dev_report.to_dict(), "test": test_report.to_dict() if test_report else None,
-                   "best_epoch": trainer.best_epoch}
-        atomic_write_text(staging / "evaluation.json", json.dumps(reports, indent=2) + "\n")
-        _save_from_checkpoint_folder(tagger, output, staging, tagger.history, "training.png", force,
-                                     extra_names=("evaluation.json",))
-        progress.log(f"model saved to {output}")
-    return TrainResult(tagger, output, dev_report, test_report, trainer.best_epoch)
 
-
-def _save_from_checkpoint_folder(tagger: Tagger, output: Path, staging: Path, history: Sequence[dict],
-                                 plot_name: str, force: bool, extra_names: Sequence[str] = ()) -> None:
+def save_run(run: RunFolder, tagger: Tagger, history: Sequence[dict], plot_name: str,
+             extra_names: Sequence[str] = ()) -> None:
     """Plot ``history`` into the checkpoint folder, save the model folder with that plot, the
     TensorBoard logs and ``extra_names`` from there, then remove the checkpoint folder."""
+    staging = run.checkpoint
     plot_history(history, staging / plot_name)
     names = ("logs", plot_name, *extra_names)
-    save_tagger(tagger, output, force=force, extra_files={name: staging / name for name in names})
-    shutil.rmtree(staging, ignore_errors=True)
+    save_tagger(tagger, run.output, force=run.force, extra_files={name: staging / name for name in names},
+                staging=staging / "model")
+    run.finished()
 
 
-def _check_resume_config(staging: Path, hp: Hyperparameters, resume: bool) -> None:
-    staging.mkdir(parents=True, exist_ok=True)
-    saved = staging / "config.json"
-    if resume and saved.exists() and Hyperparameters.load(saved) != hp:
-        raise NeuronerError(f"cannot resume: the checkpoint in {staging} was made with other hyperparameters")
-    hp.save(saved)
+MIN_SENTENCES_TO_SPLIT = 10
+
+
+def hold_out_dev(corpus: Corpus, fraction: float, seed: int, say):
+    """(training part, dev part) of a corpus without a dev set; tiny corpora train on everything."""
+    if len(corpus) < MIN_SENTENCES_TO_SPLIT:
+        say(f"only {len(corpus)} sentences and no dev set: training on all of them and early stopping on the "
+            f"same sentences (pass a dev set for an honest score)")
+        return corpus, corpus
+    train_part, dev_part = split_off_dev(corpus, fraction, seed)
+    say(f"no dev set given: holding out {len(dev_part)} of {len(corpus)} sentences for early stopping")
+    return train_part, dev_part
+
+
+def span_counts(corpus: Optional[Corpus]) -> Dict[str, int]:
+    counts: Dict[str, int] = {}
+    for sentence in (corpus.sentences if corpus is not None else []):
+        for span in tagging.spans(sentence.labels or []):
+            counts[span.type] = counts.get(span.type, 0) + 1
+    return counts
+
+
+def check_types_have_training_spans(say, train_part: Corpus, dev: Corpus, test: Optional[Corpus],
+                                    split: bool) -> None:
+    """Every type in dev or test should have training spans: an error when holding out dev took all
+    of a type's spans, a warning when a given dev or test file has a type the training data lack."""
+    in_train, in_dev, in_test = span_counts(train_part), span_counts(dev), span_counts(test)
+    for kind in sorted(set(in_dev) | set(in_test)):
+        if in_train.get(kind):
+            continue
+        counts = f"{in_dev.get(kind, 0)} in dev, {in_test.get(kind, 0)} in test, none in training"
+        if split:
+            raise NeuronerError(f"every {kind} span ({counts}) fell in the held-out dev sentences; annotate more "
+                                f"{kind} or pass --dev FILE")
+        say(f"warning: {kind} spans: {counts}; the model has a label for {kind} but cannot learn it")
 
 
 def _path_of(source) -> Optional[str]:
@@ -204,34 +227,81 @@ def evaluate(model: Union[PathLike, Tagger], data: CorpusLike, scheme: Optional[
     return report
 
 
-def _check_output_file(output: PathLike, force: bool, inputs: Sequence) -> None:
+def _check_output_file(output: PathLike, force: bool, inputs: Sequence, folder: bool = False) -> None:
+    """An output file (or, with ``folder``, a BRAT output folder) may replace neither an input nor,
+    without ``force``, anything; its place must be writable."""
     output = Path(output)
+    resolved = output.resolve()
     for source in inputs:
-        if source is not None and not isinstance(source, Corpus) and Path(source).exists() \
-                and output.resolve() == Path(source).resolve():
-            raise NeuronerError(f"{output} is an input; write the output somewhere else")
-    if output.exists() and not force:
+        if source is not None and not isinstance(source, Corpus) and Path(source).exists():
+            source_path = Path(source).resolve()
+            if source_path == resolved:
+                raise NeuronerError(f"{output} is an input; write the output somewhere else")
+            if resolved in source_path.parents:
+                raise NeuronerError(f"{output} holds {source}, an input; write the output somewhere else")
+    if output.is_dir() and not folder:
+        raise NeuronerError(f"{output} is a folder; name a file to write")
+    if output.exists() and folder and not output.is_dir():
+        raise NeuronerError(f"{output} is a file; BRAT output is a folder")
+    if output.exists() and not force and not (folder and not any(output.iterdir())):
         raise NeuronerError(f"{output} already exists; choose another output or pass --force to replace it")
+    check_writable_place(output)
 
 
 INPUT_FORMATS = ("conll", "text", "brat")
 OUTPUT_FORMATS = ("conll", "brat", "json")
 
 
+CONLL_SUFFIXES = (".conll", ".conllx", ".conll03", ".iob", ".iob1", ".iob2", ".bio", ".bioes", ".tsv", ".col")
+_SNIFFED_LINES = 200
+
+
 def guess_input_format(path: Path) -> str:
+    """brat for a folder; conll for a CoNLL extension; otherwise decided by the content (``looks_like_conll``)."""
     if path.is_dir():
         return "brat"
-    return "text" if path.suffix.lower() in (".txt", ".text") and not _looks_like_conll(path) else "conll"
-
-
-def _looks_like_conll(path: Path) -> bool:
-    """CoNLL lines have one consistent number of columns (at most 10); lines of raw text vary."""
+    if path.suffix.lower() in CONLL_SUFFIXES:
+        return "conll"
     try:
-        with path.open(encoding="utf-8") as stream:
-            counts = {len(line.split()) for _, line in zip(range(50), stream) if line.strip()}
+        with path.open(encoding="utf-8-sig") as stream:
+            lines = [line for _, line in zip(range(_SNIFFED_LINES), stream)]
     except (OSError, UnicodeDecodeError):
-        return True  # let the CoNLL reader name the problem
-    return len(counts) == 1 and counts.pop() <= 10
+        return "conll"  # let the reader name the problem
+    return "conll" if looks_like_conll(lines) else "text"
+
+
+def looks_like_conll(lines: Sequence[str]) -> bool:
+    """Whether ``lines`` are CoNLL rather than prose. Prose can have the same number of words on every
+    line (a one-line file always does), so the rule asks for what only CoNLL has:
+
+    - one column: a token per line with blank lines between sentences;
+    - several columns (the same number on every line): a last column of tags on every line (O,
+      B-/I-/E-/S-TYPE, or an upper-case IO type) with at least one O.
+    """
+    rows = [line.split() for line in lines]
+    filled = [row for row in rows if row and row[0] != "-DOCSTART-"]
+    if not filled:
+        return False
+    widths = {len(row) for row in filled}
+    if len(widths) != 1:
+        return False
+    width = widths.pop()
+    if width == 1:
+        blank_inside = any(not row for row in rows[1:-1])
+        return blank_inside and len(filled) > 1
+    if width > 10:
+        return False
+    last = [row[-1] for row in filled]
+    return "O" in last and all(_looks_like_tag(tag) for tag in last)
+
+
+def _looks_like_tag(tag: str) -> bool:
+    if tag == "O":
+        return True
+    prefix, _, kind = tag.partition("-")
+    if _ and prefix in ("B", "I", "E", "S"):
+        return tagging.tag_problem(tag, None) is None
+    return tag.isupper() and tagging.tag_problem(tag, "IO") is None
 
 
 def predict(model: Union[PathLike, Tagger], source: PathLike, output: Optional[PathLike] = None, *,
@@ -248,7 +318,7 @@ def predict(model: Union[PathLike, Tagger], source: PathLike, output: Optional[P
     if output_format not in OUTPUT_FORMATS:
         raise NeuronerError(f"unknown output format {output_format!r} (expected {', '.join(OUTPUT_FORMATS)})")
     if output is not None:
-        _check_output_file(output, force, [source])
+        _check_output_file(output, force, [source], folder=output_format == "brat")
     tagger = as_tagger(model)
     texts: Dict[str, str] = {}
     if input_format == "brat":
@@ -338,18 +408,32 @@ def make_embeddings(text: PathLike, output: PathLike, *, method: str = "word2vec
 
 def demo(workdir: PathLike, *, sizes=(1500, 300, 300), domain: str = "A", hp: Optional[Hyperparameters] = None,
          force: bool = False, verbose: bool = True) -> TrainResult:
-    """The main job on the embedded data: generate customer-service chats, train, evaluate, report."""
-    from .datasets import write_dataset
+    """The main job on the embedded data: generate customer-service chats, train, evaluate, report.
+
+    Every destination is checked before anything is written: data files that differ from the
+    generated ones (a user's edits) are never overwritten, and an earlier model is replaced only with
+    ``force``."""
+    from .datasets import dataset_texts
 
     workdir = Path(workdir)
     hp = hp or Hyperparameters(max_epochs=30, patience=5)
-    paths = write_dataset(workdir / "data", domain=domain, sizes=sizes, seed=0)
+    model_folder = workdir / "model"
+    check_model_destination(model_folder, force)
+    texts = dataset_texts(domain=domain, sizes=sizes, seed=0)
+    paths = {split: workdir / "data" / f"{split}.txt" for split in texts}
+    for split, path in paths.items():
+        if path.is_dir() or (path.exists() and read_utf8_text(path) != texts[split]):
+            raise NeuronerError(f"{path} exists and is not the data this demo generates (edited?); demo never "
+                                f"overwrites it: move it away or choose another --workdir")
+    for split, path in paths.items():
+        check_writable_place(path)
+        if not path.exists():
+            atomic_write_text(path, texts[split])
     if verbose:
         print(f"generated customer-service chats (domain {domain}) in {workdir / 'data'}: "
               f"{sizes[0]} train, {sizes[1]} dev, {sizes[2]} test sentences", file=sys.stderr)
-    result = train(paths["train"], workdir / "model", dev=paths["dev"], test=paths["test"], hp=hp,
-                   force=force, verbose=verbose)
-    return result
+    return train(paths["train"], model_folder, dev=paths["dev"], test=paths["test"], hp=hp, force=force,
+                 verbose=verbose)
 
 
 # Transfer learning ------------------------------------------------------------------------------
@@ -358,7 +442,8 @@ def update(model: Union[PathLike, Tagger], target: CorpusLike, entity_types: Seq
            dev: Optional[CorpusLike] = None, test: Optional[CorpusLike] = None, annotated: bool = False,
            init: Optional[str] = None, learning_rate: Optional[float] = None, max_epochs: Optional[int] = None,
            patience: Optional[int] = None, embeddings: Optional[PathLike] = None, scheme: Optional[str] = None,
-           force: bool = False, verbose: bool = True, seed: Optional[int] = None,
+           force: bool = False, resume: bool = False, restart: bool = False, verbose: bool = True,
+           seed: Optional[int] = None,
            options: Optional[Dict[str, object]] = None, **settings):
     """Update a trained model with target data annotated only with ``entity_types``.
 
@@ -368,7 +453,8 @@ def update(model: Union[PathLike, Tagger], target: CorpusLike, entity_types: Seq
     early stopping on the target types' gold F1 and the retention of the others. ``options`` (as
     ``--config``/``--set`` give them) and keyword ``settings`` name fields of
     ``transfer.UpdateSettings`` or training fields of the source's hyperparameters. The source is
-    never written; ``output`` None keeps the result in memory. Returns a ``transfer.UpdateResult``.
+    never written; ``output`` None keeps the result in memory. ``resume``/``restart``: as for ``train``.
+    Returns a ``transfer.UpdateResult``.
     """
     from .transfer import make_settings, split_update_options
     from .transfer import update as run_update
@@ -379,7 +465,8 @@ def update(model: Union[PathLike, Tagger], target: CorpusLike, entity_types: Seq
     setting_values, hyperparameters = split_update_options(values)
     return run_update(model, target, entity_types, output, settings=make_settings(setting_values), forget=forget,
                       dev=dev, test=test, annotated=annotated, hyperparameters=hyperparameters,
-                      embeddings=embeddings, scheme=scheme, force=force, verbose=verbose, seed=seed)
+                      embeddings=embeddings, scheme=scheme, force=force, resume=resume, restart=restart,
+                      verbose=verbose, seed=seed)
 
 
 def annotate(model: Union[PathLike, Tagger], target: CorpusLike, entity_types: Sequence[str],

@@ -96,8 +96,9 @@ def training_batches(items: Sequence[Encoded], batch_size: int, rng: np.random.G
 
 
 def inference_batches(items: Sequence[Encoded], batch_size: int) -> Iterator[Batch]:
-    """Batches sorted by length (least padding); ``Batch.indices`` restore the order."""
-    order = sorted(range(len(items)), key=lambda i: len(items[i]))
+    """Batches sorted by length (least padding); ``Batch.indices`` restore the order. Empty items are
+    left out: there is nothing to compute for them."""
+    order = sorted((i for i in range(len(items)) if len(items[i])), key=lambda i: len(items[i]))
     for start in range(0, len(order), batch_size):
         yield pad(items, order[start: start + batch_size])
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from . import tags as tagging
-from .conll import Corpus, Sentence, atomic_write_text, read_utf8_text
+from .conll import Corpus, Sentence, atomic_write_folder, read_utf8_text
 from .errors import DataFormatError
 from .tokenizer import split_sentences
 
@@ -108,13 +108,14 @@ def format_ann(text: str, sentences: Iterable[Sentence], predictions: Iterable[S
 
 def write_brat(folder: Union[str, Path], texts: Dict[str, str], sentences: Sequence[Sentence],
                predictions: Sequence[Sequence[str]]) -> None:
-    """Write ``name.txt`` and ``name.ann`` for each document; ``texts`` maps names to their text."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    """Write ``name.txt`` and ``name.ann`` for each document (``texts`` maps names to their text) as
+    the folder ``folder``, replacing it whole (``conll.atomic_write_folder``)."""
     by_document: Dict[str, Tuple[list, list]] = {name: ([], []) for name in texts}
     for sentence, predicted in zip(sentences, predictions):
         by_document[sentence.document][0].append(sentence)
         by_document[sentence.document][1].append(predicted)
+    files = {}
     for name, text in texts.items():
-        atomic_write_text(folder / f"{name}.txt", text)
-        atomic_write_text(folder / f"{name}.ann", format_ann(text, *by_document[name]))
+        files[f"{name}.txt"] = text
+        files[f"{name}.ann"] = format_ann(text, *by_document[name])
+    atomic_write_folder(folder, files)

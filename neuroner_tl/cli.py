@@ -37,21 +37,27 @@ def _quiet_tensorflow() -> None:
 
 
 def friendly_errors(command):
-    """Turn the package's errors into one line and an exit code."""
+    """Turn the package's errors, Ctrl-C and file-system errors into one line and an exit code."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        from .errors import NeuronerError
+        from .errors import Interrupted, NeuronerError
 
         try:
             return command(*args, **kwargs)
         except NeuronerError as error:
             click.echo(f"error: {error}", err=True)
             sys.exit(EXIT_USER_ERROR)
-        except KeyboardInterrupt:
-            click.echo("interrupted: the last finished epoch is checkpointed; run the same command with "
-                       "--resume to carry on", err=True)
+        except Interrupted as error:
+            click.echo(str(error), err=True)
             sys.exit(EXIT_INTERRUPTED)
+        except KeyboardInterrupt:
+            click.echo("interrupted; nothing was written", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        except OSError as error:  # a full disk, a folder that went away: the file and the reason
+            where = f"{error.filename}: " if error.filename else ""
+            click.echo(f"error: {where}{error.strerror or error}", err=True)
+            sys.exit(EXIT_USER_ERROR)
 
     return wrapper
 
@@ -114,16 +120,18 @@ _scheme_option = click.option("--scheme", default=None,
 @_scheme_option
 @click.option("--force", is_flag=True, help="Replace an existing model folder.")
 @click.option("--resume", is_flag=True, help="Carry on from the checkpoint of an interrupted run.")
+@click.option("--restart", is_flag=True, help="Drop the checkpoint of an interrupted run and start over.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only errors.")
 @friendly_errors
 def train(train_file, output, dev, test, embeddings, embeddings_format, config_file, overrides, max_epochs,
-          batch_size, tag_scheme, scheme, force, resume, quiet):
+          batch_size, tag_scheme, scheme, force, resume, restart, quiet):
     """Train a model on TRAIN_FILE (CoNLL or a BRAT folder)."""
     from . import api
 
     hp = _hyperparameters(config_file, overrides, max_epochs=max_epochs, batch_size=batch_size, tag_scheme=tag_scheme)
     result = api.train(train_file, output, dev=dev, test=test, hp=hp, embeddings=embeddings,
-                       embeddings_format=embeddings_format, scheme=scheme, force=force, resume=resume, verbose=not quiet)
+                       embeddings_format=embeddings_format, scheme=scheme, force=force, resume=resume, restart=restart,
+                       verbose=not quiet)
     if not quiet:
         click.echo((result.test_report or result.dev_report).format_table())
 
@@ -184,13 +192,19 @@ def info(model, as_json):
     click.echo(f"labels ({len(details['labels'])}): {' '.join(details['labels'])}")
     click.echo(f"vocabulary: {details['words']} words, {details['characters']} characters; "
                f"word vectors {details['word_dim']}-d; {details['parameters']:,} parameters")
-    click.echo(f"trained for {details['epochs']} epochs")
+    updates = details["provenance"].get("updates", [])
+    update_epochs = sum(u.get("epochs", 0) for u in updates)
+    click.echo(f"trained for {details['epochs']} epochs" + (
+        f", then updated {len(updates)} time{'s' if len(updates) > 1 else ''} for {update_epochs} epochs" if updates else ""))
     for record in details["provenance"].get("trained_on", []):
         click.echo(f"  {record['role']}: {record.get('path', '(in memory)')}: {record['sentences']} sentences, "
                    f"entities {record['entities']}")
-    for update in details["provenance"].get("updates", []):
+    for update in updates:
         click.echo("  " + _describe_update(update))
     evaluation = details.get("evaluation") or {}
+    scores = evaluation.get("dev_scores")
+    if scores:  # an updated model: gold target spans and agreement with the source are scored apart
+        click.echo(f"dev target F1: {scores['target_f1']:.2f}; dev retention F1: {scores['retention_f1']:.2f}")
     for split in ("dev", "test"):
         if evaluation.get(split):
             click.echo(f"{split} F1: {evaluation[split]['overall']['f1']:.2f}")
@@ -271,10 +285,12 @@ def demo(workdir, train_size, epochs, domain, force):
 @click.option("--embeddings", type=click.Path(), help="Pretrained vectors for the target data's new words.")
 @_scheme_option
 @click.option("--force", is_flag=True, help="Replace an existing output folder (never the source).")
+@click.option("--resume", is_flag=True, help="Carry on from the checkpoint of an interrupted update.")
+@click.option("--restart", is_flag=True, help="Drop the checkpoint of an interrupted update and start over.")
 @click.option("--quiet", "-q", is_flag=True)
 @friendly_errors
 def update(model, target, entities, output, method, forget, annotated, dev, test, init, learning_rate, max_epochs,
-           patience, config_file, overrides, embeddings, scheme, force, quiet):
+           patience, config_file, overrides, embeddings, scheme, force, resume, restart, quiet):
     """Update a trained model for a new domain or entity type, without the source data."""
     from . import api
     from .config import parse_overrides
@@ -284,7 +300,8 @@ def update(model, target, entities, output, method, forget, annotated, dev, test
     types = [t for group in entities for t in group.split(",")]
     result = api.update(model, target, types, output, method=method, forget=forget, annotated=annotated, dev=dev,
                         test=test, init=init, learning_rate=learning_rate, max_epochs=max_epochs, patience=patience,
-                        options=options, embeddings=embeddings, scheme=scheme, force=force, verbose=not quiet)
+                        options=options, embeddings=embeddings, scheme=scheme, force=force, resume=resume,
+                        restart=restart, verbose=not quiet)
     if not quiet:
         scores = result.dev_scores
         click.echo(f"dev split: target F1 {scores['target_f1']:.2f} (gold {', '.join(types)} spans), "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Union
 
@@ -41,19 +42,7 @@ class Hyperparameters:
     seed: int = 1
 
     def __post_init__(self) -> None:
-        if self.tag_scheme not in ("BIO", "BIOES"):
-            raise NeuronerError(f"tag_scheme must be BIO or BIOES, not {self.tag_scheme!r}")
-        if self.optimizer not in ("adam", "sgd"):
-            raise NeuronerError(f"optimizer must be adam or sgd, not {self.optimizer!r}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise NeuronerError(f"dropout must be in [0, 1), not {self.dropout}")
-        for name in ("batch_size", "max_epochs", "char_embedding_dim", "char_lstm_units",
-                     "token_embedding_dim", "token_lstm_units", "min_word_count", "max_word_length"):
-            if getattr(self, name) < 1:
-                raise NeuronerError(f"{name} must be at least 1, not {getattr(self, name)}")
-        for name in ("patience", "patience_steps"):
-            if getattr(self, name) < 0:
-                raise NeuronerError(f"{name} must be at least 0, not {getattr(self, name)}")
+        check_fields(self, field_types(type(self)), HYPERPARAMETER_RANGES, "hyperparameter")
 
     def replace(self, **changes: Any) -> "Hyperparameters":
         return dataclasses.replace(self, **changes)
@@ -72,8 +61,8 @@ class Hyperparameters:
             kind = type(getattr(cls, name))  # the default's type
             try:
                 converted[name] = _coerce(kind, value)
-            except (TypeError, ValueError):
-                raise NeuronerError(f"hyperparameter {name}: {value!r} is not a {kind.__name__}") from None
+            except (TypeError, ValueError, OverflowError):
+                raise NeuronerError(f"hyperparameter {name}: {value!r} is not {_type_name(kind)}") from None
         return cls(**converted)
 
     def save(self, path: Union[str, Path]) -> None:
@@ -84,12 +73,94 @@ class Hyperparameters:
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
+# every hyperparameter's valid values: (low, high, low included, high included), or the choices
+HYPERPARAMETER_RANGES: Dict[str, Any] = {
+    "char_embedding_dim": (1, None, True, False), "char_lstm_units": (1, None, True, False),
+    "token_embedding_dim": (1, None, True, False), "token_lstm_units": (1, None, True, False),
+    "dropout": (0.0, 1.0, True, False), "tag_scheme": ("BIO", "BIOES"), "min_word_count": (1, None, True, False),
+    "singleton_unk_probability": (0.0, 1.0, True, True), "max_word_length": (1, None, True, False),
+    "optimizer": ("adam", "sgd"), "learning_rate": (0.0, None, False, False),
+    "gradient_clipping": (0.0, None, True, False), "batch_size": (1, None, True, False),
+    "max_epochs": (1, None, True, False), "patience": (0, None, True, False),
+    "patience_steps": (0, None, True, False), "seed": (0, None, True, False),
+}
+
+
+def field_types(cls) -> Dict[str, type]:
+    return {f.name: type(f.default) for f in dataclasses.fields(cls)}
+
+
+def describe_range(spec) -> str:
+    if isinstance(spec[0], str):
+        return "one of " + ", ".join(spec)
+    low, high, low_in, high_in = spec
+    return f"{'[' if low_in else '('}{low}, {high if high is not None else 'inf'}{']' if high_in else ')'}"
+
+
+def check_fields(instance, types: Mapping[str, type], ranges: Mapping[str, Any], what: str) -> None:
+    """The one validation of a frozen dataclass of settings, whatever set the values (code, --set,
+    --config, a model folder): each field has its declared type and lies in its range."""
+    for name, kind in types.items():
+        value = getattr(instance, name)
+        if not _has_type(kind, value):
+            raise NeuronerError(f"{what} {name}: {value!r} is not {_type_name(kind)}")
+        spec = ranges.get(name)
+        if spec is None:
+            continue
+        if isinstance(spec[0], str):
+            valid = value in spec
+        else:
+            low, high, low_in, high_in = spec
+            valid = math.isfinite(value) and (value > low or (low_in and value == low)) and \
+                (high is None or value < high or (high_in and value == high))
+        if not valid:
+            raise NeuronerError(f"{what} {name} must be {'' if isinstance(spec[0], str) else 'in '}"
+                                f"{describe_range(spec)}, not {value!r}")
+
+
+def _has_type(kind: type, value: Any) -> bool:
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, kind)
+
+
+def _type_name(kind: type) -> str:
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(kind, kind.__name__)
+
+
 def _coerce(kind: type, value: Any) -> Any:
-    if kind is bool and isinstance(value, str):
-        if value.lower() in ("true", "1", "yes"):
+    """``value`` (from JSON or a NAME=VALUE string) as ``kind``, refusing anything that would be
+    silently changed: 2.7 is not an integer, 1 is not true."""
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "yes", "1"):
             return True
-        if value.lower() in ("false", "0", "no"):
+        if isinstance(value, str) and value.strip().lower() in ("false", "no", "0"):
             return False
+        raise ValueError(value)
+    if kind is int:
+        if isinstance(value, bool):
+            raise ValueError(value)
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            number = float(value)
+            if not number.is_integer():
+                raise ValueError(value)
+            return int(number)
+        raise ValueError(value)
+    if kind is float:
+        if isinstance(value, bool):
+            raise ValueError(value)
+        return float(value)
+    if kind is str and not isinstance(value, str):
         raise ValueError(value)
     return kind(value)
 

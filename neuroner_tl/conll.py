@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import glob
 import io
 import os
-import tempfile
+import shutil
 from pathlib import Path
-from typing import Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from . import tags as tagging
 from .errors import DataFormatError
@@ -78,12 +79,12 @@ def read_conll(path: PathLike, scheme: Optional[str] = None, labelled: Optional[
         except ValueError as error:
             raise DataFormatError(str(error), path) from None
     text = read_utf8_text(path)
-    text = text[1:] if text.startswith("\ufeff") else text  # a byte-order mark is not part of the first token
     return parse_conll(text, path=path, scheme=scheme, labelled=labelled)
 
 
 def read_utf8_text(path: PathLike) -> str:
-    """A file's text; ``DataFormatError`` names the file (and the line of the first byte that is not UTF-8)."""
+    """A file's text without a leading byte-order mark; ``DataFormatError`` names the file (and the
+    line of the first byte that is not UTF-8)."""
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -94,9 +95,10 @@ def read_utf8_text(path: PathLike) -> str:
     except OSError as error:
         raise DataFormatError(f"cannot read: {error.strerror}", path) from None
     try:
-        return raw.decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         raise DataFormatError("not UTF-8 text", path, raw[: error.start].count(b"\n") + 1) from None
+    return text[1:] if text.startswith("\ufeff") else text  # a byte-order mark is not part of the text
 
 
 def parse_conll(text: str, path: Optional[PathLike] = None, scheme: Optional[str] = None,
@@ -209,14 +211,58 @@ def write_conll(path: PathLike, sentences: Iterable[Sentence],
 
 
 def atomic_write_text(path: PathLike, text: str) -> None:
+    """Write ``text`` to a hidden temporary file beside ``path``, then rename it into place: a crash
+    leaves the old file or none, never half a file. Temporaries of killed processes are removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    _remove_stale_temporaries(path.parent, f".{path.name}.")
+    temporary = path.parent / f".{path.name}.{os.getpid()}.tmp"
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
+        with open(temporary, "w", encoding="utf-8", newline="\n") as stream:
             stream.write(text)
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):
             os.unlink(temporary)
         raise
+
+
+def atomic_write_folder(folder: PathLike, files: Dict[str, str]) -> None:
+    """Write ``files`` (name -> text) as the folder ``folder``, all at once: they are written into a
+    hidden sibling folder that replaces ``folder`` at the end (an existing one is replaced whole)."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(folder.parent, f".{folder.name}.")
+    staging = folder.parent / f".{folder.name}.{os.getpid()}.tmp"
+    retired = folder.parent / f".{folder.name}.{os.getpid()}.old.tmp"
+    try:
+        staging.mkdir()
+        for name, text in files.items():
+            (staging / name).write_text(text, encoding="utf-8", newline="\n")
+        if folder.exists():
+            os.rename(folder, retired)
+        os.rename(staging, folder)
+    except BaseException:
+        if retired.exists() and not folder.exists():
+            os.rename(retired, folder)
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def _remove_stale_temporaries(folder: Path, prefix: str) -> None:
+    """``PREFIX<pid>.tmp`` (and ``.old.tmp``) left behind by a process that no longer runs."""
+    for path in folder.glob(f"{glob.escape(prefix)}*.tmp"):
+        pid = path.name[len(prefix):].split(".")[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

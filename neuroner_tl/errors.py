@@ -33,3 +33,12 @@ class ModelFolderError(NeuronerError):
 
 class UpdateError(NeuronerError):
     """An update request does not make sense for this model and these data."""
+
+
+class TrainingDiverged(NeuronerError):
+    """The training loss became NaN or infinite; nothing of the run is kept."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (or a stop asked for by a test) during a run; the message says what is kept and how
+    to carry on. A ``KeyboardInterrupt``, so code that handles Ctrl-C still sees one."""

@@ -27,6 +27,7 @@ import tensorflow as tf
 from .config import Hyperparameters
 from .crf import crf_decode, crf_log_norm
 from .errors import ModelFolderError, NeuronerError
+from .runfolder import check_model_destination
 from .model import CHAR_INDEX_INPUT, CHAR_INPUT, WORD_INPUT, load_weights, save_weights
 from .tagger import Tagger
 from .vocabulary import PAD_ID, UNK_ID, Vocabulary
@@ -45,29 +46,27 @@ def package_version() -> str:
     return __version__
 
 
-def check_writable_destination(folder: PathLike, force: bool) -> Path:
-    """Refuse to replace an existing folder unless ``force``; refuse to replace a file ever."""
-    folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise NeuronerError(f"{folder} exists and is not a folder; choose another output")
-    if folder.exists() and any(folder.iterdir()) and not force:
-        raise NeuronerError(f"{folder} already exists; choose another output or pass --force to replace it")
-    return folder
+def check_writable_destination(folder: PathLike, force: bool, inputs=()) -> Path:
+    """Refuse to replace an existing folder unless ``force`` and unless it is a model folder; refuse
+    a file, a folder of other files, or one that holds an input (``runfolder.check_model_destination``)."""
+    return check_model_destination(folder, force, inputs)
 
 
-def save_tagger(tagger: Tagger, folder: PathLike, force: bool = False, extra_files: Optional[dict] = None) -> Path:
-    """Write ``tagger`` as a model folder. Everything is written into a hidden sibling folder first and
-    moved into place at the end, so a crash never leaves a half-written model; an existing folder is
-    replaced only with ``force`` and only once the new one is complete.
+def save_tagger(tagger: Tagger, folder: PathLike, force: bool = False, extra_files: Optional[dict] = None,
+                staging: Optional[PathLike] = None) -> Path:
+    """Write ``tagger`` as a model folder. Everything is written into a hidden folder first (``staging``,
+    by default a sibling of ``folder``) and moved into place at the end, so a crash never leaves a
+    half-written model; an existing folder is replaced only with ``force`` and only once the new one
+    is complete.
 
     ``extra_files`` maps names inside the folder to existing paths to move in (logs, plots).
     """
     folder = check_writable_destination(folder, force)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = folder.parent / f".{folder.name}.writing-{os.getpid()}"
+    staging = Path(staging) if staging is not None else folder.parent / f".{folder.name}.writing-{os.getpid()}"
     if staging.exists():
         shutil.rmtree(staging)
-    staging.mkdir()
+    staging.mkdir(parents=True)
     try:
         _write_contents(tagger, staging)
         for name, source in (extra_files or {}).items():
@@ -84,7 +83,7 @@ def _swap_into_place(staging: Path, folder: Path) -> None:
     if not folder.exists():
         os.rename(staging, folder)
         return
-    retired = folder.parent / f".{folder.name}.replaced-{os.getpid()}"
+    retired = staging.parent / f".{folder.name}.replaced-{os.getpid()}"
     os.rename(folder, retired)
     try:
         os.rename(staging, folder)
@@ -125,12 +124,15 @@ def load_tagger(folder: PathLike) -> Tagger:
     if missing:
         raise ModelFolderError(folder, f"missing {', '.join(missing)}; not a complete neuroner_tl model")
     info = _read_json(folder, "model.json")
-    version = info.get("format_version")
+    version = info.get("format_version") if isinstance(info, dict) else None
     if version != FORMAT_VERSION:
         raise ModelFolderError(folder, f"written in model format {version!r}; this neuroner_tl "
                                        f"({package_version()}) reads format {FORMAT_VERSION}")
+    config = _read_json(folder, "config.json")
+    if not isinstance(config, dict):
+        raise ModelFolderError(folder, "config.json does not hold a JSON object of hyperparameters")
     try:
-        hp = Hyperparameters.from_dict(_read_json(folder, "config.json"))
+        hp = Hyperparameters.from_dict(config)
     except NeuronerError as error:
         raise ModelFolderError(folder, f"config.json: {error}") from None
     words = Vocabulary.load(folder / "words.txt")
@@ -199,6 +201,21 @@ def _check_saved_model(folder: Path) -> None:
     signatures = message.meta_graphs[0].signature_def if message.meta_graphs else {}
     if "serving_default" not in signatures:
         raise ModelFolderError(folder, f"{SAVED_MODEL_DIR} has no serving_default signature (truncated or not ours)")
+    _check_saved_model_variables(folder)
+
+
+def _check_saved_model_variables(folder: Path) -> None:
+    """Every variable of the SavedModel reads back whole: a deleted or truncated ``variables.data-*``
+    would otherwise go unnoticed by the package (which reads ``weights.npz``) and break serving."""
+    prefix = folder / SAVED_MODEL_DIR / "variables" / "variables"
+    try:
+        reader = tf.train.load_checkpoint(str(prefix))
+        for name in reader.get_variable_to_shape_map():
+            reader.get_tensor(name)
+    except (tf.errors.OpError, ValueError, IndexError, OSError) as error:  # IndexError: a truncated data file
+        reason = (getattr(error, "message", None) or str(error)).strip().splitlines()[0][:160]
+        raise ModelFolderError(folder, f"{SAVED_MODEL_DIR}/variables cannot be read back ({reason}); the "
+                                       f"SavedModel is damaged: copy the folder again or retrain") from None
 
 
 def file_fingerprint(path: PathLike) -> str:
@@ -246,19 +263,39 @@ class ServingModule(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.string, name="tokens")])
     def serve(self, tokens):
+        """Rows of token strings, each padded at the end with ``""``. An empty string before a row's
+        last token is an error (as it is for ``Tagger.predict``): it would shift every later token."""
         forms = tf.strings.regex_replace(tokens, "[0-9]", "0") if self.replace_digits else tokens
+        real = forms != ""
+        lengths = tf.reduce_sum(tf.cast(real, tf.int32), axis=1)
+        trailing_padding = tf.reduce_all(tf.equal(real, tf.sequence_mask(lengths, tf.shape(forms)[1])))
+        checked = tf.debugging.Assert(trailing_padding, [INTERIOR_EMPTY_MESSAGE])
+        with tf.control_dependencies([checked]):
+            return tf.cond(tf.reduce_any(real), lambda: self._tag(forms, lengths), lambda: self._nothing(forms))
+
+    def _tag(self, forms, lengths):
         words = self._word_ids(forms)
         chars, char_index = self._char_inputs(forms)
         potentials = self.network({WORD_INPUT: words, CHAR_INPUT: chars, CHAR_INDEX_INPUT: char_index}, training=False)
-        lengths = tf.reduce_sum(tf.cast(words > 0, tf.int32), axis=1)
         c = self.num_labels  # the (C+2)x(C+2) layout of crf.CRF: labels, then start, then end
         moves, start, end = self.transitions[:c, :c], self.transitions[c, :c], self.transitions[:c, c + 1]
         tag_ids, best = crf_decode(potentials, moves, lengths, start, end)
         log_norm = crf_log_norm(potentials, lengths, moves, start, end)
         mask = tf.sequence_mask(lengths, tf.shape(words)[1])
         tags = tf.where(mask, tf.gather(self.labels, tag_ids), "")
-        return {"tags": tags, "tag_ids": tag_ids, "lengths": lengths, "scores": best,
+        return {"tags": tags, "tag_ids": tf.where(mask, tag_ids, 0), "lengths": lengths, "scores": best,
                 "log_probability": best - log_norm}
+
+    def _nothing(self, forms):
+        """The answer for a batch without a single token (no rows, no columns, or all padding)."""
+        shape = tf.shape(forms)
+        zeros = tf.zeros([shape[0]], tf.float32)
+        return {"tags": tf.fill(shape, ""), "tag_ids": tf.zeros(shape, tf.int32),
+                "lengths": tf.zeros([shape[0]], tf.int32), "scores": zeros, "log_probability": zeros}
+
+
+INTERIOR_EMPTY_MESSAGE = ("an empty string before a row's last token: \"\" is padding and may only follow the "
+                          "tokens; drop empty tokens before tagging")
 
 
 def _table(vocabulary: Vocabulary) -> tf.lookup.StaticHashTable:

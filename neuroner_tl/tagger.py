@@ -33,6 +33,15 @@ class Prediction:
         return float(np.exp(self.log_probability))
 
 
+def check_tokens(token_lists: Sequence[Sequence[str]]) -> None:
+    """Tokens are non-empty strings (the SavedModel reads ``""`` as padding, so the two agree)."""
+    for number, tokens in enumerate(token_lists, start=1):
+        for position, token in enumerate(tokens, start=1):
+            if not isinstance(token, str) or not token:
+                raise DataFormatError(f"sentence {number}, token {position} is {token!r}: tokens must be non-empty "
+                                      f"strings (drop empty tokens before tagging)")
+
+
 class Tagger:
     """A BiLSTM-CRF tagger: hyperparameters, vocabularies, labels and the Keras network."""
 
@@ -120,12 +129,12 @@ class Tagger:
     def predict_marginals(self, items: Sequence[Encoded], batch_size: int = 128) -> List[np.ndarray]:
         """Each sentence's token marginals ``[T, C]`` (rows sum to 1), in the input order."""
         compute = self.marginals_function()
-        results: List[Optional[np.ndarray]] = [None] * len(items)
+        results: List[np.ndarray] = [np.zeros((0, len(self.labels)), np.float32)] * len(items)
         for batch in inference_batches(items, batch_size):
             values = compute(batch.words, batch.chars, batch.char_index).numpy()
             for row, index in enumerate(batch.indices):
                 results[index] = values[row, : len(items[index])]
-        return results  # type: ignore[return-value]
+        return results
 
     def forget_compiled(self) -> None:
         """Drop the compiled decoders (after the network's weights or shapes change)."""
@@ -135,7 +144,7 @@ class Tagger:
                         probabilities: bool = False) -> List[Prediction]:
         """Predictions in the input order; ``log_probability`` is 0.0 unless ``probabilities``."""
         decode = self.decode_function(probabilities)
-        results: List[Optional[Prediction]] = [None] * len(items)
+        results: List[Prediction] = [Prediction([], 0.0)] * len(items)  # empty sentences stay so
         for batch in inference_batches(items, batch_size):
             tag_ids, log_probability = decode(batch.words, batch.chars, batch.char_index)
             tag_ids, log_probability = tag_ids.numpy(), log_probability.numpy()
@@ -143,12 +152,13 @@ class Tagger:
                 length = len(items[index])
                 tags = [self.labels[i] for i in tag_ids[row, :length]]
                 results[index] = Prediction(tags, float(log_probability[row]))
-        return results  # type: ignore[return-value]
+        return results
 
     def predict(self, sentences: Sequence, batch_size: int = 128, scheme: Optional[str] = None) -> List[List[str]]:
         """Tags for each sentence (a ``Sentence`` or a list of tokens), in ``scheme`` (default: the
         model's own, BIO or BIOES)."""
         token_lists = [s.tokens if isinstance(s, Sentence) else list(s) for s in sentences]
+        check_tokens(token_lists)
         predictions = self.predict_encoded(encode(token_lists, self.encoder), batch_size)
         tags = [p.tags for p in predictions]
         if scheme is not None:

@@ -14,8 +14,9 @@ SCHEMES = ("IO", "IOB1", "IOB2", "BIOES")
 SCHEME_ALIASES = {"BIO": "IOB2", "IOB": "IOB2", "IOBES": "BIOES", "BILOU": "BIOES"}
 OUTSIDE = "O"
 
-_PREFIXED = re.compile(r"^([BIES])-(\S+)$")
-_BARE_TYPE = re.compile(r"^(?![A-Za-z]-)[^\s\-][^\s]*$")  # not "B-", not "-X"
+# an entity type has a letter in it: a last column of numbers (B-0, I-3) is not a label column
+_PREFIXED = re.compile(r"^([BIES])-(?=\S*[^\W\d_])(\S+)$")
+_BARE_TYPE = re.compile(r"^(?![A-Za-z]-)(?=\S*[^\W\d_])[^\s\-][^\s]*$")  # not "B-", not "-X"
 
 
 class Span(NamedTuple):
@@ -51,6 +52,8 @@ def tag_problem(tag: str, scheme: Optional[str]) -> Optional[str]:
     """Why ``tag`` is not a valid tag of ``scheme`` (None when it is; any scheme when None)."""
     if tag == OUTSIDE:
         return None
+    if not re.search(r"[^\W\d_]", tag):
+        return f"label {tag!r} is not a tag: an entity type needs a letter (the last column must hold O, B-PER, ...)"
     prefixed = _PREFIXED.match(tag)
     if scheme is None:
         if prefixed or _BARE_TYPE.match(tag):

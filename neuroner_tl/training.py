@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from .batching import Encoded, replace_singletons, training_batches
 from .conll import Corpus
+from .errors import NeuronerError
 from .model import load_weights, save_weights
 from .objectives import Objective, anchor_penalty
 from .tagger import CHARS_SPEC, INDEX_SPEC, LABELS_SPEC, WORDS_SPEC, Tagger
@@ -199,6 +200,8 @@ class Trainer:
         """
         hp = self.hp
         network = self.tagger.network
+        if not train_items:
+            raise NeuronerError("there are no training sentences")
         if selection is None and dev is not None:
             selection = dev_f1(dev)
         self.optimizer.build(self.variables)

@@ -30,8 +30,8 @@ keep the rows surgery gave them).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
-import shutil
 import time
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence
@@ -40,9 +40,9 @@ import numpy as np
 
 from . import tags as tagging
 from .batching import Encoded, encode
-from .config import Hyperparameters
+from .config import Hyperparameters, check_fields, field_types
 from .conll import Corpus, atomic_write_text
-from .errors import NeuronerError, UpdateError
+from .errors import DataFormatError, NeuronerError, UpdateError
 from .evaluation import Report, Score
 from .objectives import Objective
 from .tagger import Tagger
@@ -57,6 +57,12 @@ PAPER_LEARNING_RATE = 0.005
 DEFAULT_LEARNING_RATE = 0.001
 L2SP_DEFAULT = 0.01
 FROZEN_WITH_EMBEDDINGS = ("word_embedding", "char_encoder")  # layer names in model.build_model
+
+
+SETTING_RANGES = {"method": METHODS, "init": ("paper", "preserve"), "learning_rate": (0.0, None, False, False),
+                  "dev_fraction": (0.0, 0.5, False, True), "distill_weight": (0.0, None, True, False),
+                  "l2sp_weight": (0.0, None, True, False), "min_confidence": (0.0, 1.0, True, True),
+                  "retention_weight": (0.0, 1.0, True, True)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,22 +81,9 @@ class UpdateSettings:
     retention_weight: float = 0.5  # early stopping: (1 - w) target F1 + w retention
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise NeuronerError(f"method must be one of {', '.join(METHODS)}, not {self.method!r}")
-        if self.init not in ("paper", "preserve"):
-            raise NeuronerError(f"init must be paper or preserve, not {self.init!r}")
         if self.l2sp_weight == -1.0:
             object.__setattr__(self, "l2sp_weight", L2SP_DEFAULT if self.method == "l2-sp" else 0.0)
-        ranges = {"learning_rate": (0.0, None, False), "dev_fraction": (0.0, 0.5, False),
-                  "distill_weight": (0.0, None, True), "l2sp_weight": (0.0, None, True),
-                  "min_confidence": (0.0, 1.0, True), "retention_weight": (0.0, 1.0, True)}
-        for name, (low, high, low_included) in ranges.items():
-            value = getattr(self, name)
-            if not np.isfinite(value) or value < low or (value == low and not low_included) \
-                    or (high is not None and value > high):
-                bound = f"[{low}" if low_included else f"({low}"
-                raise NeuronerError(f"{name} must be in {bound}, {high if high is not None else 'inf'}], "
-                                    f"not {value}")
+        check_fields(self, field_types(type(self)), SETTING_RANGES, "update option")
 
     def objective(self) -> Objective:
         if self.method == "distill":
@@ -190,11 +183,13 @@ def update_scores(report: Report, gold_types, retention_weight: float) -> DevSco
 SMOOTHING_EPOCHS = 3
 
 
-def update_selection(annotated_dev: Corpus, gold_types, retention_weight: float, window: int = SMOOTHING_EPOCHS):
+def update_selection(annotated_dev: Corpus, gold_types, retention_weight: float, window: int = SMOOTHING_EPOCHS,
+                     earlier: Sequence[float] = ()):
     """Scores each epoch by ``update_scores`` averaged over the last ``window`` epochs: a dev split of
     a few hundred target sentences holds a handful of target spans, and one lucky epoch (3 of 6
-    found) would otherwise be kept over a model that finds them steadily."""
-    recent: List[float] = []
+    found) would otherwise be kept over a model that finds them steadily. ``earlier``: the epoch
+    scores of a run being resumed."""
+    recent: List[float] = list(earlier)
 
     def select(tagger: Tagger) -> DevScore:
         scored = update_scores(tagger.evaluate(annotated_dev)[0], gold_types, retention_weight)
@@ -232,15 +227,15 @@ def split_update_options(values: Mapping[str, object]):
 
 
 def make_settings(values: Mapping[str, object]) -> UpdateSettings:
-    from .config import _coerce
+    from .config import _coerce, _type_name
 
     converted = {}
     for name, value in values.items():
         kind = type(getattr(UpdateSettings, name))
         try:
             converted[name] = _coerce(kind, value)
-        except (TypeError, ValueError):
-            raise NeuronerError(f"update option {name}: {value!r} is not a {kind.__name__}") from None
+        except (TypeError, ValueError, OverflowError):
+            raise NeuronerError(f"update option {name}: {value!r} is not {_type_name(kind)}") from None
     return UpdateSettings(**converted)
 
 
@@ -264,19 +259,22 @@ class UpdateResult:
 def update(model, target, entity_types: Sequence[str], output, *, settings: Optional[UpdateSettings] = None,
            forget: bool = False, dev=None, test=None, annotated: bool = False,
            hyperparameters: Optional[Mapping[str, object]] = None, embeddings=None, scheme: Optional[str] = None,
-           force: bool = False, verbose: bool = True, seed: Optional[int] = None) -> UpdateResult:
+           force: bool = False, resume: bool = False, restart: bool = False, verbose: bool = True,
+           seed: Optional[int] = None) -> UpdateResult:
     """Update a trained model with target data annotated only with ``entity_types``.
 
     ``annotated``: the target data's spans of *other* types are complete too (e.g. the output of
     ``annotate``, corrected by hand) and are used as given instead of the teacher's predictions.
     ``hyperparameters``: training fields of the source's hyperparameters to change
     (``UPDATE_HYPERPARAMETERS``); the training budget (``UPDATE_BUDGET``) is the package default,
-    not the source's, unless given. The source model is never written.
+    not the source's, unless given. The source model is never written. ``resume`` carries on from
+    the checkpoint of an interrupted update to the same ``output``; ``restart`` drops it.
     """
     from . import api
     from .embeddings import find_vector, load_vectors
-    from .model_io import check_writable_destination
+    from .model_io import file_fingerprint
     from .pseudo import annotate
+    from .runfolder import RunFolder, fingerprint_of_corpus, fingerprint_of_value
     from .surgery import ModelSurgeon
     from .training import Progress, Trainer, seed_everything
     from .vocabulary import count_words, replace_digits
@@ -291,108 +289,142 @@ def update(model, target, entity_types: Sequence[str], output, *, settings: Opti
         progress.log(message)
 
     output = Path(output) if output is not None else None
-    if output is not None:
-        if not isinstance(model, Tagger) and output.resolve() == Path(model).resolve():
-            raise NeuronerError(f"{output} is the source model; an update is always written to a new folder")
-        check_writable_destination(output, force)
-    source = api.as_tagger(model)
-    changes = dict(hyperparameters or {})
-    if seed is not None:
-        changes["seed"] = seed
-    _, checked = split_update_options(changes)
-    # How long to train is the update's own business: the source's budget was set for its own data
-    # (a protocol's M_S stopped at 30 epochs with patience 5 gave an update on 180 sentences 180 steps).
-    budget = {name: getattr(Hyperparameters, name) for name in UPDATE_BUDGET}
-    hp = Hyperparameters.from_dict({**source.hp.to_dict(), **budget, **checked})
-    seed_everything(hp.seed)
-    entity_types = api._check_types(entity_types)
-    target_corpus = api._require_labels(api.load_corpus(target, scheme), "target")
-    if target_corpus.scheme != "IOB2":
-        say(f"target labels are written in {target_corpus.scheme}; read as entity spans and converted to "
-            f"{tagging.canonical_scheme(hp.tag_scheme)}")
-    api._check_target_has_types(target_corpus, entity_types, source, api._path_of(target))
-    gold_types = list(dict.fromkeys(list(entity_types) + (target_corpus.entity_types() if annotated else [])))
-    known = [t for t in entity_types if t in source.entity_types]
-    new_types = [t for t in entity_types if t not in source.entity_types]
-    _announce_types(say, source, hp, known, new_types, forget)
+    if output is not None and not isinstance(model, Tagger) and output.resolve() == Path(model).resolve():
+        raise NeuronerError(f"{output} is the source model; an update is always written to a new folder")
+    inputs = [None if isinstance(model, Tagger) else model] + [api._path_of(x) for x in (target, dev, test)]
+    with RunFolder(output, force=force, resume=resume, restart=restart, inputs=inputs + [embeddings],
+                   command="update", say=say) as run:
+        source = api.as_tagger(model)
+        changes = dict(hyperparameters or {})
+        if seed is not None:
+            changes["seed"] = seed
+        _, checked = split_update_options(changes)
+        # How long to train is the update's own business: the source's budget was set for its own data
+        # (a protocol's M_S stopped at 30 epochs with patience 5 gave an update on 180 sentences 180 steps).
+        budget = {name: getattr(Hyperparameters, name) for name in UPDATE_BUDGET}
+        hp = Hyperparameters.from_dict({**source.hp.to_dict(), **budget, **checked})
+        seed_everything(hp.seed)
+        entity_types = api._check_types(entity_types)
+        target_corpus = api._require_labels(api.load_corpus(target, scheme), "target")
+        if target_corpus.scheme != "IOB2":
+            say(f"target labels are written in {target_corpus.scheme}; read as entity spans and converted to "
+                f"{tagging.canonical_scheme(hp.tag_scheme)}")
+        api._check_target_has_types(target_corpus, entity_types, source, api._path_of(target))
+        gold_types = list(dict.fromkeys(list(entity_types) + (target_corpus.entity_types() if annotated else [])))
+        known = [t for t in entity_types if t in source.entity_types]
+        new_types = [t for t in entity_types if t not in source.entity_types]
+        _announce_types(say, source, hp, known, new_types, forget)
 
-    dev_corpus = api._require_labels(api.load_corpus(dev, scheme), "dev") if dev is not None else None
-    train_part = target_corpus
-    if dev_corpus is None:
-        train_part, dev_corpus = api.split_off_dev(target_corpus, settings.dev_fraction, hp.seed)
-    _check_split_counts(say, train_part, dev_corpus, gold_types, dev is None)
-    train_gold = train_part.converted("IOB2")
-    annotated_train = annotate(source, train_part, gold_types)
-    annotated_dev = annotate(source, dev_corpus, gold_types)
-    uses_pseudo_labels = settings.method in ("self-training", "l2-sp")
-    say(f"method {settings.method}: " + _describe_method(settings))
-    say(f"the source model's predictions on {len(train_part)} target sentences: "
-        + (", ".join(f"{k} {v}" for k, v in annotated_train.added.items()) or "none")
-        + (" (used as labels)" if uses_pseudo_labels else
-           " (distilled as marginals)" if settings.method == "distill" else " (not used)"))
+        _check_other_types_are_known(target_corpus, entity_types, gold_types, source, api._path_of(target))
+        dev_corpus = api._require_labels(api.load_corpus(dev, scheme), "dev") if dev is not None else None
+        train_part = target_corpus
+        if dev_corpus is None:
+            train_part, dev_corpus = api.hold_out_dev(target_corpus, settings.dev_fraction, hp.seed, say)
+        _check_split_counts(say, train_part, dev_corpus, gold_types, dev is None)
+        train_gold = train_part.converted("IOB2")
+        annotated_train = annotate(source, train_part, gold_types)
+        annotated_dev = annotate(source, dev_corpus, gold_types)
+        uses_pseudo_labels = settings.method in ("self-training", "l2-sp")
+        say(f"method {settings.method}: " + _describe_method(settings))
+        say(f"the source model's predictions on {len(train_part)} target sentences: "
+            + (", ".join(f"{k} {v}" for k, v in annotated_train.added.items()) or "none")
+            + (" (used as labels)" if uses_pseudo_labels else
+               " (distilled as marginals)" if settings.method == "distill" else " (not used)"))
 
-    vectors = load_vectors(embeddings) if embeddings else None
-    normalize = replace_digits if hp.replace_digits else (lambda t: t)
-    counts = count_words((s.tokens for s in train_part.sentences), normalize)
-    new_words = sorted(w for w, c in counts.items() if w not in source.words and
-                       (c >= hp.min_word_count or (vectors is not None and find_vector(vectors, w) is not None)))
-    if vectors is not None:
-        found = sum(find_vector(vectors, w) is not None for w in new_words)
-        say(f"embeddings {embeddings}: {found}/{len(new_words)} new words have a pretrained vector")
-    new_chars = sorted({c for s in train_part.sentences for t in s.tokens for c in normalize(t)} - set(source.chars.entries))
-    surgeon = ModelSurgeon(source, hp.seed)
-    tagger = surgeon.operate(new_types=new_types, forget_types=known if forget else (), new_words=new_words,
-                             new_chars=new_chars, vectors=vectors, init=settings.init)
-    say(f"surgery: {len(source.labels)} -> {len(tagger.labels)} labels, vocabulary {len(source.words)} -> "
-        f"{len(tagger.words)} words, {len(source.chars)} -> {len(tagger.chars)} characters")
-    tagger.hp = hp
+        vectors = load_vectors(embeddings) if embeddings else None
+        if vectors is not None and vectors.vector_size != source.word_dim:
+            raise DataFormatError(f"the vectors have {vectors.vector_size} dimensions, the model's word embeddings "
+                                  f"{source.word_dim}: use vectors of the dimension the model was trained with",
+                                  embeddings)
+        normalize = replace_digits if hp.replace_digits else (lambda t: t)
+        counts = count_words((s.tokens for s in train_part.sentences), normalize)
+        new_words = sorted(w for w, c in counts.items() if w not in source.words and
+                           (c >= hp.min_word_count or (vectors is not None and find_vector(vectors, w) is not None)))
+        if vectors is not None:
+            found = sum(find_vector(vectors, w) is not None for w in new_words)
+            say(f"embeddings {embeddings}: {found}/{len(new_words)} new words have a pretrained vector")
+        new_chars = sorted({c for s in train_part.sentences for t in s.tokens for c in normalize(t)} - set(source.chars.entries))
+        surgeon = ModelSurgeon(source, hp.seed)
+        tagger = surgeon.operate(new_types=new_types, forget_types=known if forget else (), new_words=new_words,
+                                 new_chars=new_chars, vectors=vectors, init=settings.init)
+        say(f"surgery: {len(source.labels)} -> {len(tagger.labels)} labels, vocabulary {len(source.words)} -> "
+            f"{len(tagger.words)} words, {len(source.chars)} -> {len(tagger.chars)} characters")
+        tagger.hp = hp
 
-    teacher_marginals = None
-    if settings.method == "distill" or settings.min_confidence > 0:
-        teacher_marginals = source.predict_marginals(encode([s.tokens for s in train_part.sentences], source.encoder))
-    training_corpus = annotated_train.corpus if uses_pseudo_labels else train_gold
-    items = with_update_targets(tagger.encode_corpus(training_corpus), settings, tagger.labels, gold_types,
-                                teacher_marginals)
+        teacher_marginals = None
+        if settings.method == "distill" or settings.min_confidence > 0:
+            teacher_marginals = source.predict_marginals(encode([s.tokens for s in train_part.sentences], source.encoder))
+        training_corpus = annotated_train.corpus if uses_pseudo_labels else train_gold
+        items = with_update_targets(tagger.encode_corpus(training_corpus), settings, tagger.labels, gold_types,
+                                    teacher_marginals)
 
-    staging = api.checkpoint_folder(output) if output is not None else None
-    if staging is not None and staging.exists():
-        shutil.rmtree(staging)
-    trainer = Trainer(tagger, learning_rate=settings.learning_rate, progress=progress, checkpoint_dir=staging,
-                      log_dir=staging / "logs" if staging else None, objective=settings.objective(),
-                      frozen=settings.frozen_layers())
-    source_history = list(source.history)
-    selection = update_selection(annotated_dev.corpus, gold_types, settings.retention_weight)
-    trainer.fit(items, selection=selection)
-    update_history = tagger.history
-    tagger.history = source_history
-    dev_report = tagger.evaluate(annotated_dev.corpus)[0]
-    best = update_scores(dev_report, gold_types, settings.retention_weight)
-    dev_scores = {"score": best.score, **best.details}
-    say(f"best epoch {trainer.best_epoch}: dev target F1 {best.details['target_f1']:.2f} "
-        f"({', '.join(gold_types)}, gold), retention F1 {best.details['retention_f1']:.2f} "
-        f"(agreement with the source model on the other types)")
-    test_report = None
-    if test is not None:
-        test_report = tagger.evaluate(api._require_labels(api.load_corpus(test, scheme), "test"))[0]
-        say(f"test F1 {test_report.f1:.2f}")
-    seconds = round(time.perf_counter() - started, 1)
-    record = {"target": api.describe_corpus(train_part, "target", api._path_of(target)),
-              "entity_types": list(entity_types), "gold_types": gold_types, "new_types": new_types,
-              "forgotten_types": known if forget else [], "settings": settings.to_dict(),
-              "hyperparameters": {name: getattr(hp, name) for name in UPDATE_HYPERPARAMETERS},
-              "pseudo_labels": annotated_train.added, "best_epoch": trainer.best_epoch, "dev": dev_scores,
-              "epochs": len(update_history), "history": update_history, "seconds": seconds}
-    tagger.provenance.setdefault("updates", []).append(record)
-    if output is not None:
-        # the dev report mixes gold target spans and the source's labels: never shown as "dev F1"
-        reports = {"dev_with_source_labels": dev_report.to_dict(), "dev_scores": dev_scores,
-                   "test": test_report.to_dict() if test_report else None, "best_epoch": trainer.best_epoch}
-        atomic_write_text(staging / "evaluation.json", json.dumps(reports, indent=2) + "\n")
-        api._save_from_checkpoint_folder(tagger, output, staging, update_history, "update.png", force,
-                                         extra_names=("evaluation.json",))
-        say(f"updated model saved to {output}")
-    return UpdateResult(tagger, output, new_types, known if forget else [], annotated_train.added, dev_report,
-                        dev_scores, trainer.best_epoch, messages, update_history, settings, test_report, seconds)
+        run.check_fingerprint({"source model": source_fingerprint(source), "target data": fingerprint_of_corpus(target_corpus),
+                               "dev data": fingerprint_of_corpus(dev_corpus),
+                               "vectors": file_fingerprint(embeddings) if embeddings else "none",
+                               "settings": fingerprint_of_value([settings.to_dict(), hp.to_dict(), gold_types, forget])})
+        staging = run.checkpoint
+        trainer = Trainer(tagger, learning_rate=settings.learning_rate, progress=progress, checkpoint_dir=staging,
+                          log_dir=staging / "logs" if staging else None, objective=settings.objective(),
+                          frozen=settings.frozen_layers())
+        source_history = list(source.history)
+        selection = update_selection(annotated_dev.corpus, gold_types, settings.retention_weight,
+                                     earlier=_epoch_scores(run.saved_state) if run.resuming else ())
+        trainer.fit(items, selection=selection, resume=run.resuming)
+        update_history = tagger.history
+        tagger.history = source_history
+        dev_report = tagger.evaluate(annotated_dev.corpus)[0]
+        best = update_scores(dev_report, gold_types, settings.retention_weight)
+        dev_scores = {"score": best.score, **best.details}
+        say(f"best epoch {trainer.best_epoch}: dev target F1 {best.details['target_f1']:.2f} "
+            f"({', '.join(gold_types)}, gold), retention F1 {best.details['retention_f1']:.2f} "
+            f"(agreement with the source model on the other types)")
+        test_report = None
+        if test is not None:
+            test_report = tagger.evaluate(api._require_labels(api.load_corpus(test, scheme), "test"))[0]
+            say(f"test F1 {test_report.f1:.2f}")
+        seconds = round(time.perf_counter() - started, 1)
+        record = {"target": api.describe_corpus(train_part, "target", api._path_of(target)),
+                  "entity_types": list(entity_types), "gold_types": gold_types, "new_types": new_types,
+                  "forgotten_types": known if forget else [], "settings": settings.to_dict(),
+                  "hyperparameters": {name: getattr(hp, name) for name in UPDATE_HYPERPARAMETERS},
+                  "pseudo_labels": annotated_train.added, "best_epoch": trainer.best_epoch, "dev": dev_scores,
+                  "epochs": len(update_history), "history": update_history, "seconds": seconds}
+        tagger.provenance.setdefault("updates", []).append(record)
+        if output is not None:
+            # the dev report mixes gold target spans and the source's labels: never shown as "dev F1"
+            reports = {"dev_with_source_labels": dev_report.to_dict(), "dev_scores": dev_scores,
+                       "test": test_report.to_dict() if test_report else None, "best_epoch": trainer.best_epoch}
+            atomic_write_text(staging / "evaluation.json", json.dumps(reports, indent=2) + "\n")
+            api.save_run(run, tagger, update_history, "update.png", extra_names=("evaluation.json",))
+            say(f"updated model saved to {output}")
+        return UpdateResult(tagger, output, new_types, known if forget else [], annotated_train.added, dev_report,
+                            dev_scores, trainer.best_epoch, messages, update_history, settings, test_report, seconds)
+
+
+def _epoch_scores(state: Optional[dict]) -> List[float]:
+    """The unsmoothed epoch scores recorded in a checkpoint's history (to resume the smoothing)."""
+    return [record["dev_details"]["epoch_score"] for record in (state or {}).get("history", [])
+            if record.get("dev_details")]
+
+
+def source_fingerprint(source: Tagger) -> str:
+    """The source model's labels, vocabularies and weights."""
+    from .runfolder import fingerprint_of_value
+
+    digest = hashlib.sha256(fingerprint_of_value([source.labels, source.words.entries, source.chars.entries]).encode())
+    for weight in source.network.get_weights():
+        digest.update(np.ascontiguousarray(weight).tobytes())
+    return digest.hexdigest()
+
+
+def _check_other_types_are_known(corpus: Corpus, entity_types, gold_types, source: Tagger, path) -> None:
+    """Every type the target annotates must be a target type (-e) or one the model knows."""
+    unknown = [t for t in corpus.entity_types() if t not in entity_types and t not in source.entity_types]
+    if unknown:
+        names = ", ".join(unknown)
+        raise UpdateError(f"{path or 'the target data'}: annotates {names}, which is neither a target type nor "
+                          f"known to the model ({', '.join(source.entity_types)}); add -e {unknown[0]} to learn "
+                          f"it, or remove those labels")
 
 
 def _announce_types(say, source: Tagger, hp, known, new_types, forget: bool) -> None:

@@ -12,7 +12,7 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 def shared_file(relative: str) -> Path:
     path = SHARED_DATA / relative
     if not path.exists():
-        pytest.skip(f"{path} is not available")
+        pytest.skip(f"needs the real data in ../shared/data ({path} is absent)")
     return path
 
 

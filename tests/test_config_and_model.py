@@ -12,8 +12,6 @@ from neuroner_tl.model import CharEncoder, build_model, load_weights, save_weigh
 
 def test_hyperparameters_are_frozen_validated_and_round_trip(tmp_path):
     hp = Hyperparameters()
-    assert (hp.char_embedding_dim, hp.char_lstm_units, hp.token_embedding_dim, hp.token_lstm_units) == (25, 25, 300, 128)
-    assert (hp.dropout, hp.gradient_clipping, hp.max_epochs, hp.patience, hp.min_word_count) == (0.5, 5.0, 100, 10, 2)
     with pytest.raises(dataclasses.FrozenInstanceError):
         hp.batch_size = 2
     hp.replace(batch_size=4, tag_scheme="BIOES").save(tmp_path / "config.json")
@@ -22,7 +20,7 @@ def test_hyperparameters_are_frozen_validated_and_round_trip(tmp_path):
         Hyperparameters(tag_scheme="IO")
     with pytest.raises(NeuronerError, match="unknown hyperparameter"):
         Hyperparameters.from_dict({"batchsize": 3})
-    with pytest.raises(NeuronerError, match="not a int"):
+    with pytest.raises(NeuronerError, match="batch_size: 'many' is not an integer"):
         Hyperparameters.from_dict({"batch_size": "many"})
     assert Hyperparameters.from_dict(parse_overrides(["batch_size=8", "hidden_layer=false"])) == \
         hp.replace(batch_size=8, hidden_layer=False)
@@ -61,3 +59,38 @@ def test_network_shapes_and_weights_by_path_round_trip(tmp_path):
     config = network.get_config()
     rebuilt = keras.Model.from_config(config)
     assert [layer.name for layer in rebuilt.layers] == [layer.name for layer in network.layers]
+
+
+def test_the_default_network_is_the_papers():
+    """Built from the defaults, the network has the paper's sizes: characters embedded in 25-d and
+    read by a BiLSTM of 25 per direction, 300-d words, a token BiLSTM of 128 per direction over
+    both, and a CRF with C + 2 rows and columns."""
+    arrays = weight_arrays(build_model(Hyperparameters(), num_words=20, num_chars=9, num_labels=5))
+    assert arrays["char_encoder/char_embedding/embeddings"].shape == (9, 25)
+    assert arrays["char_encoder/char_bilstm/forward_lstm/lstm_cell/recurrent_kernel"].shape == (25, 4 * 25)
+    assert arrays["word_embedding/embeddings"].shape == (20, 300)
+    assert arrays["token_bilstm/forward_lstm/lstm_cell/kernel"].shape == (300 + 2 * 25, 4 * 128)
+    assert arrays["token_bilstm/backward_lstm/lstm_cell/recurrent_kernel"].shape == (128, 4 * 128)
+    assert arrays["crf/transitions"].shape == (7, 7)
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"max_epochs": 2.7}, "max_epochs: 2.7 is not an integer"),
+    ({"max_epochs": "2.5"}, "max_epochs: '2.5' is not an integer"),
+    ({"max_epochs": 0}, r"max_epochs must be in \[1, inf\), not 0"),
+    ({"patience": "-1"}, r"patience must be in \[0, inf\), not -1"),
+    ({"learning_rate": "nan"}, r"learning_rate must be in \(0.0, inf\), not nan"),
+    ({"dropout": 1}, r"dropout must be in \[0.0, 1.0\)"),
+    ({"singleton_unk_probability": 1.5}, r"singleton_unk_probability must be in \[0.0, 1.0\]"),
+    ({"hidden_layer": 2}, "hidden_layer: 2 is not true or false"),
+    ({"optimizer": "rmsprop"}, "optimizer must be one of adam, sgd"),
+])
+def test_one_validation_for_every_source_of_hyperparameters(values, message):
+    """--config (JSON numbers), --set (strings) and code all go through the same checks."""
+    with pytest.raises(NeuronerError, match=message):
+        Hyperparameters.from_dict(values)
+    name, value = next(iter(values.items()))
+    if not isinstance(value, str):
+        with pytest.raises(NeuronerError, match=name):
+            Hyperparameters(**values)
+    assert Hyperparameters.from_dict({"max_epochs": 3.0, "patience": "0"}).max_epochs == 3

@@ -43,3 +43,15 @@ def test_update_on_conll_learns_org_and_keeps_the_other_types():
     # measured 0.89 with this small source trained for 6 epochs; plain fine-tuning keeps almost none
     # (the protocol's finetune rows lose about 78 F1 on the old types)
     assert kept > 0.85, f"the updated model finds only {kept:.0%} of the old-type spans the source found correctly"
+
+
+def test_preserve_surgery_decodes_real_italian_text_exactly_like_the_source(tiny_model):
+    """KIND's real Italian sentences (not the synthetic training data): preserve-mode surgery with new
+    types, words and characters changes no prediction."""
+    from neuroner_tl.surgery import ModelSurgeon
+
+    source = tiny_model[1].tagger
+    sentences = read_conll(shared_file("kind/evalita-2023/ADG_test.tsv")).sentences[:300]
+    target = ModelSurgeon(source).operate(new_types=["Address2", "Email"], new_words=["Roma", "roma", "Camera"],
+                                          new_chars=["ŧ"], init="preserve")
+    assert target.predict(sentences) == source.predict(sentences)

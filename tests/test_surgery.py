@@ -2,14 +2,10 @@ import numpy as np
 import pytest
 
 from neuroner_tl import api
-from neuroner_tl.conll import read_conll
 from neuroner_tl.datasets import generate_corpus
 from neuroner_tl.errors import UpdateError
 from neuroner_tl.model import weight_arrays
-from neuroner_tl.surgery import (CHARS, EMISSION_BIAS, EMISSION_KERNEL, TRANSITIONS, WORDS, ModelSurgeon, crf_index_map,
-                                 like, used_transitions)
-
-from conftest import SHARED_DATA
+from neuroner_tl.surgery import CHARS, EMISSION_BIAS, EMISSION_KERNEL, TRANSITIONS, WORDS, ModelSurgeon, like, used_transitions
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +32,11 @@ def test_every_old_weight_is_copied_bit_for_bit(source):
             assert np.array_equal(new[name][:c_old], value)
         elif name == TRANSITIONS:
             assert new[name].shape == (c_new + 2, c_new + 2)
-            index = crf_index_map(c_old, c_new)
-            assert np.array_equal(new[name][np.ix_(index, index)], value), "labels, start and end all kept"
+            # the (C+2)x(C+2) layout: labels, then start, then end; new labels go before start
+            assert np.array_equal(new[name][:c_old, :c_old], value[:c_old, :c_old]), "label to label"
+            assert np.array_equal(new[name][c_new, :c_old], value[c_old, :c_old]), "start row"
+            assert np.array_equal(new[name][:c_old, c_new + 1], value[:c_old, c_old + 1]), "end column"
+            assert np.array_equal(new[name][c_new, c_new + 1], value[c_old, c_old + 1])
         else:
             assert np.array_equal(new[name], value), name
     assert source.words.entries == target.words.entries[: len(source.words)]
@@ -60,15 +59,8 @@ def test_new_weights_follow_the_existing_statistics(source):
     assert drawn.mean() == pytest.approx(4.5, abs=0.05) and drawn.std() == pytest.approx(np.arange(10.0).std(), rel=0.02)
 
 
-def real_sentences():
-    path = SHARED_DATA / "kind" / "evalita-2023" / "ADG_test.tsv"
-    if path.exists():
-        return read_conll(path).sentences[:300]  # real Italian text, unlike the synthetic training data
-    return generate_corpus("B", 300, seed=21).sentences
-
-
 def test_preserve_decodes_exactly_like_the_source(source):
-    sentences = real_sentences()
+    sentences = generate_corpus("B", 300, seed=21).sentences  # the other domain: unknown words and forms
     target = ModelSurgeon(source).operate(new_types=["Address2", "Email"], new_words=["Roma", "roma", "Camera", "deputati"], new_chars=["ŧ"], init="preserve")
     assert target.predict(sentences) == source.predict(sentences)
     paper = ModelSurgeon(source, seed=1).operate(new_types=["Address2", "Email"], init="paper")

@@ -26,22 +26,30 @@ def test_batch_size_one_trains_and_bioes_round_trips():
     assert [len(p) for p in predicted] == [len(s) for s in corpus.sentences[:3]]
 
 
+def flat_run(hp, corpus):
+    """Train with a selection whose score never improves after the first epoch; the trainer."""
+    from neuroner_tl.training import DevScore, Trainer
+
+    tagger = api.build_tagger(hp, corpus)
+    trainer = Trainer(tagger, progress=api.Progress(False))
+    trainer.fit(tagger.encode_corpus(corpus), selection=lambda _tagger: DevScore(50.0))
+    return trainer, tagger
+
+
 def test_early_stopping_stops_after_patience():
-    corpus = generate_corpus("A", 40, seed=11)
-    hp = Hyperparameters(max_epochs=30, patience=2, patience_steps=0, learning_rate=0.0, **SMALL)  # no improvement
-    result = api.train(corpus, None, dev=generate_corpus("A", 10, seed=12), hp=hp, verbose=False)
-    assert len(result.tagger.history) == 3
-    assert result.best_epoch == 1
+    hp = Hyperparameters(max_epochs=30, patience=2, patience_steps=0, **SMALL)
+    trainer, tagger = flat_run(hp, generate_corpus("A", 40, seed=11))
+    assert len(tagger.history) == 3
+    assert trainer.best_epoch == 1
 
 
 def test_patience_also_counts_optimizer_steps():
     """40 sentences in batches of 32 are 2 steps an epoch: 2 epochs of patience are only 4 steps,
     so with patience_steps=9 the run waits 5 epochs after its best."""
-    corpus = generate_corpus("A", 40, seed=11)
-    hp = Hyperparameters(max_epochs=30, patience=2, patience_steps=9, learning_rate=0.0, **SMALL)
-    result = api.train(corpus, None, dev=generate_corpus("A", 10, seed=12), hp=hp, verbose=False)
-    assert len(result.tagger.history) == 6
-    assert result.best_epoch == 1
+    hp = Hyperparameters(max_epochs=30, patience=2, patience_steps=9, **SMALL)
+    trainer, tagger = flat_run(hp, generate_corpus("A", 40, seed=11))
+    assert len(tagger.history) == 6
+    assert trainer.best_epoch == 1
 
 
 def test_same_seed_same_model():
@@ -125,7 +133,7 @@ def test_patience_does_not_count_while_the_selection_is_not_ready():
     from neuroner_tl.training import DevScore, Trainer
 
     corpus = generate_corpus("A", 40, seed=11)
-    hp = Hyperparameters(max_epochs=7, patience=1, patience_steps=0, learning_rate=0.0, **SMALL)
+    hp = Hyperparameters(max_epochs=7, patience=1, patience_steps=0, **SMALL)
     tagger = api.build_tagger(hp, corpus)
     epochs = []
 

@@ -25,7 +25,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from faker import Faker
 
-from ..conll import Corpus, Sentence, write_conll
+from ..conll import Corpus, Sentence, atomic_write_text, format_conll, write_conll
 from ..tokenizer import tokenize
 
 ENTITY_TYPES = ("Address", "CustomerIdentification", "Location", "Organization", "PaymentInformation",
@@ -358,15 +358,21 @@ def generate_corpus(domain: str, count: int, seed: int = 0, exclude_types: Itera
     return Corpus(generate_sentences(domain, count, seed, exclude_types, split), "IOB2")
 
 
+def dataset_texts(domain: str = "A", sizes: Tuple[int, int, int] = (1500, 300, 300), seed: int = 0,
+                  exclude_types: Iterable[str] = ()) -> Dict[str, str]:
+    """The CoNLL text (IOB2) of the train, dev and test splits of one domain; the test split has
+    held-out templates and formats (see the module's docstring)."""
+    return {split: format_conll(generate_sentences(domain, size, seed * 1000 + offset, exclude_types, split))
+            for offset, (split, size) in enumerate(zip(("train", "dev", "test"), sizes))}
+
+
 def write_dataset(folder: Union[str, Path], domain: str = "A", sizes: Tuple[int, int, int] = (1500, 300, 300),
                   seed: int = 0, exclude_types: Iterable[str] = ()) -> Dict[str, Path]:
-    """Write ``train.txt``, ``dev.txt`` and ``test.txt`` (CoNLL, IOB2) for one domain; the test
-    split has held-out templates and formats (see the module's docstring)."""
+    """Write ``train.txt``, ``dev.txt`` and ``test.txt`` (``dataset_texts``) into ``folder``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for offset, (split, size) in enumerate(zip(("train", "dev", "test"), sizes)):
-        path = folder / f"{split}.txt"
-        write_conll(path, generate_sentences(domain, size, seed * 1000 + offset, exclude_types, split))
-        paths[split] = path
+    for split, text in dataset_texts(domain, sizes, seed, exclude_types).items():
+        paths[split] = folder / f"{split}.txt"
+        atomic_write_text(paths[split], text)
     return paths
