@@ -298,8 +298,7 @@ def looks_like_conll(lines: Sequence[str]) -> bool:
 def _looks_like_tag(tag: str) -> bool:
     if tag == "O":
         return True
-    prefix, _, kind = tag.partition("-")
-    if _ and prefix in ("B", "I", "E", "S"):
+    if tag[:2] in ("B-", "I-", "E-", "S-"):
         return tagging.tag_problem(tag, None) is None
     return tag.isupper() and tagging.tag_problem(tag, "IO") is None
 

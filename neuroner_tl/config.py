@@ -56,14 +56,7 @@ class Hyperparameters:
         unknown = sorted(set(values) - set(known))
         if unknown:
             raise NeuronerError(f"unknown hyperparameter(s): {', '.join(unknown)}")
-        converted = {}
-        for name, value in values.items():
-            kind = type(getattr(cls, name))  # the default's type
-            try:
-                converted[name] = _coerce(kind, value)
-            except (TypeError, ValueError, OverflowError):
-                raise NeuronerError(f"hyperparameter {name}: {value!r} is not {_type_name(kind)}") from None
-        return cls(**converted)
+        return cls(**coerce_fields(cls, values, "hyperparameter"))
 
     def save(self, path: Union[str, Path]) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -88,6 +81,18 @@ HYPERPARAMETER_RANGES: Dict[str, Any] = {
 
 def field_types(cls) -> Dict[str, type]:
     return {f.name: type(f.default) for f in dataclasses.fields(cls)}
+
+
+def coerce_fields(cls, values: Mapping[str, Any], what: str) -> Dict[str, Any]:
+    """``values`` (from JSON or NAME=VALUE strings) converted to the types of ``cls``'s fields."""
+    types = field_types(cls)
+    converted = {}
+    for name, value in values.items():
+        try:
+            converted[name] = _coerce(types[name], value)
+        except (TypeError, ValueError, OverflowError):
+            raise NeuronerError(f"{what} {name}: {value!r} is not {_type_name(types[name])}") from None
+    return converted
 
 
 def describe_range(spec) -> str:

@@ -46,12 +46,6 @@ def package_version() -> str:
     return __version__
 
 
-def check_writable_destination(folder: PathLike, force: bool, inputs=()) -> Path:
-    """Refuse to replace an existing folder unless ``force`` and unless it is a model folder; refuse
-    a file, a folder of other files, or one that holds an input (``runfolder.check_model_destination``)."""
-    return check_model_destination(folder, force, inputs)
-
-
 def save_tagger(tagger: Tagger, folder: PathLike, force: bool = False, extra_files: Optional[dict] = None,
                 staging: Optional[PathLike] = None) -> Path:
     """Write ``tagger`` as a model folder. Everything is written into a hidden folder first (``staging``,
@@ -61,7 +55,7 @@ def save_tagger(tagger: Tagger, folder: PathLike, force: bool = False, extra_fil
 
     ``extra_files`` maps names inside the folder to existing paths to move in (logs, plots).
     """
-    folder = check_writable_destination(folder, force)
+    folder = check_model_destination(folder, force)
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(staging) if staging is not None else folder.parent / f".{folder.name}.writing-{os.getpid()}"
     if staging.exists():

@@ -108,19 +108,21 @@ class RunLock:
 
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        for _ in range(2):
-            try:
+        try:
+            handle = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            self._remove_if_stale()
+            try:  # a run that starts in this very moment may still win the race: then it holds the lock
                 handle = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
-                if not self._remove_if_stale():
-                    raise
-                continue
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                json.dump({"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}, stream)
-            self.held = True
-            return
+                raise NeuronerError(f"another run took the lock on {self.output} just now; wait for it to finish "
+                                    f"or choose another output") from None
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            json.dump({"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}, stream)
+        self.held = True
 
-    def _remove_if_stale(self) -> bool:
+    def _remove_if_stale(self) -> None:
+        """Delete a lock whose process is gone; raise if its holder still runs (or cannot be checked)."""
         try:
             holder = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -133,7 +135,6 @@ class RunLock:
             raise NeuronerError(f"a run on {host} (process {pid}) holds {self.path}; if it has ended, delete "
                                 f"that file and run again")
         self.path.unlink(missing_ok=True)
-        return True
 
     def release(self) -> None:
         if self.held:
@@ -235,18 +236,13 @@ class RunFolder:
                 self._lock.held = False
 
     def __exit__(self, kind, error, traceback) -> bool:
-        if self.checkpoint is None:
-            if isinstance(error, KeyboardInterrupt) and not isinstance(error, Interrupted):
-                raise Interrupted("interrupted; nothing was saved") from error
-            if isinstance(error, FloatingPointError):
-                raise TrainingDiverged(f"training diverged: {error}") from None
-            return False
-        has_state = (self.checkpoint / STATE_FILE).exists() if self.checkpoint.exists() else False
-        if isinstance(error, FloatingPointError) or (error is not None and not has_state):
-            # a diverged run cannot be resumed; a run stopped before its first epoch has nothing to keep
-            shutil.rmtree(self.checkpoint, ignore_errors=True)
-        elif self._lock is not None:
-            self._lock.release()
+        has_state = self.checkpoint is not None and (self.checkpoint / STATE_FILE).exists()
+        if self.checkpoint is not None:
+            if isinstance(error, FloatingPointError) or (error is not None and not has_state):
+                # a diverged run cannot be resumed; a run stopped before its first epoch has nothing to keep
+                shutil.rmtree(self.checkpoint, ignore_errors=True)
+            elif self._lock is not None:
+                self._lock.release()
         if isinstance(error, FloatingPointError):
             raise TrainingDiverged(f"training diverged: {error}; nothing was saved") from None
         if isinstance(error, KeyboardInterrupt) and not isinstance(error, Interrupted):
@@ -254,6 +250,8 @@ class RunFolder:
         return False
 
     def _interruption_message(self, has_state: bool) -> str:
+        if self.checkpoint is None:
+            return "interrupted; nothing was saved"
         if not has_state:
             return "interrupted before the first epoch finished; nothing was saved"
         epoch = _epoch_of(self.checkpoint / STATE_FILE)

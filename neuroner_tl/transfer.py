@@ -40,11 +40,12 @@ import numpy as np
 
 from . import tags as tagging
 from .batching import Encoded, encode
-from .config import Hyperparameters, check_fields, field_types
+from .config import Hyperparameters, check_fields, coerce_fields, field_types
 from .conll import Corpus, atomic_write_text
 from .errors import DataFormatError, NeuronerError, UpdateError
 from .evaluation import Report, Score
 from .objectives import Objective
+from .runfolder import RunFolder, fingerprint_of_corpus, fingerprint_of_value
 from .tagger import Tagger
 from .training import DevScore
 
@@ -227,16 +228,7 @@ def split_update_options(values: Mapping[str, object]):
 
 
 def make_settings(values: Mapping[str, object]) -> UpdateSettings:
-    from .config import _coerce, _type_name
-
-    converted = {}
-    for name, value in values.items():
-        kind = type(getattr(UpdateSettings, name))
-        try:
-            converted[name] = _coerce(kind, value)
-        except (TypeError, ValueError, OverflowError):
-            raise NeuronerError(f"update option {name}: {value!r} is not {_type_name(kind)}") from None
-    return UpdateSettings(**converted)
+    return UpdateSettings(**coerce_fields(UpdateSettings, values, "update option"))
 
 
 @dataclasses.dataclass
@@ -274,7 +266,6 @@ def update(model, target, entity_types: Sequence[str], output, *, settings: Opti
     from .embeddings import find_vector, load_vectors
     from .model_io import file_fingerprint
     from .pseudo import annotate
-    from .runfolder import RunFolder, fingerprint_of_corpus, fingerprint_of_value
     from .surgery import ModelSurgeon
     from .training import Progress, Trainer, seed_everything
     from .vocabulary import count_words, replace_digits
@@ -291,8 +282,8 @@ def update(model, target, entity_types: Sequence[str], output, *, settings: Opti
     output = Path(output) if output is not None else None
     if output is not None and not isinstance(model, Tagger) and output.resolve() == Path(model).resolve():
         raise NeuronerError(f"{output} is the source model; an update is always written to a new folder")
-    inputs = [None if isinstance(model, Tagger) else model] + [api._path_of(x) for x in (target, dev, test)]
-    with RunFolder(output, force=force, resume=resume, restart=restart, inputs=inputs + [embeddings],
+    inputs = [None if isinstance(model, Tagger) else model, embeddings] + [api._path_of(x) for x in (target, dev, test)]
+    with RunFolder(output, force=force, resume=resume, restart=restart, inputs=inputs,
                    command="update", say=say) as run:
         source = api.as_tagger(model)
         changes = dict(hyperparameters or {})
@@ -409,8 +400,6 @@ def _epoch_scores(state: Optional[dict]) -> List[float]:
 
 def source_fingerprint(source: Tagger) -> str:
     """The source model's labels, vocabularies and weights."""
-    from .runfolder import fingerprint_of_value
-
     digest = hashlib.sha256(fingerprint_of_value([source.labels, source.words.entries, source.chars.entries]).encode())
     for weight in source.network.get_weights():
         digest.update(np.ascontiguousarray(weight).tobytes())
@@ -457,9 +446,11 @@ def _describe_method(settings: UpdateSettings) -> str:
 
 def _check_split_counts(say, train: Corpus, dev: Corpus, gold_types, dev_was_split: bool) -> None:
     """An error when the training part has no example of a gold type; a warning when dev has few."""
+    from .api import span_counts
+
+    train_counts, dev_counts = span_counts(train), span_counts(dev)
     for kind in gold_types:
-        in_train = sum(s.type == kind for x in train.sentences for s in tagging.spans(x.labels))
-        in_dev = sum(s.type == kind for x in dev.sentences for s in tagging.spans(x.labels))
+        in_train, in_dev = train_counts.get(kind, 0), dev_counts.get(kind, 0)
         if in_train == 0:
             raise NeuronerError(f"the training part of the target data has no {kind} span ({in_dev} in dev); "
                                 f"annotate more sentences" + (" or pass --dev" if dev_was_split else ""))

@@ -19,7 +19,6 @@ from neuroner_tl.datasets import generate_corpus
 from neuroner_tl.errors import DataFormatError, Interrupted, ModelFolderError, NeuronerError
 from neuroner_tl.model_io import load_tagger
 from neuroner_tl.runfolder import checkpoint_folder
-from neuroner_tl.tagger import Tagger
 
 SMALL = ["--epochs", "2", "--batch-size", "16", "--set", "token_embedding_dim=16", "--set", "token_lstm_units=16"]
 

@@ -25,7 +25,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from faker import Faker
 
-from ..conll import Corpus, Sentence, atomic_write_text, format_conll, write_conll
+from ..conll import Corpus, Sentence, atomic_write_text, format_conll
 from ..tokenizer import tokenize
 
 ENTITY_TYPES = ("Address", "CustomerIdentification", "Location", "Organization", "PaymentInformation",
