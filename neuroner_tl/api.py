@@ -13,14 +13,16 @@ import numpy as np
 from . import tags as tagging
 from .brat import read_brat, read_brat_documents, text_sentences, write_brat
 from .config import Hyperparameters
-from .conll import Corpus, Sentence, atomic_write_text, read_conll, read_utf8_text, write_conll
+from . import prediction
+from .conll import Corpus, Sentence, atomic_write_text, atomic_writer, read_conll, read_utf8_text, write_conll
 from .embeddings import embedding_matrix, find_vector, load_vectors
-from .errors import DataFormatError, NeuronerError, UpdateError
+from .errors import DataFormatError, NeuronerError
 from .evaluation import Report
 from .model import set_word_embeddings
 from .model_io import file_fingerprint, load_tagger, save_tagger
 from .runfolder import RunFolder, check_model_destination, check_writable_place, fingerprint_of_corpus, fingerprint_of_value
-from .tagger import Tagger
+from .prediction import LineSource
+from .tagger import Prediction, Tagger, Threshold
 from .training import Progress, Trainer, plot_history, seed_everything
 from .vocabulary import build_char_vocabulary, build_word_vocabulary, count_words, singleton_words, replace_digits
 
@@ -132,7 +134,8 @@ def train(train_data: CorpusLike, output: Optional[PathLike], *, dev: Optional[C
         items = tagger.encode_corpus(train_part)
         trainer = Trainer(tagger, progress=progress, checkpoint_dir=staging,
                           log_dir=staging / "logs" if staging else None, singleton_ids=tagger.singletons,
-                          stop_after_epochs=stop_after_epochs)
+                          stop_after_epochs=stop_after_epochs,
+                          frozen=("word_embedding",) if hp.freeze_word_embeddings else ())
         trainer.fit(items, dev_corpus, resume=run.resuming)
         dev_report = tagger.evaluate(dev_corpus)[0]
         test_report = tagger.evaluate(test_corpus)[0] if test_corpus is not None else None
@@ -305,48 +308,82 @@ def _looks_like_tag(tag: str) -> bool:
 
 def predict(model: Union[PathLike, Tagger], source: PathLike, output: Optional[PathLike] = None, *,
             input_format: Optional[str] = None, output_format: str = "conll", force: bool = False,
-            batch_size: int = 128):
+            batch_size: int = 128, min_confidence: Threshold = None, token_confidence: bool = False):
     """Tag a CoNLL file, a raw text file or a BRAT folder; write CoNLL, BRAT or JSON.
 
-    Returns (sentences, predicted tags). ``output`` None writes nothing.
+    Returns (sentences, predicted tags), all in memory; ``output`` None writes nothing. Entities below
+    ``min_confidence`` (a probability, or one per type with ``"*"`` for the rest) are dropped;
+    ``token_confidence`` adds each token's confidence to CoNLL (a column) and JSON output. For
+    inputs of any size, :func:`predict_stream` keeps memory flat.
     """
     source = Path(source)
-    input_format = input_format or guess_input_format(source)
-    if input_format not in INPUT_FORMATS:
-        raise NeuronerError(f"unknown input format {input_format!r} (expected {', '.join(INPUT_FORMATS)})")
-    if output_format not in OUTPUT_FORMATS:
-        raise NeuronerError(f"unknown output format {output_format!r} (expected {', '.join(OUTPUT_FORMATS)})")
+    input_format, output_format = _check_formats(source, input_format, output_format)
     if output is not None:
         _check_output_file(output, force, [source], folder=output_format == "brat")
     tagger = as_tagger(model)
     texts: Dict[str, str] = {}
     if input_format == "brat":
         corpus, texts = read_brat_documents(source)
-    elif input_format == "text":
-        text = read_utf8_text(source)
-        sentences = text_sentences(text, source.stem)
-        if not sentences:
-            raise DataFormatError("has no words to tag", source)
-        corpus = Corpus(sentences, None, str(source))
-        texts[source.stem] = text
+        sentences = corpus.sentences
     else:
-        corpus = read_conll(source)
-    predicted = tagger.predict(corpus.sentences, batch_size)
-    if output is not None:
-        _write_predictions(Path(output), output_format, corpus, predicted, texts)
-    return corpus.sentences, predicted
-
-
-def _write_predictions(output: Path, output_format: str, corpus: Corpus, predicted, texts: Dict[str, str]) -> None:
-    sentences = corpus.sentences
-    if output_format == "conll":
-        write_conll(output, sentences, predicted)
-    elif output_format == "json":
-        atomic_write_text(output, json.dumps(predictions_as_json(sentences, predicted), ensure_ascii=False, indent=1))
-    else:
+        lines = LineSource(source)
+        try:
+            sentences = list(prediction.nonempty(prediction.stream_sentences(lines, input_format), source))
+        finally:
+            lines.close()
+        if input_format == "text":
+            texts[source.stem] = read_utf8_text(source)
+    want_confidence = output_format == "json" or token_confidence or min_confidence is not None
+    predictions = tagger.predict_with_confidence(sentences, batch_size, want_confidence, min_confidence)
+    predicted = [p.tags for p in predictions]
+    if output is not None and output_format == "brat":
         if not texts:  # CoNLL input: the text is the tokens joined by spaces, a sentence a line
-            sentences, texts = _sentences_with_offsets(sentences, Path(corpus.path or "text").stem)
+            sentences, texts = _sentences_with_offsets(sentences, source.stem)
         write_brat(output, texts, sentences, predicted)
+    elif output is not None:
+        with atomic_writer(output) as stream:
+            prediction.write_stream(zip(sentences, predictions), stream, output_format, token_confidence)
+    return sentences, predicted
+
+
+def predict_stream(model: Union[PathLike, Tagger], source: PathLike, output: Optional[PathLike] = None, *,
+                   stream=None, input_format: Optional[str] = None, output_format: str = "conll",
+                   force: bool = False, batch_size: int = 128, min_confidence: Threshold = None,
+                   token_confidence: bool = False) -> int:
+    """Tag a CoNLL or raw text file, or standard input when ``source`` is ``"-"``, a chunk at a time,
+    writing CoNLL or JSON to ``output`` (atomically) or to ``stream`` (default: standard output) as it
+    goes: memory stays flat whatever the input's size. Returns the number of sentences tagged."""
+    from_stdin = str(source) == prediction.STDIN
+    if output_format == "brat" or input_format == "brat" or (not from_stdin and Path(source).is_dir()):
+        raise NeuronerError("BRAT documents are tagged whole: use predict, not predict_stream")
+    if output is not None:
+        _check_output_file(output, force, [] if from_stdin else [source])
+    lines = LineSource(source)
+    try:
+        if input_format is None:
+            by_name = not from_stdin and Path(source).suffix.lower() in CONLL_SUFFIXES
+            input_format = "conll" if by_name or looks_like_conll(lines.peek(_SNIFFED_LINES)) else "text"
+        input_format, output_format = _check_formats(None, input_format, output_format)
+        return prediction.predict_stream(as_tagger(model), lines, input_format, Path(output) if output else None,
+                                         stream, output_format=output_format, batch_size=batch_size,
+                                         token_confidence=token_confidence, min_confidence=min_confidence)
+    finally:
+        lines.close()
+
+
+def _check_formats(source: Optional[Path], input_format: Optional[str], output_format: str):
+    input_format = input_format or guess_input_format(source)
+    if input_format not in INPUT_FORMATS:
+        raise NeuronerError(f"unknown input format {input_format!r} (expected {', '.join(INPUT_FORMATS)})")
+    if output_format not in OUTPUT_FORMATS:
+        raise NeuronerError(f"unknown output format {output_format!r} (expected {', '.join(OUTPUT_FORMATS)})")
+    return input_format, output_format
+
+
+def tag(model: Union[PathLike, Tagger], texts, *, batch_size: int = 128, min_confidence: Threshold = None):
+    """Entities with character offsets, type and confidence in in-memory text (``Tagger.tag``): a list
+    for one string, a list of lists for a list of strings."""
+    return as_tagger(model).tag(texts, batch_size=batch_size, min_confidence=min_confidence)
 
 
 def _sentences_with_offsets(sentences: Sequence[Sentence], name: str):
@@ -362,18 +399,9 @@ def _sentences_with_offsets(sentences: Sequence[Sentence], name: str):
 
 
 def predictions_as_json(sentences: Sequence[Sentence], predicted: Sequence[Sequence[str]]) -> List[dict]:
-    records = []
-    for sentence, tags in zip(sentences, predicted):
-        entities = []
-        for span in tagging.spans(tags):
-            entity = {"type": span.type, "start": span.start, "end": span.end,
-                      "text": " ".join(sentence.tokens[span.start:span.end])}
-            if sentence.offsets:
-                entity["char_start"] = sentence.offsets[span.start][0]
-                entity["char_end"] = sentence.offsets[span.end - 1][1]
-            entities.append(entity)
-        records.append({"tokens": sentence.tokens, "tags": list(tags), "entities": entities})
-    return records
+    """The JSON records of tagged sentences (without confidences: only the tags are known here)."""
+    return [prediction.prediction_record(sentence, Prediction(list(tags), 0.0))
+            for sentence, tags in zip(sentences, predicted)]
 
 
 def info(model: Union[PathLike, Tagger]) -> dict:

@@ -158,22 +158,64 @@ def evaluate(model, data, scheme, as_json, predictions, force):
 @click.option("--input-format", type=click.Choice(["conll", "text", "brat"]), default=None,
               help="conll, text (raw, tokenized here) or brat (a folder); guessed when omitted.")
 @click.option("--format", "output_format", type=click.Choice(["conll", "brat", "json"]), default="conll")
+@click.option("--confidence", "token_confidence", is_flag=True,
+              help="Add each token's confidence: a last CoNLL column, a token_confidences list in JSON.")
+@click.option("--min-confidence", "min_confidence", multiple=True, metavar="P|TYPE=P",
+              help="Drop entities less probable than P (0-1); TYPE=P sets one type's threshold (repeatable).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)
 @click.option("--force", is_flag=True, help="Replace an existing output.")
 @friendly_errors
-def predict(model, source, output, input_format, output_format, force):
-    """Tag SOURCE with MODEL."""
+def predict(model, source, output, input_format, output_format, token_confidence, min_confidence, batch_size,
+            force):
+    """Tag SOURCE with MODEL; SOURCE - reads standard input. CoNLL and raw text are read, tagged and
+    written a chunk at a time (memory stays flat on inputs of any size); JSON entities carry a
+    confidence."""
     from . import api
-    from .conll import format_conll
 
     if output is None and output_format == "brat":
         raise click.UsageError("--format brat needs --output FOLDER")
-    sentences, predicted = api.predict(model, source, output, input_format=input_format,
-                                       output_format=output_format, force=force)
-    if output is None:
-        if output_format == "json":
-            click.echo(json.dumps(api.predictions_as_json(sentences, predicted), ensure_ascii=False, indent=1))
-        else:
-            click.echo(format_conll(sentences, predicted), nl=False)
+    thresholds = _thresholds(min_confidence)
+    options = dict(input_format=input_format, output_format=output_format, force=force, batch_size=batch_size,
+                   min_confidence=thresholds, token_confidence=token_confidence)
+    if output_format == "brat" or input_format == "brat" or (source != "-" and Path(source).is_dir()):
+        api.predict(model, source, output, **options)
+    else:
+        api.predict_stream(model, source, output, stream=sys.stdout, **options)
+
+
+def _thresholds(values):
+    """``--min-confidence`` values: None, one probability, or a mapping by type (``"*"``: the rest)."""
+    thresholds = {}
+    for value in values:
+        kind, _, number = value.rpartition("=")
+        try:
+            probability = float(number)
+        except ValueError:
+            raise click.BadParameter(f"{value!r} is not P or TYPE=P", param_hint="--min-confidence") from None
+        if not 0.0 <= probability <= 1.0:
+            raise click.BadParameter(f"{value!r}: a confidence is between 0 and 1", param_hint="--min-confidence")
+        thresholds[kind or "*"] = probability
+    if not thresholds:
+        return None
+    return thresholds["*"] if list(thresholds) == ["*"] else thresholds
+
+
+@cli.command()
+@click.argument("model", type=click.Path())
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--max-texts", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Most texts (or sentences) in one request.")
+@friendly_errors
+def serve(model, host, port, max_texts):
+    """Serve MODEL over HTTP: POST /tag {"text": ...} or {"texts": [...]}, POST /tag/tokens,
+    GET /health, GET /model (needs the extra: pip install "neuroner-tl[serve]")."""
+    from .serve import missing_extra_message, run_server
+
+    problem = missing_extra_message()
+    if problem:
+        raise click.ClickException(problem)
+    run_server(model, host=host, port=port, max_texts=max_texts)
 
 
 @cli.command()

@@ -29,6 +29,7 @@ class Hyperparameters:
     min_word_count: int = 2  # training words seen fewer times map to UNK
     singleton_unk_probability: float = 0.0  # NeuroNER's random singleton -> UNK replacement
     max_word_length: int = 30  # longer tokens keep their first characters only
+    freeze_word_embeddings: bool = False  # keep the word vectors as loaded (NeuroNER's freeze_token_embeddings)
     # training
     optimizer: str = "adam"  # "adam" or "sgd"
     learning_rate: float = 0.001
@@ -40,6 +41,9 @@ class Hyperparameters:
     # epochs of noise would stop a run that has barely started
     patience_steps: int = 300
     seed: int = 1
+    # decoding: Viterbi and the confidences use only the moves the tag scheme allows (I-X after O is
+    # impossible); off, the CRF may output such sequences and span extraction repairs them
+    constrained_decoding: bool = True
 
     def __post_init__(self) -> None:
         check_fields(self, field_types(type(self)), HYPERPARAMETER_RANGES, "hyperparameter")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import glob
 import io
@@ -109,32 +110,11 @@ def parse_conll(text: str, path: Optional[PathLike] = None, scheme: Optional[str
         scheme = tagging.canonical_scheme(scheme)
     rows: List[List[List[str]]] = []
     starts: List[int] = []
-    current: List[List[str]] = []
     width: Optional[int] = None
-    for number, line in enumerate(io.StringIO(text), start=1):
-        fields = line.split()
-        if not fields:
-            if current:
-                rows.append(current)
-                current = []
-            continue
-        if fields[0] == DOCSTART:
-            if current:
-                rows.append(current)
-                current = []
-            continue
-        if "\x00" in line:
-            raise DataFormatError("contains a NUL character", where, number)
-        if width is None:
-            width = len(fields)
-        elif len(fields) != width:
-            raise DataFormatError(f"expected {width} columns like the first token line, found {len(fields)}",
-                                  where, number)
-        if not current:
-            starts.append(number)
-        current.append(fields + [number])  # type: ignore[list-item]
-    if current:
-        rows.append(current)
+    for start, block in iter_conll_blocks(io.StringIO(text), where):
+        rows.append(block)
+        starts.append(start)
+        width = len(block[0]) - 1
     if not rows:
         raise DataFormatError("no sentences (the file is empty or has only blank and -DOCSTART- lines)", where)
     if labelled is None:
@@ -142,13 +122,7 @@ def parse_conll(text: str, path: Optional[PathLike] = None, scheme: Optional[str
     if labelled and width == 1:
         raise DataFormatError("expected a label column after the token, found only one column", where, starts[0])
 
-    sentences = []
-    for block, start in zip(rows, starts):
-        tokens = [fields[0] for fields in block]
-        labels = [fields[width - 1] for fields in block] if labelled else None
-        middle_end = width - 1 if labelled else width
-        columns = [fields[1:middle_end] for fields in block]
-        sentences.append(Sentence(tokens, labels, columns if any(columns) else [], start))
+    sentences = [sentence_from_block(block, start, labelled) for block, start in zip(rows, starts)]
     if not labelled:
         return Corpus(sentences, None, None if path is None else str(path))
 
@@ -164,6 +138,42 @@ def parse_conll(text: str, path: Optional[PathLike] = None, scheme: Optional[str
     elif (scheme == "IO") != (detected == "IO"):
         raise DataFormatError(f"labels are written in {detected}, not {scheme}", where)
     return Corpus(sentences, scheme, None if path is None else str(path))
+
+
+def iter_conll_blocks(lines: Iterable[str], where, first_line: int = 1):
+    """``(line of the first token, rows)`` for each sentence of CoNLL ``lines``, lazily: a row is the
+    line's fields plus its line number. Every token line must have as many columns as the first."""
+    current: List[list] = []
+    start = 0
+    width: Optional[int] = None
+    for number, line in enumerate(lines, start=first_line):
+        fields = line.split()
+        if not fields or fields[0] == DOCSTART:
+            if current:
+                yield start, current
+                current = []
+            continue
+        if "\x00" in line:
+            raise DataFormatError("contains a NUL character", where, number)
+        if width is None:
+            width = len(fields)
+        elif len(fields) != width:
+            raise DataFormatError(f"expected {width} columns like the first token line, found {len(fields)}",
+                                  where, number)
+        if not current:
+            start = number
+        current.append(fields + [number])
+    if current:
+        yield start, current
+
+
+def sentence_from_block(block: List[list], start: int, labelled: bool) -> Sentence:
+    width = len(block[0]) - 1
+    tokens = [fields[0] for fields in block]
+    labels = [fields[width - 1] for fields in block] if labelled else None
+    middle_end = width - 1 if labelled else width
+    columns = [fields[1:middle_end] for fields in block]
+    return Sentence(tokens, labels, columns if any(columns) else [], start)
 
 
 def _reject_mixed_bare_and_prefixed(sentences: List[Sentence], where: PathLike) -> None:
@@ -211,15 +221,23 @@ def write_conll(path: PathLike, sentences: Iterable[Sentence],
 
 
 def atomic_write_text(path: PathLike, text: str) -> None:
-    """Write ``text`` to a hidden temporary file beside ``path``, then rename it into place: a crash
-    leaves the old file or none, never half a file. Temporaries of killed processes are removed."""
+    """Write ``text`` to ``path`` through :func:`atomic_writer`."""
+    with atomic_writer(path) as stream:
+        stream.write(text)
+
+
+@contextlib.contextmanager
+def atomic_writer(path: PathLike):
+    """A text stream onto a hidden temporary file beside ``path``, renamed into place when the block
+    ends without an error: a crash leaves the old file or none, never half a file. Temporaries of
+    killed processes are removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temporaries(path.parent, f".{path.name}.")
     temporary = path.parent / f".{path.name}.{os.getpid()}.tmp"
     try:
         with open(temporary, "w", encoding="utf-8", newline="\n") as stream:
-            stream.write(text)
+            yield stream
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):

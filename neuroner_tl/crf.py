@@ -112,13 +112,11 @@ def crf_log_likelihood(inputs, tag_indices, sequence_lengths, transition_params,
     return score - log_norm, transition_params
 
 
-def crf_log_marginals(inputs, sequence_lengths, transition_params,
-                      start_transitions=None, end_transitions=None) -> tf.Tensor:
-    """Forward–backward: ``log P(y_t = j | x)`` for every position and tag, ``[batch, time, tags]``.
-
-    Differentiable (the update's distillation loss trains through it). Positions past a sequence's
-    length get 0.
-    """
+def _forward_backward(inputs, sequence_lengths, transition_params, start_transitions, end_transitions):
+    """(alphas, betas, log_norm, prepared potentials, lengths, transitions): ``alphas[t, b, j]`` is the
+    log-sum of the scores of every path of positions ``0..t`` ending in ``j``, ``betas[t, b, i]`` that
+    of every continuation after ``t`` from ``i`` (end transition included); both time-major
+    ``[T, B, C]``. Past a sequence's end the alphas are never read and the betas are the end scores."""
     inputs, sequence_lengths, transition_params, num_tags, max_length = _prepared(
         inputs, sequence_lengths, transition_params)
     dtype = inputs.dtype
@@ -130,7 +128,6 @@ def crf_log_marginals(inputs, sequence_lengths, transition_params,
         return tf.reduce_logsumexp(tf.expand_dims(alphas, 2) + transition_params, axis=1) + potentials
 
     first = time_major[0] + start
-    # alphas past a sequence's end are never read: the marginals there are masked below
     later = tf.scan(forward, _with_inert_step(time_major[1:]), initializer=first)[:-1]
     alphas = tf.concat([tf.expand_dims(first, 0), later], axis=0)  # [T, B, C]
 
@@ -146,9 +143,85 @@ def crf_log_marginals(inputs, sequence_lengths, transition_params,
                       initializer=last, reverse=True)[:-1]
     betas = tf.concat([earlier, tf.expand_dims(last, 0)], axis=0)  # [T, B, C]
     log_norm = tf.reduce_logsumexp(alphas[0] + betas[0], axis=1)  # [B]
+    return alphas, betas, log_norm, inputs, sequence_lengths, transition_params
+
+
+def crf_log_marginals(inputs, sequence_lengths, transition_params,
+                      start_transitions=None, end_transitions=None) -> tf.Tensor:
+    """Forward–backward: ``log P(y_t = j | x)`` for every position and tag, ``[batch, time, tags]``.
+
+    Differentiable (the update's distillation loss trains through it). Positions past a sequence's
+    length get 0.
+    """
+    alphas, betas, log_norm, inputs, sequence_lengths, _ = _forward_backward(
+        inputs, sequence_lengths, transition_params, start_transitions, end_transitions)
     marginals = tf.transpose(alphas + betas, [1, 0, 2]) - log_norm[:, None, None]
-    mask = _length_mask(sequence_lengths, max_length, tf.bool)
+    mask = _length_mask(sequence_lengths, tf.shape(inputs)[1], tf.bool)
     return tf.where(mask[:, :, None], marginals, tf.zeros_like(marginals))
+
+
+def crf_confidences(inputs, tag_indices, sequence_lengths, transition_params, continues, is_entity,
+                    start_transitions=None, end_transitions=None) -> Tuple[tf.Tensor, tf.Tensor]:
+    """How sure the CRF is of a tagging (usually the Viterbi path): ``(token, span)``, both
+    ``[batch, time]`` probabilities, 0 past each sequence's end.
+
+    - ``token[b, t] = P(y_t = tags_t | x)``, the marginal of the token's tag;
+    - ``span[b, t]``, for a token inside an entity, is the probability that the entity's tokens carry
+      exactly its tags *and* that the entity ends where it does: ``P(y_s..y_e = tags_s..tags_e,
+      y_{e+1} does not continue it | x)``. For a token outside every entity it is the token's marginal.
+
+    ``continues`` (``[tags, tags]`` booleans, ``tags.span_continuation``) says which tag after which
+    extends an entity and ``is_entity`` (``[tags]``) which tags are not O: together they define the
+    entities (as ``tags.spans`` does) and "ends where it does".
+    Given ``x`` the CRF is a Markov chain, so a span's probability is its first tag's marginal times
+    the conditionals ``P(y_t | y_{t-1}) = exp(A[i, j] + u_t(j) + beta_t(j) - beta_{t-1}(i))`` along it.
+    """
+    alphas, betas, log_norm, inputs, lengths, transitions = _forward_backward(
+        inputs, sequence_lengths, transition_params, start_transitions, end_transitions)
+    dtype = inputs.dtype
+    tags = tf.cast(tag_indices, tf.int32)
+    max_length = tf.shape(inputs)[1]
+    betas = tf.transpose(betas, [1, 0, 2])  # [B, T, C]
+    alphas = tf.transpose(alphas, [1, 0, 2])
+    valid = _length_mask(lengths, max_length, tf.bool)
+    continues = tf.convert_to_tensor(continues, tf.bool)
+
+    token_log = tf.gather(alphas + betas, tags, batch_dims=2) - log_norm[:, None]  # [B, T]
+    previous, following = tags[:, :-1], tags[:, 1:]
+    beta_of_tag = tf.gather(betas, tags, batch_dims=2)  # [B, T]
+    # log P(y_t = tags_t | y_{t-1} = tags_{t-1}) for t >= 1
+    step_log = (tf.gather_nd(transitions, tf.stack([previous, following], axis=-1))
+                + tf.gather(inputs[:, 1:], following, batch_dims=2) + beta_of_tag[:, 1:] - beta_of_tag[:, :-1])
+    # log P(y_{t+1} does not continue tags_t's entity | y_t = tags_t) for t + 1 < length
+    ahead = tf.gather(transitions, previous) + inputs[:, 1:] + betas[:, 1:]  # [B, T-1, C]: over y_{t+1}
+    stops = tf.logical_not(tf.gather(continues, previous))  # [B, T-1, C]
+    stop_log = tf.reduce_logsumexp(tf.where(stops, ahead, tf.cast(NEG_INF, dtype)), axis=2) - beta_of_tag[:, :-1]
+
+    linked = tf.logical_and(tf.gather_nd(continues, tf.stack([previous, following], axis=-1)), valid[:, 1:])
+    no_link = tf.zeros_like(tags[:, :1], dtype=tf.bool)
+    continued_from_left = tf.concat([no_link, linked], axis=1)  # [B, T]: t extends t - 1's entity
+    continued_to_right = tf.concat([linked, no_link], axis=1)
+    entity_tag = tf.logical_and(tf.gather(tf.convert_to_tensor(is_entity, tf.bool), tags), valid)
+    zero = tf.zeros_like(token_log[:, :1])
+    step_log = tf.concat([zero, step_log], axis=1)
+    stop_log = tf.concat([stop_log, zero], axis=1)  # the last position: nothing follows
+    stop_log = tf.where(tf.concat([valid[:, 1:], no_link], axis=1), stop_log, tf.zeros_like(stop_log))
+    part = tf.where(continued_from_left, step_log, token_log) + tf.where(continued_to_right, tf.zeros_like(stop_log),
+                                                                         stop_log)
+    part = tf.where(entity_tag, part, tf.zeros_like(part))
+    # sum the parts of each entity: number entities through the batch, add per entity, spread back
+    starts = tf.logical_and(entity_tag, tf.logical_not(continued_from_left))
+    entity_id = tf.cumsum(tf.cast(tf.reshape(starts, [-1]), tf.int32)) - 1
+    flat_parts = tf.reshape(part, [-1])
+    count = tf.maximum(tf.reduce_max(entity_id) + 1, 1)
+    safe_id = tf.maximum(entity_id, 0)
+    flat_entity = tf.reshape(entity_tag, [-1])
+    sums = tf.math.unsorted_segment_sum(tf.where(flat_entity, flat_parts, tf.zeros_like(flat_parts)), safe_id, count)
+    span_log = tf.reshape(tf.gather(sums, safe_id), tf.shape(tags))
+    span_log = tf.where(entity_tag, span_log, token_log)
+    token = tf.where(valid, tf.exp(token_log), tf.zeros_like(token_log))
+    span = tf.where(valid, tf.exp(span_log), tf.zeros_like(span_log))
+    return token, span
 
 
 def crf_constrained_log_norm(inputs, allowed, sequence_lengths, transition_params,
@@ -260,26 +333,35 @@ class CRF(keras.layers.Layer):
     def end_transitions(self):
         return self.transitions[: self.num_tags, self.num_tags + 1]
 
+    def _parts(self, allowed=None):
+        """(label transitions, start, end), with the moves ``allowed`` forbids (a ``(C+2) x (C+2)``
+        boolean matrix in this layer's layout, ``tags.allowed_transitions``) scored ``NEG_INF``."""
+        matrix = self.transitions
+        if allowed is not None:
+            matrix = tf.where(tf.convert_to_tensor(allowed, tf.bool), matrix, tf.cast(NEG_INF, matrix.dtype))
+        count = self.num_tags
+        return matrix[:count, :count], matrix[count, :count], matrix[:count, count + 1]
+
     def log_likelihood(self, potentials, tags, lengths):
-        log_likelihood, _ = crf_log_likelihood(potentials, tags, lengths, self.label_transitions,
-                                               self.start_transitions, self.end_transitions)
+        log_likelihood, _ = crf_log_likelihood(potentials, tags, lengths, *self._parts())
         return log_likelihood
 
-    def log_norm(self, potentials, lengths):
-        return crf_log_norm(potentials, lengths, self.label_transitions,
-                            self.start_transitions, self.end_transitions)
+    def log_norm(self, potentials, lengths, allowed=None):
+        return crf_log_norm(potentials, lengths, *self._parts(allowed))
 
-    def log_marginals(self, potentials, lengths):
-        return crf_log_marginals(potentials, lengths, self.label_transitions,
-                                 self.start_transitions, self.end_transitions)
+    def log_marginals(self, potentials, lengths, allowed=None):
+        return crf_log_marginals(potentials, lengths, *self._parts(allowed))
 
-    def constrained_log_norm(self, potentials, allowed, lengths):
-        return crf_constrained_log_norm(potentials, allowed, lengths, self.label_transitions,
-                                        self.start_transitions, self.end_transitions)
+    def constrained_log_norm(self, potentials, allowed_tags, lengths):
+        return crf_constrained_log_norm(potentials, allowed_tags, lengths, *self._parts())
 
-    def decode(self, potentials, lengths):
-        return crf_decode(potentials, self.label_transitions, lengths,
-                          self.start_transitions, self.end_transitions)
+    def decode(self, potentials, lengths, allowed=None):
+        transitions, start, end = self._parts(allowed)
+        return crf_decode(potentials, transitions, lengths, start, end)
+
+    def confidences(self, potentials, tags, lengths, continues, is_entity, allowed=None):
+        transitions, start, end = self._parts(allowed)
+        return crf_confidences(potentials, tags, lengths, transitions, continues, is_entity, start, end)
 
     def get_config(self):
         config = super().get_config()

@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from .config import Hyperparameters
-from .crf import crf_decode, crf_log_norm
+from . import tags as tagging
 from .errors import ModelFolderError, NeuronerError
 from .runfolder import check_model_destination
 from .model import CHAR_INDEX_INPUT, CHAR_INPUT, WORD_INPUT, load_weights, save_weights
@@ -222,13 +222,18 @@ def file_fingerprint(path: PathLike) -> str:
 
 # The SavedModel ---------------------------------------------------------------------------------
 class ServingModule(tf.Module):
-    """Token strings ``[batch, time]`` (``""`` pads) -> tags, tag ids, path scores, log-probabilities."""
+    """Token strings ``[batch, time]`` (``""`` pads) -> tags, tag ids, path scores, log-probabilities,
+    token confidences (the marginal of each token's tag) and span confidences (each entity token: its
+    entity's probability, ``crf.crf_confidences``), decoded as the tagger decodes (constrained or not)."""
 
     def __init__(self, tagger: Tagger):
         super().__init__(name="neuroner_tl_serving")
         self.network = tagger.network
-        self.transitions = tagger.crf.transitions
-        self.num_labels = len(tagger.labels)
+        self.crf = tagger.crf
+        allowed = tagger.allowed_transitions()
+        self.allowed = None if allowed is None else tf.constant(allowed)
+        self.continues = tf.constant(tagging.span_continuation(tagger.labels))
+        self.is_entity = tf.constant([label != tagging.OUTSIDE for label in tagger.labels])
         hp = tagger.hp
         self.replace_digits = hp.replace_digits
         self.lowercase_lookup = hp.lowercase_lookup
@@ -271,21 +276,21 @@ class ServingModule(tf.Module):
         words = self._word_ids(forms)
         chars, char_index = self._char_inputs(forms)
         potentials = self.network({WORD_INPUT: words, CHAR_INPUT: chars, CHAR_INDEX_INPUT: char_index}, training=False)
-        c = self.num_labels  # the (C+2)x(C+2) layout of crf.CRF: labels, then start, then end
-        moves, start, end = self.transitions[:c, :c], self.transitions[c, :c], self.transitions[:c, c + 1]
-        tag_ids, best = crf_decode(potentials, moves, lengths, start, end)
-        log_norm = crf_log_norm(potentials, lengths, moves, start, end)
+        tag_ids, best = self.crf.decode(potentials, lengths, self.allowed)
+        log_norm = self.crf.log_norm(potentials, lengths, self.allowed)
+        token, span = self.crf.confidences(potentials, tag_ids, lengths, self.continues, self.is_entity, self.allowed)
         mask = tf.sequence_mask(lengths, tf.shape(words)[1])
         tags = tf.where(mask, tf.gather(self.labels, tag_ids), "")
         return {"tags": tags, "tag_ids": tf.where(mask, tag_ids, 0), "lengths": lengths, "scores": best,
-                "log_probability": best - log_norm}
+                "log_probability": best - log_norm, "confidence": token, "span_confidence": span}
 
     def _nothing(self, forms):
         """The answer for a batch without a single token (no rows, no columns, or all padding)."""
         shape = tf.shape(forms)
         zeros = tf.zeros([shape[0]], tf.float32)
         return {"tags": tf.fill(shape, ""), "tag_ids": tf.zeros(shape, tf.int32),
-                "lengths": tf.zeros([shape[0]], tf.int32), "scores": zeros, "log_probability": zeros}
+                "lengths": tf.zeros([shape[0]], tf.int32), "scores": zeros, "log_probability": zeros,
+                "confidence": tf.zeros(shape, tf.float32), "span_confidence": tf.zeros(shape, tf.float32)}
 
 
 INTERIOR_EMPTY_MESSAGE = ("an empty string before a row's last token: \"\" is padding and may only follow the "

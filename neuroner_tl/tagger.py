@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 import tensorflow as tf
@@ -15,6 +15,7 @@ from .conll import Corpus, Sentence
 from .errors import DataFormatError
 from .evaluation import evaluate
 from .model import CHAR_INDEX_INPUT, CHAR_INPUT, WORD_INPUT, build_model, crf_layer
+from .tokenizer import split_sentences
 from .vocabulary import TokenEncoder, Vocabulary
 
 WORDS_SPEC = tf.TensorSpec([None, None], tf.int32)
@@ -25,12 +26,68 @@ LABELS_SPEC = tf.TensorSpec([None, None], tf.int32)
 
 @dataclasses.dataclass
 class Prediction:
+    """One sentence's tags; with ``confidence`` asked for, also how sure the CRF is of them."""
+
     tags: List[str]
-    log_probability: float  # log P(tags | tokens) under the CRF
+    log_probability: float  # log P(tags | tokens) under the CRF (0.0 unless asked for)
+    token_confidences: Optional[List[float]] = None  # P(token's tag | sentence), the marginal
+    span_confidences: Optional[List[float]] = None  # per token: its entity's confidence (O: the marginal)
 
     @property
     def probability(self) -> float:
         return float(np.exp(self.log_probability))
+
+    def entities(self) -> List["ScoredSpan"]:
+        """The entity spans with their confidence: the probability that the span's tokens carry exactly
+        these tags and that the entity ends where it does (``crf.crf_confidences``)."""
+        return [ScoredSpan(span.type, span.start, span.end,
+                           self.span_confidences[span.start] if self.span_confidences else None)
+                for span in tagging.spans(self.tags)]
+
+
+class ScoredSpan(NamedTuple):
+    """An entity: type, token offsets (end exclusive) and confidence (None when not computed)."""
+
+    type: str
+    start: int
+    end: int
+    confidence: Optional[float]
+
+
+Threshold = Union[None, float, Mapping[str, float]]
+
+
+def threshold_for(min_confidence: Threshold, kind: str) -> float:
+    """The threshold of entity type ``kind``: one number for all, or a mapping by type where ``"*"``
+    (else 0) is the default for types it does not name."""
+    if min_confidence is None:
+        return 0.0
+    if isinstance(min_confidence, Mapping):
+        return float(min_confidence.get(kind, min_confidence.get("*", 0.0)))
+    return float(min_confidence)
+
+
+def check_threshold(min_confidence: Threshold) -> None:
+    values = min_confidence.values() if isinstance(min_confidence, Mapping) else [min_confidence]
+    for value in values:
+        if value is not None and not (isinstance(value, (int, float)) and 0.0 <= value <= 1.0):
+            raise ValueError(f"a confidence threshold is a probability in [0, 1], not {value!r}")
+
+
+def drop_unconfident(prediction: Prediction, min_confidence: Threshold, scheme: str) -> Prediction:
+    """``prediction`` without the entities whose confidence is below their type's threshold; their
+    tokens become O (and their confidences the probability that the token is not that entity's)."""
+    if min_confidence is None or prediction.span_confidences is None:
+        return prediction
+    kept = [span for span in prediction.entities() if span.confidence >= threshold_for(min_confidence, span.type)]
+    if len(kept) == len(tagging.spans(prediction.tags)):
+        return prediction
+    tags = tagging.tags_from_spans([tagging.Span(s.type, s.start, s.end) for s in kept], len(prediction.tags), scheme)
+    token, span = list(prediction.token_confidences), list(prediction.span_confidences)
+    for position, (old, new) in enumerate(zip(prediction.tags, tags)):
+        if old != new:
+            token[position] = span[position] = 1.0 - token[position]
+    return Prediction(tags, prediction.log_probability, token, span)
 
 
 def check_tokens(token_lists: Sequence[Sequence[str]]) -> None:
@@ -60,6 +117,7 @@ class Tagger:
         self.encoder = TokenEncoder(words, chars, lowercase_lookup=hp.lowercase_lookup,
                                     digits_to_zero=hp.replace_digits, max_word_length=hp.max_word_length)
         self._decode: dict = {}
+        self._constrained = hp.constrained_decoding
         self.embedding_coverage = None  # set when built with pretrained vectors (embeddings.Coverage)
         self.singletons: List[int] = []  # ids of training words seen once (NeuroNER's UNK swap)
 
@@ -74,6 +132,21 @@ class Tagger:
     @property
     def crf(self):
         return crf_layer(self.network)
+
+    @property
+    def constrained(self) -> bool:
+        """Whether decoding and confidences keep to the moves the tag scheme allows
+        (``hp.constrained_decoding``; settable, e.g. to measure what the constraint does)."""
+        return self._constrained
+
+    @constrained.setter
+    def constrained(self, value: bool) -> None:
+        self._constrained = bool(value)
+        self.forget_compiled()
+
+    def allowed_transitions(self) -> Optional[np.ndarray]:
+        """The ``(C+2) x (C+2)`` mask of allowed moves when decoding is constrained, else None."""
+        return tagging.allowed_transitions(self.hp.tag_scheme, self.labels) if self._constrained else None
 
     def encode_corpus(self, corpus: Corpus) -> List[Encoded]:
         """Sentences as ids; labels are rewritten in the model's tag scheme."""
@@ -94,19 +167,25 @@ class Tagger:
         return {WORD_INPUT: words, CHAR_INPUT: chars, CHAR_INDEX_INPUT: char_index}
 
     def decode_function(self, probabilities: bool = False):
-        """A compiled ``(word ids, chars, char index) -> (tag ids, log-probability of the path)``;
-        the forward algorithm behind the probability runs only when ``probabilities`` is asked for."""
+        """A compiled ``(word ids, chars, char index) -> (tag ids, log-probability of the path, token
+        confidences, span confidences)``; forward–backward runs only when ``probabilities`` is asked
+        for (otherwise the last three are zeros)."""
         if self._decode.get(probabilities) is None:
             network, crf, inputs = self.network, self.crf, self.network_inputs
+            allowed = self.allowed_transitions()
+            continues = tagging.span_continuation(self.labels)
+            is_entity = np.array([label != tagging.OUTSIDE for label in self.labels])
 
             @tf.function(input_signature=[WORDS_SPEC, CHARS_SPEC, INDEX_SPEC])
             def decode(words, chars, char_index):
                 potentials = network(inputs(words, chars, char_index), training=False)
                 lengths = tf.reduce_sum(tf.cast(words > 0, tf.int32), axis=1)
-                tag_ids, best = crf.decode(potentials, lengths)
+                tag_ids, best = crf.decode(potentials, lengths, allowed)
                 if probabilities:
-                    return tag_ids, best - crf.log_norm(potentials, lengths)
-                return tag_ids, tf.zeros_like(best)
+                    token, span = crf.confidences(potentials, tag_ids, lengths, continues, is_entity, allowed)
+                    return tag_ids, best - crf.log_norm(potentials, lengths, allowed), token, span
+                nothing = tf.zeros_like(words, tf.float32)
+                return tag_ids, tf.zeros_like(best), nothing, nothing
 
             self._decode[probabilities] = decode
         return self._decode[probabilities]
@@ -116,12 +195,13 @@ class Tagger:
         by forward–backward."""
         if self._decode.get("marginals") is None:
             network, crf, inputs = self.network, self.crf, self.network_inputs
+            allowed = self.allowed_transitions()
 
             @tf.function(input_signature=[WORDS_SPEC, CHARS_SPEC, INDEX_SPEC])
             def marginals(words, chars, char_index):
                 potentials = network(inputs(words, chars, char_index), training=False)
                 lengths = tf.reduce_sum(tf.cast(words > 0, tf.int32), axis=1)
-                return tf.exp(crf.log_marginals(potentials, lengths))
+                return tf.exp(crf.log_marginals(potentials, lengths, allowed))
 
             self._decode["marginals"] = marginals
         return self._decode["marginals"]
@@ -142,28 +222,70 @@ class Tagger:
 
     def predict_encoded(self, items: Sequence[Encoded], batch_size: int = 128,
                         probabilities: bool = False) -> List[Prediction]:
-        """Predictions in the input order; ``log_probability`` is 0.0 unless ``probabilities``."""
+        """Predictions in the input order; the log-probability and the confidences are computed only
+        with ``probabilities``."""
         decode = self.decode_function(probabilities)
-        results: List[Prediction] = [Prediction([], 0.0)] * len(items)  # empty sentences stay so
+        results: List[Prediction] = [Prediction([], 0.0, [] if probabilities else None,
+                                                [] if probabilities else None)] * len(items)
         for batch in inference_batches(items, batch_size):
-            tag_ids, log_probability = decode(batch.words, batch.chars, batch.char_index)
-            tag_ids, log_probability = tag_ids.numpy(), log_probability.numpy()
+            outputs = [value.numpy() for value in decode(batch.words, batch.chars, batch.char_index)]
+            tag_ids, log_probability, token, span = outputs
             for row, index in enumerate(batch.indices):
                 length = len(items[index])
                 tags = [self.labels[i] for i in tag_ids[row, :length]]
-                results[index] = Prediction(tags, float(log_probability[row]))
+                if probabilities:
+                    results[index] = Prediction(tags, float(log_probability[row]), token[row, :length].tolist(),
+                                                span[row, :length].tolist())
+                else:
+                    results[index] = Prediction(tags, 0.0)
         return results
 
     def predict(self, sentences: Sequence, batch_size: int = 128, scheme: Optional[str] = None) -> List[List[str]]:
         """Tags for each sentence (a ``Sentence`` or a list of tokens), in ``scheme`` (default: the
         model's own, BIO or BIOES)."""
-        token_lists = [s.tokens if isinstance(s, Sentence) else list(s) for s in sentences]
-        check_tokens(token_lists)
-        predictions = self.predict_encoded(encode(token_lists, self.encoder), batch_size)
-        tags = [p.tags for p in predictions]
+        tags = [p.tags for p in self.predict_with_confidence(sentences, batch_size, confidence=False)]
         if scheme is not None:
             tags = [tagging.convert(t, scheme) for t in tags]
         return tags
+
+    def predict_with_confidence(self, sentences: Sequence, batch_size: int = 128, confidence: bool = True,
+                                min_confidence: Threshold = None) -> List[Prediction]:
+        """A ``Prediction`` for each sentence (a ``Sentence`` or a list of tokens), in the model's
+        scheme, with token and entity confidences; entities below ``min_confidence`` (one number or
+        a mapping by type, ``"*"`` for the rest) are dropped."""
+        check_threshold(min_confidence)
+        token_lists = [s.tokens if isinstance(s, Sentence) else list(s) for s in sentences]
+        check_tokens(token_lists)
+        predictions = self.predict_encoded(encode(token_lists, self.encoder), batch_size,
+                                           probabilities=confidence or min_confidence is not None)
+        return [drop_unconfident(p, min_confidence, self.hp.tag_scheme) for p in predictions]
+
+    def tag(self, texts: Union[str, Sequence[str]], batch_size: int = 128,
+            min_confidence: Threshold = None) -> Union[List[dict], List[List[dict]]]:
+        """Entities in raw text: for one string a list, for a list of strings a list per string, of
+        ``{"type", "text", "start", "end", "confidence"}`` with character offsets (end exclusive).
+        The text is split into sentences and tokens by ``tokenizer.split_sentences``; every sentence
+        of every text is tagged in the same batches."""
+        single = isinstance(texts, str)
+        text_list = [texts] if single else list(texts)
+        for number, text in enumerate(text_list, start=1):
+            if not isinstance(text, str):
+                raise TypeError(f"text {number} is {type(text).__name__}, not str")
+        owners, sentences = [], []
+        for number, text in enumerate(text_list):
+            for sentence in split_sentences(text):
+                owners.append(number)
+                sentences.append(sentence)
+        predictions = self.predict_with_confidence([[t[0] for t in s] for s in sentences], batch_size,
+                                                   min_confidence=min_confidence)
+        results: List[List[dict]] = [[] for _ in text_list]
+        for owner, sentence, prediction in zip(owners, sentences, predictions):
+            text = text_list[owner]
+            for span in prediction.entities():
+                start, end = sentence[span.start][1], sentence[span.end - 1][2]
+                results[owner].append({"type": span.type, "text": text[start:end], "start": start, "end": end,
+                                       "confidence": round(span.confidence, 6)})
+        return results[0] if single else results
 
     def evaluate(self, corpus: Corpus, batch_size: int = 128):
         """(conlleval report, predicted IOB2 tags) on a labelled corpus; both sides are scored in IOB2,

@@ -181,3 +181,62 @@ def labels_for_types(types: Iterable[str], scheme: str) -> List[str]:
     for kind in types:
         labels.extend(prefix + kind if prefix else kind for prefix in prefixes)
     return labels
+
+
+def allowed_transitions(scheme: str, labels: Sequence[str]):
+    """Which label may follow which under ``scheme``, in the CRF's ``(C+2) x (C+2)`` layout: a boolean
+    NumPy matrix whose rows and columns ``0..C-1`` are ``labels``, ``C`` is *start* and ``C+1`` is
+    *end*; ``allowed[i, j]`` says whether ``j`` may follow ``i``. Moves into start or out of end are
+    never allowed (they never happen).
+
+    - IO: anything may follow anything.
+    - IOB2 (BIO): ``I-X`` only after ``B-X`` or ``I-X`` (so never first).
+    - IOB1: ``B-X`` only after ``B-X`` or ``I-X`` (it separates two touching X entities).
+    - BIOES: after ``B-X`` or ``I-X`` only ``I-X`` or ``E-X``, which follow nothing else; the
+      sentence starts and ends outside an entity.
+    """
+    import numpy as np
+
+    scheme = canonical_scheme(scheme)
+    count = len(labels)
+    parts = [split_tag(label) for label in labels]
+    for label, (prefix, _) in zip(labels, parts):
+        if scheme != "IO" and label != OUTSIDE and label[:2] != prefix + "-":
+            raise ValueError(f"label {label!r} is not a {scheme} label")
+    names = parts + [("START", ""), ("END", "")]
+    allowed = np.zeros((count + 2, count + 2), dtype=bool)
+    for i, (from_prefix, from_type) in enumerate(names):
+        for j, (to_prefix, to_type) in enumerate(names):
+            if to_prefix == "START" or from_prefix == "END" or (from_prefix == "START" and to_prefix == "END"):
+                continue
+            allowed[i, j] = _may_follow(scheme, from_prefix, from_type, to_prefix, to_type)
+    return allowed
+
+
+def _may_follow(scheme: str, from_prefix: str, from_type: str, to_prefix: str, to_type: str) -> bool:
+    same_entity = from_prefix in ("B", "I") and from_type == to_type
+    if scheme == "IO":
+        return True
+    if scheme == "IOB2":
+        return to_prefix != "I" or same_entity
+    if scheme == "IOB1":
+        return to_prefix != "B" or same_entity
+    # BIOES: inside an entity only I-X or E-X of its type may come next, and they nothing else
+    inside = from_prefix in ("B", "I")
+    if inside:
+        return to_prefix in ("I", "E") and same_entity
+    return to_prefix not in ("I", "E")
+
+
+def span_continuation(labels: Sequence[str]):
+    """``continues[i, j]``: label ``j`` right after label ``i`` extends ``i``'s entity (the rule of
+    :func:`spans`: ``j`` is I- or E- of the same type and ``i`` is an entity label that does not end
+    its entity, i.e. not E- or S-). A ``[C, C]`` boolean NumPy matrix."""
+    import numpy as np
+
+    parts = [split_tag(label) for label in labels]
+    continues = np.zeros((len(labels), len(labels)), dtype=bool)
+    for i, (from_prefix, from_type) in enumerate(parts):
+        for j, (to_prefix, to_type) in enumerate(parts):
+            continues[i, j] = (from_prefix in ("B", "I") and to_prefix in ("I", "E") and from_type == to_type)
+    return continues

@@ -184,3 +184,90 @@ def test_constrained_log_norm_with_one_tag_per_position_is_the_sequence_score():
     got = crf.crf_constrained_log_norm(inputs, one_hot, lengths, transitions, start, end).numpy()
     expected = crf.crf_sequence_score(inputs, tags, lengths, transitions, start, end).numpy()
     assert got == pytest.approx(expected, abs=1e-3)
+
+
+# confidences and constrained decoding ----------------------------------------------------------
+SCHEME_LABELS = [("IOB2", ["O", "B-A", "I-A", "B-B", "I-B"]), ("BIOES", ["O", "B-A", "I-A", "E-A", "S-A"]),
+                 ("IO", ["O", "A", "B"]), ("IOB1", ["O", "B-A", "I-A", "I-B"])]
+
+
+def enumerated_probabilities(inputs, length, transitions, start, end):
+    scores = brute_force(inputs, length, transitions, start, end)
+    sequences = list(scores)
+    values = np.array([scores[s] for s in sequences], dtype=np.float64)
+    return sequences, np.exp(values - np.logaddexp.reduce(values))
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("scheme,labels", SCHEME_LABELS)
+def test_token_and_span_confidences_match_enumeration(scheme, labels, seed):
+    """A token's confidence is the marginal of its tag; an entity's is the probability, summed over
+    every sequence, that its tokens carry exactly its tags and the token after it does not continue it
+    (entities as ``tags.spans`` reads them), whatever the tags (valid or not) and the padding."""
+    from neuroner_tl import tags as tagging
+
+    rng = np.random.default_rng(seed)
+    count = len(labels)
+    inputs, transitions, lengths, start, end = random_case(seed, batch=4, time=4, tags=count)
+    tag_ids = rng.integers(0, count, size=lengths.shape + (4,)).astype(np.int32)
+    continues = tagging.span_continuation(labels)
+    token, span = crf.crf_confidences(inputs, tag_ids, lengths, transitions, continues,
+                                      np.array([label != "O" for label in labels]), start, end)
+    token, span = token.numpy(), span.numpy()
+    for b, length in enumerate(lengths):
+        assert not token[b, length:].any() and not span[b, length:].any()
+        if length == 0:
+            continue
+        sequences, probabilities = enumerated_probabilities(inputs[b], length, transitions, start, end)
+        path = tag_ids[b, :length]
+        for t in range(length):
+            marginal = sum(p for s, p in zip(sequences, probabilities) if s[t] == path[t])
+            assert token[b, t] == pytest.approx(marginal, abs=1e-5)
+        in_entity = np.zeros(length, bool)
+        for entity in tagging.spans([labels[i] for i in path]):
+            def inside(sequence):
+                return (all(sequence[t] == path[t] for t in range(entity.start, entity.end))
+                        and not (entity.end < length and continues[sequence[entity.end - 1], sequence[entity.end]]))
+
+            expected = sum(p for s, p in zip(sequences, probabilities) if inside(s))
+            np.testing.assert_allclose(span[b, entity.start:entity.end], expected, atol=1e-5)
+            in_entity[entity.start:entity.end] = True
+        np.testing.assert_allclose(span[b, :length][~in_entity], token[b, :length][~in_entity], atol=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("scheme,labels", SCHEME_LABELS)
+def test_constrained_viterbi_and_marginals_keep_to_the_allowed_sequences(scheme, labels, seed):
+    """With the scheme's mask, Viterbi finds the best sequence among the valid ones and the marginals
+    and the log-norm sum over valid sequences only."""
+    from neuroner_tl import tags as tagging
+
+    count = len(labels)
+    inputs, _, lengths, _, _ = random_case(seed, batch=4, time=4, tags=count)
+    layer = crf.CRF(count, name="crf")
+    layer.build((None, None, count))
+    layer.transitions.assign(np.random.default_rng(seed).normal(size=(count + 2, count + 2)).astype(np.float32))
+    allowed = tagging.allowed_transitions(scheme, labels)
+    full = layer.transitions.numpy()
+    moves, start, end = full[:count, :count], full[count, :count], full[:count, count + 1]
+    decoded = layer.decode(inputs, lengths, allowed)[0].numpy()
+    marginals = np.exp(layer.log_marginals(inputs, lengths, allowed).numpy())
+    log_norm = layer.log_norm(inputs, lengths, allowed).numpy()
+
+    def valid(sequence):
+        steps = [count, *sequence, count + 1]
+        return all(allowed[a, b] for a, b in zip(steps, steps[1:]))
+
+    for b, length in enumerate(lengths):
+        if length == 0:
+            continue
+        scores = {s: v for s, v in brute_force(inputs[b], length, moves, start, end).items() if valid(s)}
+        best = max(scores, key=scores.get)
+        assert tuple(decoded[b, :length]) == best
+        values = np.array(list(scores.values()))
+        assert log_norm[b] == pytest.approx(np.logaddexp.reduce(values), abs=1e-4)
+        probabilities = np.exp(values - np.logaddexp.reduce(values))
+        for t in range(length):
+            for j in range(count):
+                expected = sum(p for s, p in zip(scores, probabilities) if s[t] == j)
+                assert marginals[b, t, j] == pytest.approx(expected, abs=1e-5)

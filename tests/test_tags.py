@@ -1,6 +1,9 @@
 import pytest
 
+import numpy as np
+
 from neuroner_tl import tags as t
+from neuroner_tl import tags as tagging
 from neuroner_tl.tags import Span
 
 
@@ -67,3 +70,79 @@ def test_tag_problem(tag, scheme, ok):
 def test_labels_for_types():
     assert t.labels_for_types(["LOC"], "BIO") == ["O", "B-LOC", "I-LOC"]
     assert t.labels_for_types(["LOC"], "BIOES") == ["O", "B-LOC", "I-LOC", "E-LOC", "S-LOC"]
+
+
+# allowed_transitions: the whole table of each scheme, written out (rows: from; columns: to;
+# the last two are START and END), as AllenNLP tests its allowed_transitions
+def _table(rows):
+    return np.array([[cell == "1" for cell in row.split()] for row in rows])
+
+
+ALLOWED_TABLES = {
+    ("IOB2", ("O", "B-A", "I-A", "B-B", "I-B")): [
+        # O B-A I-A B-B I-B START END
+        "1 1 0 1 0 0 1",   # O
+        "1 1 1 1 0 0 1",   # B-A
+        "1 1 1 1 0 0 1",   # I-A
+        "1 1 0 1 1 0 1",   # B-B
+        "1 1 0 1 1 0 1",   # I-B
+        "1 1 0 1 0 0 0",   # START
+        "0 0 0 0 0 0 0",   # END
+    ],
+    ("IOB1", ("O", "B-A", "I-A", "I-B")): [
+        "1 0 1 1 0 1",
+        "1 1 1 1 0 1",
+        "1 1 1 1 0 1",
+        "1 0 1 1 0 1",
+        "1 0 1 1 0 0",
+        "0 0 0 0 0 0",
+    ],
+    ("BIOES", ("O", "B-A", "I-A", "E-A", "S-A", "S-B")): [
+        "1 1 0 0 1 1 0 1",  # O
+        "0 0 1 1 0 0 0 0",  # B-A: only I-A, E-A
+        "0 0 1 1 0 0 0 0",  # I-A
+        "1 1 0 0 1 1 0 1",  # E-A
+        "1 1 0 0 1 1 0 1",  # S-A
+        "1 1 0 0 1 1 0 1",  # S-B
+        "1 1 0 0 1 1 0 0",  # START
+        "0 0 0 0 0 0 0 0",  # END
+    ],
+    ("IO", ("O", "A", "B")): [
+        "1 1 1 0 1",
+        "1 1 1 0 1",
+        "1 1 1 0 1",
+        "1 1 1 0 0",
+        "0 0 0 0 0",
+    ],
+}
+
+
+@pytest.mark.parametrize("scheme,labels", list(ALLOWED_TABLES))
+def test_allowed_transitions_tables(scheme, labels):
+    np.testing.assert_array_equal(tagging.allowed_transitions(scheme, list(labels)), _table(ALLOWED_TABLES[scheme, labels]))
+
+
+def test_allowed_transitions_accepts_aliases_and_refuses_labels_of_another_scheme():
+    labels = ["O", "B-A", "I-A"]
+    np.testing.assert_array_equal(tagging.allowed_transitions("BIO", labels), tagging.allowed_transitions("IOB2", labels))
+    with pytest.raises(ValueError):
+        tagging.allowed_transitions("IOB2", ["O", "A"])
+
+
+@pytest.mark.parametrize("scheme", ["IO", "IOB1", "IOB2", "BIOES"])
+def test_every_sequence_written_in_a_scheme_is_allowed(scheme):
+    """What ``tags_from_spans`` writes (random entities) never uses a move the mask forbids."""
+    rng = np.random.default_rng(0)
+    labels = tagging.labels_for_types(["A", "B"], scheme)
+    index = {label: i for i, label in enumerate(labels)}
+    allowed = tagging.allowed_transitions(scheme, labels)
+    for _ in range(200):
+        length = int(rng.integers(1, 8))
+        spans, position = [], 0
+        while position < length:
+            size = int(rng.integers(1, 4))
+            if rng.random() < 0.5 and position + size <= length:
+                spans.append(tagging.Span(str(rng.choice(["A", "B"])), position, position + size))
+            position += size
+        steps = [len(labels)] + [index[t] for t in tagging.tags_from_spans(spans, length, scheme)] + [len(labels) + 1]
+        assert all(allowed[a, b] for a, b in zip(steps, steps[1:])), (scheme, spans)

@@ -391,12 +391,12 @@ def test_15_a_read_only_folder_is_one_line(tiny_model, data, tmp_path):
 
 
 def test_15_os_errors_that_slip_through_are_one_line(tiny_model, data, tmp_path, monkeypatch):
-    from neuroner_tl import api as api_module
+    from neuroner_tl import prediction
 
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device", str(tmp_path / "out.conll"))
 
-    monkeypatch.setattr(api_module, "write_conll", disk_full)
+    monkeypatch.setattr(prediction, "write_stream", disk_full)
     one_line_error(*invoke("predict", tiny_model[0], data["test"], "-o", tmp_path / "out.conll"),
                    "out.conll: No space left on device")
 

@@ -1,0 +1,203 @@
+"""Tagging files and streams a chunk at a time: read CoNLL or raw text from a file or standard input,
+tag ``CHUNK_SENTENCES`` sentences at once, write CoNLL or JSON as it goes. Memory does not grow
+with the input (BRAT folders, whose documents are written whole, go through ``api.predict``)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import itertools
+import json
+import sys
+from pathlib import Path
+from typing import Iterable, Iterator, List, Optional, TextIO, Tuple
+
+from . import tags as tagging
+from .conll import Sentence, atomic_writer, iter_conll_blocks, sentence_from_block
+from .errors import DataFormatError
+from .tagger import Prediction, Tagger, Threshold
+from .tokenizer import split_sentences
+
+CHUNK_SENTENCES = 2000
+STDIN = "-"
+
+
+class LineSource:
+    """The lines of a file or of standard input (``"-"``), without a byte-order mark; the first
+    ``peek`` lines can be looked at before reading starts (to guess the format). A line that is not
+    UTF-8 is a ``DataFormatError`` naming the file and the line."""
+
+    def __init__(self, source, stream: Optional[TextIO] = None):
+        self.name = "<stdin>" if str(source) == STDIN else str(source)
+        if stream is None and str(source) == STDIN:
+            stream = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", newline="")
+        elif stream is None:
+            path = Path(source)
+            if not path.is_file():
+                raise DataFormatError("is a folder, not a file" if path.is_dir() else "no such file", path)
+            stream = open(path, encoding="utf-8", newline="")
+        self.stream = stream
+        self.line = 0
+        self._head: List[str] = []
+
+    def peek(self, count: int) -> List[str]:
+        while len(self._head) < count:
+            line = self._read()
+            if line is None:
+                break
+            self._head.append(line)
+        return list(self._head)
+
+    def _read(self) -> Optional[str]:
+        try:
+            line = self.stream.readline()
+        except UnicodeDecodeError:
+            raise DataFormatError("not UTF-8 text", self.name, self.line + len(self._head) + 1) from None
+        if not line:
+            return None
+        if self.line == 0 and not self._head and line.startswith("\ufeff"):
+            line = line[1:]
+        return line
+
+    def __iter__(self) -> Iterator[str]:
+        while True:
+            if self._head:
+                line = self._head.pop(0)
+            else:
+                line = self._read()
+                if line is None:
+                    return
+            self.line += 1
+            yield line
+
+    def close(self) -> None:
+        if self.stream is not sys.stdin and self.name != "<stdin>":
+            self.stream.close()
+
+
+def conll_sentences(lines: Iterable[str], where) -> Iterator[Sentence]:
+    """Sentences of CoNLL lines, lazily; a last column (when there are several) is kept as the gold
+    labels, each checked to be a tag."""
+    labelled = None
+    for start, block in iter_conll_blocks(lines, where):
+        if labelled is None:
+            labelled = len(block[0]) - 1 > 1
+        sentence = sentence_from_block(block, start, labelled)
+        for offset, label in enumerate(sentence.labels or []):
+            problem = tagging.tag_problem(label, None)
+            if problem:
+                raise DataFormatError(problem, where, start + offset)
+        yield sentence
+
+
+def text_sentences(lines: Iterable[str], document: str) -> Iterator[Sentence]:
+    """Sentences of raw text, a line at a time, with character offsets into the whole text."""
+    position = 0
+    for line in lines:
+        for tokens in split_sentences(line):
+            yield Sentence([t[0] for t in tokens], offsets=[(t[1] + position, t[2] + position) for t in tokens],
+                           document=document)
+        position += len(line)
+
+
+def tag_stream(tagger: Tagger, sentences: Iterable[Sentence], *, batch_size: int = 128, confidence: bool = True,
+               min_confidence: Threshold = None,
+               chunk: int = CHUNK_SENTENCES) -> Iterator[Tuple[Sentence, Prediction]]:
+    """``(sentence, prediction)`` in the input order, tagging ``chunk`` sentences at a time."""
+    iterator = iter(sentences)
+    while True:
+        block = list(itertools.islice(iterator, chunk))
+        if not block:
+            return
+        yield from zip(block, tagger.predict_with_confidence(block, batch_size, confidence, min_confidence))
+
+
+def prediction_record(sentence: Sentence, prediction: Prediction, token_confidence: bool = False) -> dict:
+    """The JSON of one tagged sentence: tokens, tags and entities (token offsets, end exclusive;
+    character offsets when the sentence has them; confidence when computed)."""
+    entities = []
+    for span in prediction.entities():
+        entity = {"type": span.type, "start": span.start, "end": span.end,
+                  "text": " ".join(sentence.tokens[span.start:span.end])}
+        if sentence.offsets:
+            entity["char_start"] = sentence.offsets[span.start][0]
+            entity["char_end"] = sentence.offsets[span.end - 1][1]
+        if span.confidence is not None:
+            entity["confidence"] = round(span.confidence, 6)
+        entities.append(entity)
+    record = {"tokens": sentence.tokens, "tags": list(prediction.tags), "entities": entities}
+    if token_confidence and prediction.token_confidences is not None:
+        record["token_confidences"] = [round(value, 6) for value in prediction.token_confidences]
+    return record
+
+
+def conll_lines(sentence: Sentence, prediction: Prediction, confidence_column: bool = False) -> str:
+    """CoNLL rows: token, middle columns, gold label (if any), predicted tag, and with
+    ``confidence_column`` the marginal probability of the predicted tag."""
+    rows = []
+    for i, token in enumerate(sentence.tokens):
+        fields = [token, *(sentence.columns[i] if sentence.columns else [])]
+        if sentence.labels is not None:
+            fields.append(sentence.labels[i])
+        fields.append(prediction.tags[i])
+        if confidence_column:
+            fields.append(f"{prediction.token_confidences[i]:.4f}")
+        rows.append(" ".join(fields) + "\n")
+    return "".join(rows) + "\n"
+
+
+def write_stream(pairs: Iterable[Tuple[Sentence, Prediction]], stream: TextIO, output_format: str,
+                 token_confidence: bool = False) -> int:
+    """Write CoNLL (``token_confidence``: a confidence column) or a JSON array as the pairs come;
+    returns the number of sentences written."""
+    count = 0
+    if output_format == "json":
+        stream.write("[")
+        for count, (sentence, prediction) in enumerate(pairs, start=1):
+            stream.write(("," if count > 1 else "") + "\n"
+                         + json.dumps(prediction_record(sentence, prediction, token_confidence), ensure_ascii=False))
+        stream.write("\n]\n")
+        return count
+    for count, (sentence, prediction) in enumerate(pairs, start=1):
+        stream.write(conll_lines(sentence, prediction, token_confidence))
+    return count
+
+
+@contextlib.contextmanager
+def output_stream(output: Optional[Path], stream: Optional[TextIO]):
+    """``stream`` when given (standard output), else an atomic writer onto ``output``."""
+    if output is None:
+        yield stream if stream is not None else sys.stdout
+        return
+    with atomic_writer(output) as writer:
+        yield writer
+
+
+def stream_sentences(lines: LineSource, input_format: str) -> Iterator[Sentence]:
+    if input_format == "conll":
+        return conll_sentences(lines, lines.name)
+    return text_sentences(lines, Path(lines.name).stem if lines.name != "<stdin>" else "stdin")
+
+
+def nonempty(sentences: Iterator[Sentence], where) -> Iterator[Sentence]:
+    """``sentences``; an input without one is an error naming it."""
+    first = next(sentences, None)
+    if first is None:
+        raise DataFormatError("has no words to tag", where)
+    yield first
+    yield from sentences
+
+
+def predict_stream(tagger: Tagger, lines: LineSource, input_format: str, output: Optional[Path] = None,
+                   stream: Optional[TextIO] = None, *, output_format: str = "conll", batch_size: int = 128,
+                   token_confidence: bool = False, min_confidence: Threshold = None) -> int:
+    """Tag ``lines`` (CoNLL or raw text) a chunk at a time and write CoNLL or JSON to ``output`` (an
+    atomic file) or ``stream``; returns the number of sentences. JSON entities always carry their
+    confidence; ``token_confidence`` adds each token's (a CoNLL column, a JSON list)."""
+    sentences = nonempty(stream_sentences(lines, input_format), lines.name)
+    want_confidence = output_format == "json" or token_confidence or min_confidence is not None
+    pairs = tag_stream(tagger, sentences, batch_size=batch_size, confidence=want_confidence,
+                       min_confidence=min_confidence)
+    with output_stream(output, stream) as writer:
+        return write_stream(pairs, writer, output_format, token_confidence)
+
