@@ -17,6 +17,7 @@ texts (or sentences) is refused with 413.
 """
 
 
+import importlib.util
 from pathlib import Path
 from typing import Dict, List, Optional, Union
 
@@ -27,11 +28,10 @@ Threshold = Union[float, Dict[str, float], None]  # as in a request's JSON
 
 
 def missing_extra_message() -> Optional[str]:
-    try:
-        import fastapi  # noqa: F401  (only whether it imports)
-        import uvicorn  # noqa: F401
-    except ImportError as error:
-        return (f"neuroner-tl serve needs the optional extra ({error.name} is not installed): "
+    """Why ``serve`` cannot run here (None when it can), without importing the web stack."""
+    missing = [name for name in ("fastapi", "uvicorn") if importlib.util.find_spec(name) is None]
+    if missing:
+        return (f"neuroner-tl serve needs the optional extra ({', '.join(missing)} not installed): "
                 f"pip install \"neuroner-tl[serve]\"")
     return None
 
