@@ -3,6 +3,9 @@
 
     python experiments/benchmark.py            # the full run on CoNLL-2003 (see docs/benchmarks.md)
     python experiments/benchmark.py --quick    # a smoke check in a few minutes
+    python experiments/benchmark.py --device gpu --systems neuroner_tl,flair      # both on the GPU
+    git worktree add /tmp/before v0.1 && python experiments/benchmark.py --baseline /tmp/before \
+        --systems neuroner_tl,neuroner_tl-baseline,flair                         # before and after a change
 
 Three systems with the same network sizes (char embedding 25, char BiLSTM 25 per direction, word
 embeddings 300-d trained from scratch, token BiLSTM 128 per direction, CRF; no pretrained vectors):
@@ -37,7 +40,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "conll2003"
-SYSTEMS = ("neuroner_tl", "neuroner_tl-bs1", "flair")
+SYSTEMS = ("neuroner_tl", "neuroner_tl-bs1", "flair", "neuroner_tl-baseline")
+# the package a worker imports: this tree, or for ``neuroner_tl-baseline`` the tree given by --baseline
+SOURCE = Path(os.environ.get("NEURONER_TL_SOURCE", str(ROOT)))
 
 
 def peak_rss_mib() -> float:
@@ -45,7 +50,7 @@ def peak_rss_mib() -> float:
 
 
 def read_sentences(path: Path, limit: int | None):
-    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(SOURCE))
     from neuroner_tl.conll import read_conll
 
     sentences = read_conll(path).sentences
@@ -55,12 +60,15 @@ def read_sentences(path: Path, limit: int | None):
 # neuroner_tl --------------------------------------------------------------------------------------
 def run_neuroner_tl(args, batch_size: int) -> dict:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    sys.path.insert(0, str(ROOT))
-    from neuroner_tl import api
+    sys.path.insert(0, str(SOURCE))
     from neuroner_tl.batching import encode
     from neuroner_tl.config import Hyperparameters
     from neuroner_tl.conll import Corpus
     from neuroner_tl.training import Progress, Trainer, seed_everything
+    try:
+        from neuroner_tl.tagger import build_tagger
+    except ImportError:  # a baseline tree from before the API split
+        from neuroner_tl.api import build_tagger
 
     train = Corpus(read_sentences(DATA / "train.txt", args.train_limit), "IOB2")
     dev = Corpus(read_sentences(DATA / "valid.txt", args.dev_limit), "IOB2")
@@ -69,7 +77,7 @@ def run_neuroner_tl(args, batch_size: int) -> dict:
         train = Corpus(train.sentences[: args.bs1_train_limit], "IOB2")
     hp = Hyperparameters(batch_size=batch_size, max_epochs=args.epochs, patience=args.epochs + 1)
     seed_everything(hp.seed)
-    tagger = api.build_tagger(hp, train, [dev, test])
+    tagger = build_tagger(hp, train, [dev, test])
     items = tagger.encode_corpus(train)
     curve, started = [], time.perf_counter()
 
@@ -78,7 +86,12 @@ def run_neuroner_tl(args, batch_size: int) -> dict:
             if message.startswith("epoch"):
                 curve.append({"wall_seconds": time.perf_counter() - started})
 
-    trainer = Trainer(tagger, progress=Clock(False))
+    options = {}
+    if args.device != "auto":
+        from neuroner_tl.devices import Devices
+
+        options["devices"] = Devices(args.device)
+    trainer = Trainer(tagger, progress=Clock(False), **options)
     history = trainer.fit(items, dev)
     for point, record in zip(curve, history):
         point.update({"epoch": record.epoch, "dev_f1": record.dev_f1,
@@ -105,7 +118,7 @@ def run_flair(args) -> dict:
     from flair.training_utils import store_embeddings
 
     torch.manual_seed(1)
-    flair.device = torch.device("cpu")
+    flair.device = torch.device("cuda" if args.device == "gpu" else "cpu")
 
     def to_flair(sentences):
         converted = []
@@ -165,7 +178,7 @@ def run_flair(args) -> dict:
 
 
 def _spans(labels):
-    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(SOURCE))
     from neuroner_tl.tags import spans
 
     return spans(labels)
@@ -212,11 +225,13 @@ def summarize(results: dict, args) -> str:
 
 
 def batch_size_of(system: str) -> int:
-    return int(system[len("neuroner_tl-bs"):]) if system.startswith("neuroner_tl-bs") else default_batch_size()
+    if re.fullmatch(r"neuroner_tl-bs[0-9]+", system):
+        return int(system[len("neuroner_tl-bs"):])
+    return default_batch_size()
 
 
 def default_batch_size() -> int:
-    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(SOURCE))
     from neuroner_tl.config import Hyperparameters
 
     return Hyperparameters().batch_size
@@ -249,6 +264,10 @@ def main(argv=None) -> None:
     parser.add_argument("--test-limit", type=int, default=None)
     parser.add_argument("--bs1-train-limit", type=int, default=None,
                         help="train the batch-size-1 regimen on only this many sentences (its epochs are long)")
+    parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
+                        help="where every system trains (gpu: neuroner_tl with cuDNN LSTMs, flair on CUDA)")
+    parser.add_argument("--baseline", type=Path,
+                        help="a source tree of another neuroner_tl version, run as the system neuroner_tl-baseline")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -272,12 +291,18 @@ def main(argv=None) -> None:
     results = {}
     for system in systems:
         result_path = args.output / f"{system}.json"
-        command = [sys.executable, __file__, "--worker", system, "--result", str(result_path), "--epochs", str(args.epochs)]
+        command = [sys.executable, __file__, "--worker", system, "--result", str(result_path), "--epochs", str(args.epochs),
+                   "--device", args.device]
+        environment = dict(os.environ)
+        if system == "neuroner_tl-baseline":
+            if not args.baseline:
+                sys.exit("error: the system neuroner_tl-baseline needs --baseline TREE")
+            environment["NEURONER_TL_SOURCE"] = str(args.baseline.resolve())
         for option in ("train_limit", "dev_limit", "test_limit", "bs1_train_limit"):
             if getattr(args, option):
                 command += [f"--{option.replace('_', '-')}", str(getattr(args, option))]
         print(f"running {system} ...", flush=True)
-        completed = subprocess.run(command, capture_output=True, text=True)
+        completed = subprocess.run(command, capture_output=True, text=True, env=environment)
         if completed.returncode != 0:
             sys.exit(f"error: {system} failed:\n{completed.stderr[-3000:]}")
         results[system] = json.loads(result_path.read_text())

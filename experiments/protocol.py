@@ -173,7 +173,7 @@ class Protocol:
     def run_update(self, setting: str, size: int, method: str, seed: int):
         spec = self.config["settings"][setting]
         folder = self.source_folder(spec["source"])
-        if not (folder / "config.json").exists():
+        if not (folder / "saved_model" / "saved_model.pb").exists():
             return None
         target = self.target_data(setting, size)
         options = dict(self.config.get("variants", {}).get(method, {"method": method}))

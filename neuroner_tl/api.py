@@ -10,21 +10,28 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-from . import tags as tagging
-from .brat import read_brat, read_brat_documents, text_sentences, write_brat
-from .config import Hyperparameters
 from . import prediction
-from .conll import Corpus, Sentence, atomic_write_text, atomic_writer, read_conll, read_utf8_text, write_conll
-from .embeddings import embedding_matrix, find_vector, load_vectors
+from . import tags as tagging
+from .brat import read_brat_documents, text_sentences, write_brat
+from .config import Hyperparameters
+from .conll import Corpus, Sentence, atomic_write_text, atomic_writer, read_utf8_text, write_conll
+from .corpora import (check_target_has_types, check_types, check_types_have_training_spans, describe_corpus,
+                      hold_out_dev)
+from .devices import Devices
+from .embeddings import load_vectors
 from .errors import DataFormatError, NeuronerError
 from .evaluation import Report
-from .model import set_word_embeddings
-from .model_io import file_fingerprint, load_tagger, save_tagger
-from .runfolder import RunFolder, check_model_destination, check_writable_place, fingerprint_of_corpus, fingerprint_of_value
+from .formats import (CONLL_SUFFIXES, SNIFFED_LINES, check_formats, check_output_file, load_corpus, looks_like_conll,
+                      path_of, require_labels, sentences_with_offsets)
+from .model_io import file_fingerprint, load_tagger
+from .model_io import upgrade as upgrade_folder
 from .prediction import LineSource
-from .tagger import Prediction, Tagger, Threshold
-from .training import Progress, Trainer, plot_history, seed_everything
-from .vocabulary import build_char_vocabulary, build_word_vocabulary, count_words, singleton_words, replace_digits
+from .runfolder import RunFolder, check_model_destination, check_writable_place, fingerprint_of_corpus, fingerprint_of_value
+from .tagger import Prediction, Tagger, Threshold, build_tagger
+from .training import Progress, Trainer, seed_everything
+
+__all__ = ["TrainResult", "train", "evaluate", "predict", "predict_stream", "tag", "update", "annotate", "info",
+           "make_embeddings", "demo", "upgrade", "load_tagger", "load_corpus", "as_tagger", "Progress", "Devices"]
 
 PathLike = Union[str, Path]
 CorpusLike = Union[PathLike, Corpus]
@@ -39,72 +46,28 @@ class TrainResult:
     best_epoch: int
 
 
-def load_corpus(source: CorpusLike, scheme: Optional[str] = None) -> Corpus:
-    """A ``Corpus`` from a CoNLL file or a BRAT folder (or a ``Corpus``, returned as is)."""
-    if isinstance(source, Corpus):
-        return source
-    path = Path(source)
-    if path.is_dir():
-        return read_brat(path)
-    return read_conll(path, scheme=scheme)
-
-
-def _require_labels(corpus: Corpus, role: str) -> Corpus:
-    if not corpus.labelled:
-        raise DataFormatError(f"the {role} data need a label column", corpus.path)
-    return corpus
-
-
-def describe_corpus(corpus: Corpus, role: str, path: Optional[PathLike] = None) -> dict:
-    record = {"role": role, "sentences": len(corpus), "tokens": sum(len(s) for s in corpus.sentences),
-              "entities": dict(sorted(span_counts(corpus).items())), "scheme": corpus.scheme}
-    source = path or corpus.path
-    if source is not None and Path(source).is_file():
-        record.update({"path": str(Path(source).resolve()), "sha256": file_fingerprint(source)})
-    elif source is not None:
-        record["path"] = str(source)
-    return record
-
-
-def build_tagger(hp: Hyperparameters, train: Corpus, others: Sequence[Corpus] = (), vectors=None,
-                 extra_types: Sequence[str] = ()) -> Tagger:
-    """A fresh tagger whose vocabularies and labels come from the training data."""
-    normalize = replace_digits if hp.replace_digits else (lambda t: t)
-    counts = count_words((s.tokens for s in train.sentences), normalize)
-    has_vector = (lambda w: find_vector(vectors, w) is not None) if vectors is not None else None
-    extra_words = (normalize(t) for c in others for s in c.sentences for t in s.tokens)
-    words = build_word_vocabulary(counts, hp.min_word_count, has_vector, extra_words)
-    chars = build_char_vocabulary((s.tokens for s in train.sentences), normalize)
-    types = sorted(set(train.entity_types()).union(*(c.entity_types() for c in others if c.labelled), extra_types))
-    labels = tagging.labels_for_types(types, hp.tag_scheme)
-    dim = vectors.vector_size if vectors is not None else hp.token_embedding_dim
-    tagger = Tagger(hp, words, chars, labels, word_dim=dim)
-    matrix, coverage = embedding_matrix(words, dim, np.random.default_rng(hp.seed), vectors)
-    set_word_embeddings(tagger.network, matrix)
-    tagger.embedding_coverage = coverage
-    tagger.singletons = [words.id(w) for w in singleton_words(counts, words)]
-    return tagger
-
-
 def train(train_data: CorpusLike, output: Optional[PathLike], *, dev: Optional[CorpusLike] = None,
           test: Optional[CorpusLike] = None, hp: Optional[Hyperparameters] = None,
           embeddings: Optional[PathLike] = None, embeddings_format: Optional[str] = None,
           scheme: Optional[str] = None, force: bool = False, resume: bool = False, restart: bool = False,
-          verbose: bool = True, stop_after_epochs: Optional[int] = None) -> TrainResult:
+          verbose: bool = True, stop_after_epochs: Optional[int] = None,
+          devices: Optional[Devices] = None) -> TrainResult:
     """Train a model and, when ``output`` is given, save it as a model folder.
 
     Without ``dev``, 10% of the training sentences (seeded) are held out for early stopping (fewer
     than ``MIN_SENTENCES_TO_SPLIT``: all train, and dev is the same sentences). ``resume`` carries on
     from the checkpoint an interrupted run with the same output left behind; ``restart`` drops it.
+    ``devices`` (``devices.Devices``): where to train (default: one device; several through
+    ``tf.distribute``; mixed precision).
     """
     hp = hp or Hyperparameters()
     progress = Progress(verbose)
-    inputs = [_path_of(train_data), _path_of(dev), _path_of(test), embeddings]
+    inputs = [path_of(train_data), path_of(dev), path_of(test), embeddings]
     with RunFolder(output, force=force, resume=resume, restart=restart, inputs=inputs, command="train",
-                   say=progress.log) as run:
-        train_corpus = _require_labels(load_corpus(train_data, scheme), "training")
-        dev_corpus = _require_labels(load_corpus(dev, scheme), "dev") if dev is not None else None
-        test_corpus = _require_labels(load_corpus(test, scheme), "test") if test is not None else None
+                   say=progress.log, devices=devices) as run:
+        train_corpus = require_labels(load_corpus(train_data, scheme), "training")
+        dev_corpus = require_labels(load_corpus(dev, scheme), "dev") if dev is not None else None
+        test_corpus = require_labels(load_corpus(test, scheme), "test") if test is not None else None
         vectors = load_vectors(embeddings, embeddings_format) if embeddings else None
         if vectors is not None and vectors.vector_size != hp.token_embedding_dim:
             progress.log(f"the vectors in {embeddings} are {vectors.vector_size}-d: token_embedding_dim is "
@@ -121,8 +84,8 @@ def train(train_data: CorpusLike, output: Optional[PathLike], *, dev: Optional[C
                                "hyperparameters": fingerprint_of_value(hp.to_dict())})
         others = [c for c in (dev_corpus, test_corpus) if c is not None]
         tagger = build_tagger(hp, train_part, others, vectors)
-        tagger.provenance = {"trained_on": [describe_corpus(train_part, "train", _path_of(train_data)),
-                                            describe_corpus(dev_corpus, "dev", _path_of(dev))],
+        tagger.provenance = {"trained_on": [describe_corpus(train_part, "train", path_of(train_data)),
+                                            describe_corpus(dev_corpus, "dev", path_of(dev))],
                              "embeddings": str(Path(embeddings).resolve()) if embeddings else None,
                              "updates": []}
         progress.log(f"training on {len(train_part)} sentences, dev {len(dev_corpus)}; labels "
@@ -135,7 +98,7 @@ def train(train_data: CorpusLike, output: Optional[PathLike], *, dev: Optional[C
         trainer = Trainer(tagger, progress=progress, checkpoint_dir=staging,
                           log_dir=staging / "logs" if staging else None, singleton_ids=tagger.singletons,
                           stop_after_epochs=stop_after_epochs,
-                          frozen=("word_embedding",) if hp.freeze_word_embeddings else ())
+                          frozen=("word_embedding",) if hp.freeze_word_embeddings else (), devices=devices)
         trainer.fit(items, dev_corpus, resume=run.resuming)
         dev_report = tagger.evaluate(dev_corpus)[0]
         test_report = tagger.evaluate(test_corpus)[0] if test_corpus is not None else None
@@ -145,71 +108,9 @@ def train(train_data: CorpusLike, output: Optional[PathLike], *, dev: Optional[C
             reports = {"dev": dev_report.to_dict(), "test": test_report.to_dict() if test_report else None,
                        "best_epoch": trainer.best_epoch}
             atomic_write_text(staging / "evaluation.json", json.dumps(reports, indent=2) + "\n")
-            save_run(run, tagger, tagger.history, "training.png", extra_names=("evaluation.json",))
-            progress.log(f"model saved to {output}")
-    return TrainResult(tagger, run.output, dev_report, test_report, trainer.best_epoch)
-
-
-def save_run(run: RunFolder, tagger: Tagger, history: Sequence[dict], plot_name: str,
-             extra_names: Sequence[str] = ()) -> None:
-    """Plot ``history`` into the checkpoint folder, save the model folder with that plot, the
-    TensorBoard logs and ``extra_names`` from there, then remove the checkpoint folder."""
-    staging = run.checkpoint
-    plot_history(history, staging / plot_name)
-    names = ("logs", plot_name, *extra_names)
-    save_tagger(tagger, run.output, force=run.force, extra_files={name: staging / name for name in names},
-                staging=staging / "model")
-    run.finished()
-
-
-MIN_SENTENCES_TO_SPLIT = 10
-
-
-def hold_out_dev(corpus: Corpus, fraction: float, seed: int, say):
-    """(training part, dev part) of a corpus without a dev set; tiny corpora train on everything."""
-    if len(corpus) < MIN_SENTENCES_TO_SPLIT:
-        say(f"only {len(corpus)} sentences and no dev set: training on all of them and early stopping on the "
-            f"same sentences (pass a dev set for an honest score)")
-        return corpus, corpus
-    train_part, dev_part = split_off_dev(corpus, fraction, seed)
-    say(f"no dev set given: holding out {len(dev_part)} of {len(corpus)} sentences for early stopping")
-    return train_part, dev_part
-
-
-def span_counts(corpus: Optional[Corpus]) -> Dict[str, int]:
-    counts: Dict[str, int] = {}
-    for sentence in (corpus.sentences if corpus is not None else []):
-        for span in tagging.spans(sentence.labels or []):
-            counts[span.type] = counts.get(span.type, 0) + 1
-    return counts
-
-
-def check_types_have_training_spans(say, train_part: Corpus, dev: Corpus, test: Optional[Corpus],
-                                    split: bool) -> None:
-    """Every type in dev or test should have training spans: an error when holding out dev took all
-    of a type's spans, a warning when a given dev or test file has a type the training data lack."""
-    in_train, in_dev, in_test = span_counts(train_part), span_counts(dev), span_counts(test)
-    for kind in sorted(set(in_dev) | set(in_test)):
-        if in_train.get(kind):
-            continue
-        counts = f"{in_dev.get(kind, 0)} in dev, {in_test.get(kind, 0)} in test, none in training"
-        if split:
-            raise NeuronerError(f"every {kind} span ({counts}) fell in the held-out dev sentences; annotate more "
-                                f"{kind} or pass --dev FILE")
-        say(f"warning: {kind} spans: {counts}; the model has a label for {kind} but cannot learn it")
-
-
-def _path_of(source) -> Optional[str]:
-    return None if source is None or isinstance(source, Corpus) else str(source)
-
-
-def split_off_dev(corpus: Corpus, fraction: float, seed: int):
-    order = np.random.default_rng(seed).permutation(len(corpus))
-    size = max(1, int(round(fraction * len(corpus))))
-    dev_ids, train_ids = set(order[:size].tolist()), order[size:]
-    train = Corpus([corpus.sentences[i] for i in sorted(train_ids.tolist())], corpus.scheme, corpus.path)
-    dev = Corpus([corpus.sentences[i] for i in sorted(dev_ids)], corpus.scheme, corpus.path)
-    return train, dev
+            run.save_model(tagger, tagger.history, "training.png", extra_names=("evaluation.json",))
+            progress.log(f"model saved to {output}" if run.writes_model else "worker done (the chief saves the model)")
+    return TrainResult(tagger, run.output if run.writes_model else None, dev_report, test_report, trainer.best_epoch)
 
 
 def as_tagger(model: Union[PathLike, Tagger]) -> Tagger:
@@ -220,90 +121,14 @@ def evaluate(model: Union[PathLike, Tagger], data: CorpusLike, scheme: Optional[
              predictions_output: Optional[PathLike] = None, force: bool = False) -> Report:
     """conlleval figures of ``model`` on labelled ``data``; optionally writes gold and predicted tags."""
     tagger = as_tagger(model)
-    corpus = _require_labels(load_corpus(data, scheme), "evaluation")
+    corpus = require_labels(load_corpus(data, scheme), "evaluation")
     if predictions_output is not None:
-        _check_output_file(predictions_output, force, [data])
+        check_output_file(predictions_output, force, [data])
     report, predicted = tagger.evaluate(corpus)
     if predictions_output is not None:
         write_conll(predictions_output, [s.with_labels(tagging.convert(s.labels, "IOB2")) for s in corpus.sentences],
                     predicted)
     return report
-
-
-def _check_output_file(output: PathLike, force: bool, inputs: Sequence, folder: bool = False) -> None:
-    """An output file (or, with ``folder``, a BRAT output folder) may replace neither an input nor,
-    without ``force``, anything; its place must be writable."""
-    output = Path(output)
-    resolved = output.resolve()
-    for source in inputs:
-        if source is not None and not isinstance(source, Corpus) and Path(source).exists():
-            source_path = Path(source).resolve()
-            if source_path == resolved:
-                raise NeuronerError(f"{output} is an input; write the output somewhere else")
-            if resolved in source_path.parents:
-                raise NeuronerError(f"{output} holds {source}, an input; write the output somewhere else")
-    if output.is_dir() and not folder:
-        raise NeuronerError(f"{output} is a folder; name a file to write")
-    if output.exists() and folder and not output.is_dir():
-        raise NeuronerError(f"{output} is a file; BRAT output is a folder")
-    if output.exists() and not force and not (folder and not any(output.iterdir())):
-        raise NeuronerError(f"{output} already exists; choose another output or pass --force to replace it")
-    check_writable_place(output)
-
-
-INPUT_FORMATS = ("conll", "text", "brat")
-OUTPUT_FORMATS = ("conll", "brat", "json")
-
-
-CONLL_SUFFIXES = (".conll", ".conllx", ".conll03", ".iob", ".iob1", ".iob2", ".bio", ".bioes", ".tsv", ".col")
-_SNIFFED_LINES = 200
-
-
-def guess_input_format(path: Path) -> str:
-    """brat for a folder; conll for a CoNLL extension; otherwise decided by the content (``looks_like_conll``)."""
-    if path.is_dir():
-        return "brat"
-    if path.suffix.lower() in CONLL_SUFFIXES:
-        return "conll"
-    try:
-        with path.open(encoding="utf-8-sig") as stream:
-            lines = [line for _, line in zip(range(_SNIFFED_LINES), stream)]
-    except (OSError, UnicodeDecodeError):
-        return "conll"  # let the reader name the problem
-    return "conll" if looks_like_conll(lines) else "text"
-
-
-def looks_like_conll(lines: Sequence[str]) -> bool:
-    """Whether ``lines`` are CoNLL rather than prose. Prose can have the same number of words on every
-    line (a one-line file always does), so the rule asks for what only CoNLL has:
-
-    - one column: a token per line with blank lines between sentences;
-    - several columns (the same number on every line): a last column of tags on every line (O,
-      B-/I-/E-/S-TYPE, or an upper-case IO type) with at least one O.
-    """
-    rows = [line.split() for line in lines]
-    filled = [row for row in rows if row and row[0] != "-DOCSTART-"]
-    if not filled:
-        return False
-    widths = {len(row) for row in filled}
-    if len(widths) != 1:
-        return False
-    width = widths.pop()
-    if width == 1:
-        blank_inside = any(not row for row in rows[1:-1])
-        return blank_inside and len(filled) > 1
-    if width > 10:
-        return False
-    last = [row[-1] for row in filled]
-    return "O" in last and all(_looks_like_tag(tag) for tag in last)
-
-
-def _looks_like_tag(tag: str) -> bool:
-    if tag == "O":
-        return True
-    if tag[:2] in ("B-", "I-", "E-", "S-"):
-        return tagging.tag_problem(tag, None) is None
-    return tag.isupper() and tagging.tag_problem(tag, "IO") is None
 
 
 def predict(model: Union[PathLike, Tagger], source: PathLike, output: Optional[PathLike] = None, *,
@@ -317,9 +142,9 @@ def predict(model: Union[PathLike, Tagger], source: PathLike, output: Optional[P
     inputs of any size, :func:`predict_stream` keeps memory flat.
     """
     source = Path(source)
-    input_format, output_format = _check_formats(source, input_format, output_format)
+    input_format, output_format = check_formats(source, input_format, output_format)
     if output is not None:
-        _check_output_file(output, force, [source], folder=output_format == "brat")
+        check_output_file(output, force, [source], folder=output_format == "brat")
     tagger = as_tagger(model)
     texts: Dict[str, str] = {}
     if input_format == "brat":
@@ -338,7 +163,7 @@ def predict(model: Union[PathLike, Tagger], source: PathLike, output: Optional[P
     predicted = [p.tags for p in predictions]
     if output is not None and output_format == "brat":
         if not texts:  # CoNLL input: the text is the tokens joined by spaces, a sentence a line
-            sentences, texts = _sentences_with_offsets(sentences, source.stem)
+            sentences, texts = sentences_with_offsets(sentences, source.stem)
         write_brat(output, texts, sentences, predicted)
     elif output is not None:
         with atomic_writer(output) as stream:
@@ -357,13 +182,13 @@ def predict_stream(model: Union[PathLike, Tagger], source: PathLike, output: Opt
     if output_format == "brat" or input_format == "brat" or (not from_stdin and Path(source).is_dir()):
         raise NeuronerError("BRAT documents are tagged whole: use predict, not predict_stream")
     if output is not None:
-        _check_output_file(output, force, [] if from_stdin else [source])
+        check_output_file(output, force, [] if from_stdin else [source])
     lines = LineSource(source)
     try:
         if input_format is None:
             by_name = not from_stdin and Path(source).suffix.lower() in CONLL_SUFFIXES
-            input_format = "conll" if by_name or looks_like_conll(lines.peek(_SNIFFED_LINES)) else "text"
-        input_format, output_format = _check_formats(None, input_format, output_format)
+            input_format = "conll" if by_name or looks_like_conll(lines.peek(SNIFFED_LINES)) else "text"
+        input_format, output_format = check_formats(None, input_format, output_format)
         return prediction.predict_stream(as_tagger(model), lines, input_format, Path(output) if output else None,
                                          stream, output_format=output_format, batch_size=batch_size,
                                          token_confidence=token_confidence, min_confidence=min_confidence)
@@ -371,31 +196,10 @@ def predict_stream(model: Union[PathLike, Tagger], source: PathLike, output: Opt
         lines.close()
 
 
-def _check_formats(source: Optional[Path], input_format: Optional[str], output_format: str):
-    input_format = input_format or guess_input_format(source)
-    if input_format not in INPUT_FORMATS:
-        raise NeuronerError(f"unknown input format {input_format!r} (expected {', '.join(INPUT_FORMATS)})")
-    if output_format not in OUTPUT_FORMATS:
-        raise NeuronerError(f"unknown output format {output_format!r} (expected {', '.join(OUTPUT_FORMATS)})")
-    return input_format, output_format
-
-
 def tag(model: Union[PathLike, Tagger], texts, *, batch_size: int = 128, min_confidence: Threshold = None):
     """Entities with character offsets, type and confidence in in-memory text (``Tagger.tag``): a list
     for one string, a list of lists for a list of strings."""
     return as_tagger(model).tag(texts, batch_size=batch_size, min_confidence=min_confidence)
-
-
-def _sentences_with_offsets(sentences: Sequence[Sentence], name: str):
-    lines, placed, position = [], [], 0
-    for sentence in sentences:
-        offsets = []
-        for token in sentence.tokens:
-            offsets.append((position, position + len(token)))
-            position += len(token) + 1
-        lines.append(" ".join(sentence.tokens))
-        placed.append(dataclasses.replace(sentence, offsets=offsets, document=name))
-    return placed, {name: "\n".join(lines) + "\n"}
 
 
 def predictions_as_json(sentences: Sequence[Sentence], predicted: Sequence[Sequence[str]]) -> List[dict]:
@@ -425,7 +229,7 @@ def make_embeddings(text: PathLike, output: PathLike, *, method: str = "word2vec
     from .embeddings import train_vectors
 
     text = Path(text)
-    _check_output_file(output, force, [text])
+    check_output_file(output, force, [text])
     raw = read_utf8_text(text)
     sentences = [s.tokens for s in text_sentences(raw)]
     if not sentences:
@@ -470,7 +274,7 @@ def update(model: Union[PathLike, Tagger], target: CorpusLike, entity_types: Seq
            init: Optional[str] = None, learning_rate: Optional[float] = None, max_epochs: Optional[int] = None,
            patience: Optional[int] = None, embeddings: Optional[PathLike] = None, scheme: Optional[str] = None,
            force: bool = False, resume: bool = False, restart: bool = False, verbose: bool = True,
-           seed: Optional[int] = None,
+           seed: Optional[int] = None, devices: Optional[Devices] = None,
            options: Optional[Dict[str, object]] = None, **settings):
     """Update a trained model with target data annotated only with ``entity_types``.
 
@@ -493,7 +297,7 @@ def update(model: Union[PathLike, Tagger], target: CorpusLike, entity_types: Seq
     return run_update(model, target, entity_types, output, settings=make_settings(setting_values), forget=forget,
                       dev=dev, test=test, annotated=annotated, hyperparameters=hyperparameters,
                       embeddings=embeddings, scheme=scheme, force=force, resume=resume, restart=restart,
-                      verbose=verbose, seed=seed)
+                      verbose=verbose, seed=seed, devices=devices)
 
 
 def annotate(model: Union[PathLike, Tagger], target: CorpusLike, entity_types: Sequence[str],
@@ -507,35 +311,17 @@ def annotate(model: Union[PathLike, Tagger], target: CorpusLike, entity_types: S
     from .pseudo import annotate as annotate_with_model
 
     tagger = as_tagger(model)
-    types = _check_types(entity_types)
-    corpus = _require_labels(load_corpus(target, scheme), "target")
-    _check_target_has_types(corpus, types, tagger, _path_of(target))
+    types = check_types(entity_types)
+    corpus = require_labels(load_corpus(target, scheme), "target")
+    check_target_has_types(corpus, types, tagger, path_of(target))
     if output is not None:
-        _check_output_file(output, force, [target])
+        check_output_file(output, force, [target])
     result = annotate_with_model(tagger, corpus, types)
     if output is not None:
         write_conll(output, result.corpus.sentences)
     return result
 
 
-def _check_types(entity_types: Sequence[str]) -> List[str]:
-    types = [t.strip() for t in entity_types if t and t.strip()]
-    if not types:
-        raise NeuronerError("name at least one target entity type (--entity TYPE)")
-    for kind in types:
-        if tagging.tag_problem(kind, "IO"):
-            raise NeuronerError(f"{kind!r} cannot be an entity type name (write the type, e.g. PER, not B-PER)")
-    return list(dict.fromkeys(types))
-
-
-def _check_target_has_types(corpus: Corpus, entity_types: Sequence[str], source: Tagger, path) -> None:
-    present = set(corpus.entity_types())
-    missing = [t for t in entity_types if t not in present]
-    if missing:
-        hint = ""
-        unknown_everywhere = [t for t in missing if t not in source.entity_types]
-        if unknown_everywhere and present:
-            hint = f"; the file annotates {', '.join(sorted(present))}"
-        elif not present:
-            hint = "; the file has no entities at all"
-        raise DataFormatError(f"has no {', '.join(missing)} entities to learn from{hint}", path or corpus.path)
+def upgrade(model: PathLike, output: PathLike, *, force: bool = False) -> Path:
+    """Rewrite a model folder of an earlier format (or a bare SavedModel) as a current model folder."""
+    return upgrade_folder(model, output, force=force)

@@ -40,8 +40,7 @@ def encode(tokens_list: Sequence[Sequence[str]], encoder: TokenEncoder,
 @dataclasses.dataclass
 class Batch:
     words: np.ndarray  # [B, T] word ids, 0 = padding
-    chars: np.ndarray  # [U, W] the character ids of the batch's U distinct tokens
-    char_index: np.ndarray  # [B, T] which row of ``chars`` each token is; -1 = padding
+    chars: np.ndarray  # [B, T, W] each position's character ids, 0 = padding
     labels: Optional[np.ndarray]  # [B, T]
     indices: np.ndarray  # positions of the sentences in the encoded list
     allowed: Optional[np.ndarray] = None  # [B, T, C] bool; padding allows every label
@@ -50,39 +49,47 @@ class Batch:
     def __len__(self) -> int:
         return len(self.indices)
 
+    def inputs(self) -> dict:
+        """The network's inputs (``model.WORD_INPUT``, ``model.CHAR_INPUT``)."""
+        return {"word_ids": self.words, "char_ids": self.chars}
+
+    def targets(self) -> dict:
+        """What ``NeuronerModel.compute_loss`` reads: the labels, and an update's ``allowed``/``soft``."""
+        targets = {"labels": self.labels}
+        if self.allowed is not None or self.soft is not None:
+            shape = self.words.shape + ((self.allowed if self.allowed is not None else self.soft).shape[2],)
+            targets["allowed"] = self.allowed if self.allowed is not None else np.ones(shape, bool)
+            targets["soft"] = self.soft if self.soft is not None else np.zeros(shape, np.float32)
+        return targets
+
 
 def _round_up(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
 
 
-# inference pads its shapes up to these multiples (time, distinct tokens, characters): a stream of
-# sentences then meets a bounded set of shapes, and the kernels TensorFlow and oneDNN cache per
-# shape stop growing (without it, tagging a large file grew by about 2.5 MiB per MB of input)
-INFERENCE_SHAPE_MULTIPLES = (8, 64, 8)
+# inference pads its shapes up to these multiples (time, characters): a stream of sentences then
+# meets a bounded set of shapes, and the kernels TensorFlow and oneDNN cache per shape stop growing
+# (without it, tagging a large file grew by about 2.5 MiB per MB of input)
+INFERENCE_SHAPE_MULTIPLES = (8, 8)
 
 
-def pad(items: Sequence[Encoded], indices: Sequence[int], multiples=(1, 1, 1)) -> Batch:
-    """Pad a batch; each distinct token's characters appear once (the char BiLSTM runs on those).
-    ``multiples`` round the time, distinct-token and character axes up (padding rows and columns)."""
+def pad(items: Sequence[Encoded], indices: Sequence[int], multiples=(1, 1)) -> Batch:
+    """Pad a batch; ``multiples`` round the time and character axes up."""
     chosen = [items[i] for i in indices]
     length = _round_up(max(len(item) for item in chosen), multiples[0])
+    width = _round_up(max((len(token) for item in chosen for token in item.chars), default=1), multiples[1])
     words = np.zeros((len(chosen), length), dtype=np.int32)
-    char_index = np.full((len(chosen), length), -1, dtype=np.int32)
+    chars = np.zeros((len(chosen), length, max(width, 1)), dtype=np.int32)
     labels = np.zeros((len(chosen), length), dtype=np.int32) if chosen[0].labels is not None else None
-    distinct: dict = {}
     for row, item in enumerate(chosen):
         words[row, : len(item)] = item.words
         for position, token_chars in enumerate(item.chars):
-            char_index[row, position] = distinct.setdefault(tuple(token_chars), len(distinct))
+            chars[row, position, : len(token_chars)] = token_chars
         if labels is not None:
             labels[row, : len(item)] = item.labels
-    width = _round_up(max(len(key) for key in distinct), multiples[2])
-    chars = np.zeros((_round_up(len(distinct), multiples[1]), width), dtype=np.int32)
-    for key, row in distinct.items():
-        chars[row, : len(key)] = key
     allowed = _pad_rows([item.allowed for item in chosen], length, True) if chosen[0].allowed is not None else None
     soft = _pad_rows([item.soft for item in chosen], length, 0.0) if chosen[0].soft is not None else None
-    return Batch(words, chars, char_index, labels, np.asarray(indices), allowed, soft)
+    return Batch(words, chars, labels, np.asarray(indices), allowed, soft)
 
 
 def _pad_rows(arrays: Sequence[np.ndarray], length: int, fill) -> np.ndarray:
@@ -92,9 +99,9 @@ def _pad_rows(arrays: Sequence[np.ndarray], length: int, fill) -> np.ndarray:
     return padded
 
 
-def training_batches(items: Sequence[Encoded], batch_size: int, rng: np.random.Generator,
-                     pool_batches: int = 50) -> Iterator[Batch]:
-    """Shuffled batches of sentences of similar length: shuffle, sort pools of
+def training_groups(items: Sequence[Encoded], batch_size: int, rng: np.random.Generator,
+                    pool_batches: int = 50) -> List[List[int]]:
+    """Shuffled batches of sentences of similar length (their indices): shuffle, sort pools of
     ``pool_batches * batch_size`` sentences by length, cut them into batches, shuffle the batches."""
     order = rng.permutation(len(items))
     pool_size = batch_size * pool_batches
@@ -102,8 +109,13 @@ def training_batches(items: Sequence[Encoded], batch_size: int, rng: np.random.G
     for start in range(0, len(order), pool_size):
         pool = sorted(order[start: start + pool_size], key=lambda i: len(items[i]))
         groups.extend(pool[i: i + batch_size] for i in range(0, len(pool), batch_size))
-    for group_index in rng.permutation(len(groups)):
-        yield pad(items, groups[group_index])
+    return [list(groups[g]) for g in rng.permutation(len(groups))]
+
+
+def training_batches(items: Sequence[Encoded], batch_size: int, rng: np.random.Generator,
+                     pool_batches: int = 50) -> Iterator[Batch]:
+    for group in training_groups(items, batch_size, rng, pool_batches):
+        yield pad(items, group)
 
 
 def inference_batches(items: Sequence[Encoded], batch_size: int) -> Iterator[Batch]:

@@ -16,6 +16,10 @@ The arithmetic is Keras's LSTM cell (gates ``i, f, c, o``; sigmoid gates; tanh a
 weights are Keras ``LSTM`` layers' own, under the paths ``Bidirectional`` gives them
 (``<name>/forward_lstm/lstm_cell/kernel``), so both compute the same function on the real steps.
 Forward outputs at padded positions are unspecified; gradients arriving there are ignored.
+
+That loop is for CPUs. On a GPU, cuDNN's LSTM is faster than any loop written in TensorFlow ops, so
+``BiLSTM(backend="auto")`` runs the same weights through Keras's ``LSTM`` layers there (which use
+cuDNN for right-padded masks); ``backend="fused"`` or ``"keras"`` picks one explicitly.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Tuple
 import keras
 import tensorflow as tf
 
+BACKENDS = ("auto", "fused", "keras")
 Weights = Tuple[tf.Tensor, tf.Tensor, tf.Tensor]  # kernel [D, 4H], recurrent kernel [H, 4H], bias [4H]
 
 
@@ -161,10 +166,13 @@ class BiLSTM(keras.layers.Layer):
     real steps (a prefix of each row). Returns ``[B, T, 2 * units]`` (``return_sequences``) or the
     final states ``[B, 2 * units]``; forward first, as ``Bidirectional`` concatenates."""
 
-    def __init__(self, units: int, return_sequences: bool = False, **kwargs):
+    def __init__(self, units: int, return_sequences: bool = False, backend: str = "auto", **kwargs):
         super().__init__(**kwargs)
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
         self.units = units
         self.return_sequences = return_sequences
+        self.backend = backend
         self.forward_lstm = keras.layers.LSTM(units, return_sequences=True, name="forward_lstm")
         self.backward_lstm = keras.layers.LSTM(units, return_sequences=True, name="backward_lstm")
 
@@ -173,16 +181,39 @@ class BiLSTM(keras.layers.Layer):
         self.backward_lstm.build(input_shape)
         super().build(input_shape)
 
+    def uses_keras_lstm(self) -> bool:
+        """Whether this call runs Keras's ``LSTM`` (cuDNN on a GPU) rather than the fused CPU loop:
+        ``backend="auto"`` picks Keras's wherever TensorFlow sees a GPU."""
+        if self.backend == "auto":
+            return bool(tf.config.list_logical_devices("GPU"))
+        return self.backend == "keras"
+
     def call(self, inputs, mask=None):
         inputs = tf.convert_to_tensor(inputs)
-        mask = tf.ones(tf.shape(inputs)[:2], tf.bool) if mask is None else tf.convert_to_tensor(mask)
-        weights = [tuple(tf.convert_to_tensor(w) for w in (layer.cell.kernel, layer.cell.recurrent_kernel,
-                                                             layer.cell.bias))
+        mask = tf.ones(tf.shape(inputs)[:2], tf.bool) if mask is None else tf.convert_to_tensor(mask, tf.bool)
+        lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
+        if self.uses_keras_lstm():
+            return self._keras_call(inputs, mask, lengths)
+        weights = [tuple(tf.cast(tf.convert_to_tensor(w), inputs.dtype)
+                         for w in (layer.cell.kernel, layer.cell.recurrent_kernel, layer.cell.bias))
                    for layer in (self.forward_lstm, self.backward_lstm)]
         forward, backward = bidirectional_lstm(inputs, mask, *weights)
         if self.return_sequences:
             return tf.transpose(tf.concat([forward, backward], axis=-1), [1, 0, 2])
-        return last_states(forward, backward, tf.reduce_sum(tf.cast(mask, tf.int32), axis=1))
+        return last_states(forward, backward, lengths)
+
+    def _keras_call(self, inputs, mask, lengths):
+        """What ``Bidirectional`` computes on right-padded sequences: the backward LSTM reads each
+        sequence's real steps reversed (cuDNN needs right padding, so the reversal keeps it)."""
+        forward = self.forward_lstm(inputs, mask=mask)
+        reversed_inputs = tf.reverse_sequence(inputs, lengths, seq_axis=1, batch_axis=0)
+        backward = tf.reverse_sequence(self.backward_lstm(reversed_inputs, mask=mask), lengths, seq_axis=1,
+                                       batch_axis=0)
+        if self.return_sequences:
+            return tf.concat([forward, backward], axis=-1)
+        last = tf.gather(forward, tf.maximum(lengths - 1, 0), batch_dims=1)
+        last *= tf.cast(lengths > 0, last.dtype)[:, None]
+        return tf.concat([last, backward[:, 0] * tf.cast(lengths > 0, last.dtype)[:, None]], axis=-1)
 
     def compute_mask(self, inputs, mask=None):
         return mask if self.return_sequences else None
@@ -194,5 +225,5 @@ class BiLSTM(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"units": self.units, "return_sequences": self.return_sequences})
+        config.update({"units": self.units, "return_sequences": self.return_sequences, "backend": self.backend})
         return config

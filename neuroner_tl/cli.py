@@ -105,6 +105,24 @@ _scheme_option = click.option("--scheme", default=None,
                               help="Tag scheme of the input labels (IO, IOB1, IOB2/BIO, BIOES); detected when omitted.")
 
 
+def _device_options(command):
+    """``--devices`` and ``--mixed-precision`` (``devices.Devices``) for the commands that train."""
+    command = click.option("--mixed-precision", is_flag=True,
+                           help="Compute in float16 on GPUs, bfloat16 on CPUs (weights and the CRF stay float32).")(command)
+    return click.option("--devices", default="auto", show_default=True, metavar="SPEC",
+                        help="auto, cpu, gpu, a number of GPUs, gpu:0,1 (MirroredStrategy) or multi-worker "
+                             "(MultiWorkerMirroredStrategy over TF_CONFIG).")(command)
+
+
+def _devices(spec, mixed_precision):
+    from .devices import Devices
+
+    devices = Devices(spec, mixed_precision)
+    if devices.spec == "multi-worker":
+        devices.strategy()  # TensorFlow wants it before its runtime starts
+    return devices
+
+
 @cli.command()
 @click.argument("train_file", type=click.Path())
 @click.option("--output", "-o", required=True, type=click.Path(), help="The model folder to write.")
@@ -122,16 +140,17 @@ _scheme_option = click.option("--scheme", default=None,
 @click.option("--resume", is_flag=True, help="Carry on from the checkpoint of an interrupted run.")
 @click.option("--restart", is_flag=True, help="Drop the checkpoint of an interrupted run and start over.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only errors.")
+@_device_options
 @friendly_errors
 def train(train_file, output, dev, test, embeddings, embeddings_format, config_file, overrides, max_epochs,
-          batch_size, tag_scheme, scheme, force, resume, restart, quiet):
+          batch_size, tag_scheme, scheme, force, resume, restart, quiet, devices, mixed_precision):
     """Train a model on TRAIN_FILE (CoNLL or a BRAT folder)."""
     from . import api
 
     hp = _hyperparameters(config_file, overrides, max_epochs=max_epochs, batch_size=batch_size, tag_scheme=tag_scheme)
     result = api.train(train_file, output, dev=dev, test=test, hp=hp, embeddings=embeddings,
                        embeddings_format=embeddings_format, scheme=scheme, force=force, resume=resume, restart=restart,
-                       verbose=not quiet)
+                       verbose=not quiet, devices=_devices(devices, mixed_precision))
     if not quiet:
         click.echo((result.test_report or result.dev_report).format_table())
 
@@ -216,6 +235,18 @@ def serve(model, host, port, max_texts):
     if problem:
         raise click.ClickException(problem)
     run_server(model, host=host, port=port, max_texts=max_texts)
+
+
+@cli.command()
+@click.argument("model", type=click.Path())
+@click.option("--output", "-o", required=True, type=click.Path(), help="The model folder to write.")
+@click.option("--force", is_flag=True, help="Replace an existing model folder.")
+@friendly_errors
+def upgrade(model, output, force):
+    """Rewrite MODEL (a folder of an earlier format, or a bare SavedModel) as a current model folder."""
+    from . import api
+
+    click.echo(f"model written to {api.upgrade(model, output, force=force)}")
 
 
 @cli.command()
@@ -330,9 +361,11 @@ def demo(workdir, train_size, epochs, domain, force):
 @click.option("--resume", is_flag=True, help="Carry on from the checkpoint of an interrupted update.")
 @click.option("--restart", is_flag=True, help="Drop the checkpoint of an interrupted update and start over.")
 @click.option("--quiet", "-q", is_flag=True)
+@_device_options
 @friendly_errors
 def update(model, target, entities, output, method, forget, annotated, dev, test, init, learning_rate, max_epochs,
-           patience, config_file, overrides, embeddings, scheme, force, resume, restart, quiet):
+           patience, config_file, overrides, embeddings, scheme, force, resume, restart, quiet, devices,
+           mixed_precision):
     """Update a trained model for a new domain or entity type, without the source data."""
     from . import api
     from .config import parse_overrides
@@ -343,7 +376,7 @@ def update(model, target, entities, output, method, forget, annotated, dev, test
     result = api.update(model, target, types, output, method=method, forget=forget, annotated=annotated, dev=dev,
                         test=test, init=init, learning_rate=learning_rate, max_epochs=max_epochs, patience=patience,
                         options=options, embeddings=embeddings, scheme=scheme, force=force, resume=resume,
-                        restart=restart, verbose=not quiet)
+                        restart=restart, verbose=not quiet, devices=_devices(devices, mixed_precision))
     if not quiet:
         scores = result.dev_scores
         click.echo(f"dev split: target F1 {scores['target_f1']:.2f} (gold {', '.join(types)} spans), "

@@ -1,115 +1,308 @@
-"""The NeuroNER network as a Keras 3 functional model.
+"""The NeuroNER network as one Keras 3 model: training goes through ``fit``, decoding through
+``predict_step``.
 
-word ids ``[B, T]`` (0 = padding), the characters of the batch's distinct tokens ``[U, W]`` and each
-position's token row ``[B, T]`` -> char BiLSTM final states (once per distinct token) ⊕ word embedding ->
-dropout -> token BiLSTM -> tanh hidden layer -> emission scores ``[B, T, C]`` -> CRF layer (holds the
-transitions; passes the scores through). Both BiLSTMs are :class:`~neuroner_tl.bilstm.BiLSTM`, Keras's
-``Bidirectional(LSTM)`` computed faster on CPU, with the same weights under the same paths.
+Inputs share the sentence batch axis: word ids ``[B, T]`` (0 = padding) and the characters of each
+token ``[B, T, W]`` (0 = padding). Inside the graph the character BiLSTM runs once per *distinct*
+real token of the batch (``CharEncoder``), the rest is char states ⊕ word embedding -> dropout ->
+token BiLSTM -> tanh hidden layer -> emission scores ``[B, T, C]`` -> CRF (the layer holds the
+transitions and passes the scores through).
+
+``NeuronerModel.compute_loss`` is the CRF negative log-likelihood (or an update's objective,
+``objectives.Objective``), so ``fit``, callbacks, ``tf.distribute`` strategies and mixed precision
+work as Keras users expect; ``predict_step`` is constrained Viterbi decoding, plus the CRF's
+probabilities when asked for.
+
+Both BiLSTMs are :class:`~neuroner_tl.bilstm.BiLSTM`: Keras's ``Bidirectional(LSTM)`` weights under
+the same paths, computed by a fused loop on CPU and by Keras's (cuDNN) LSTM on GPU.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Dict, Union
+from typing import Dict, Optional, Sequence, Union
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from .config import Hyperparameters
 from .bilstm import BiLSTM
+from .config import Hyperparameters
 from .crf import CRF
+from .objectives import Objective, anchor_penalty
 
 WORD_INPUT = "word_ids"
 CHAR_INPUT = "char_ids"
-CHAR_INDEX_INPUT = "char_index"
+WORDS_SPEC = tf.TensorSpec([None, None], tf.int32, name=WORD_INPUT)
+CHARS_SPEC = tf.TensorSpec([None, None, None], tf.int32, name=CHAR_INPUT)
+
+
+def distinct_rows(rows: tf.Tensor):
+    """(the distinct rows of a 2-D int tensor in order of first occurrence, each row's index among them)."""
+    distinct, index = tf.raw_ops.UniqueV2(x=rows, axis=tf.constant([0], tf.int64))
+    return distinct, index
 
 
 @keras.saving.register_keras_serializable(package="neuroner_tl")
 class CharEncoder(keras.layers.Layer):
     """Character embedding + BiLSTM; a token is the concatenation of both directions' final states.
 
-    Takes ``[char_ids, char_index]``: the characters of the batch's distinct tokens ``[U, W]``
-    (0 = padding) and, for each position ``[B, T]``, the row of its token (-1 = padding). The
-    LSTM runs once per distinct token, never on padding; the result is gathered to ``[B, T, 2 * units]``.
+    Takes the characters of every position ``[B, T, W]`` (0 = padding) and returns ``[B, T, 2 * units]``
+    (zeros at padded positions). The LSTM runs once per distinct real token of the batch, never on
+    padding: about 60% of a CoNLL batch's tokens are distinct.
     """
 
-    def __init__(self, num_chars: int, embedding_dim: int = 25, units: int = 25, **kwargs):
+    def __init__(self, num_chars: int, embedding_dim: int = 25, units: int = 25, lstm_backend: str = "auto",
+                 **kwargs):
         super().__init__(**kwargs)
         self.num_chars = num_chars
         self.embedding_dim = embedding_dim
         self.units = units
+        self.lstm_backend = lstm_backend
         self.embedding = keras.layers.Embedding(num_chars, embedding_dim, mask_zero=True, name="char_embedding")
-        self.bilstm = BiLSTM(units, name="char_bilstm")
+        self.bilstm = BiLSTM(units, backend=lstm_backend, name="char_bilstm")
 
     def build(self, input_shape):
         self.embedding.build((None, None))
         self.bilstm.build((None, None, self.embedding_dim))
         super().build(input_shape)
 
-    def call(self, inputs, training=None):
-        char_ids, char_index = inputs
+    def call(self, char_ids, training=None):
         char_ids = tf.convert_to_tensor(char_ids)
-        encoded = self.bilstm(self.embedding(char_ids), mask=char_ids > 0, training=training)  # [U, 2 * units]
-        with_padding = tf.concat([tf.zeros_like(encoded[:1]), encoded], axis=0)
-        return tf.gather(with_padding, tf.convert_to_tensor(char_index) + 1)
+        shape = tf.shape(char_ids)
+        flat = tf.reshape(char_ids, [-1, shape[2]])
+        positions = tf.where(tf.reduce_any(flat > 0, axis=1))  # [N, 1] real tokens
+        distinct, index = distinct_rows(tf.gather_nd(flat, positions))
+        encoded = self.bilstm(self.embedding(distinct), mask=distinct > 0, training=training)  # [U, 2 * units]
+        placed = tf.scatter_nd(positions, tf.gather(encoded, index),
+                               tf.stack([tf.shape(flat, out_type=tf.int64)[0], 2 * self.units]))
+        return tf.reshape(placed, tf.stack([shape[0], shape[1], 2 * self.units]))
 
     def compute_output_shape(self, input_shape):
-        index_shape = input_shape[1]
-        return (index_shape[0], index_shape[1], 2 * self.units)
+        return (input_shape[0], input_shape[1], 2 * self.units)
 
     def get_config(self):
         config = super().get_config()
-        config.update({"num_chars": self.num_chars, "embedding_dim": self.embedding_dim, "units": self.units})
+        config.update({"num_chars": self.num_chars, "embedding_dim": self.embedding_dim, "units": self.units,
+                       "lstm_backend": self.lstm_backend})
         return config
 
 
+@keras.saving.register_keras_serializable(package="neuroner_tl")
+class NeuronerModel(keras.Model):
+    """The BiLSTM-CRF. ``call`` returns the emission scores ``[B, T, C]``; the CRF layer ``crf`` holds
+    the paper's ``(C+2) x (C+2)`` transitions.
+
+    Every layer is built in ``__init__`` from the sizes given, so weight paths do not depend on the
+    model's name (``"token_bilstm/forward_lstm/lstm_cell/kernel"``) and a model folder written by any
+    version of the package maps weight for weight.
+
+    Training (``compute_loss``) minimises ``objective`` (default: the CRF likelihood of
+    ``y["labels"]``; an update's objectives also read ``y["allowed"]`` and ``y["soft"]``), plus the
+    L2-SP pull to ``anchors`` when set. ``predict_step`` decodes with ``allowed_transitions``
+    (``set_decoding``) and returns ``{"tag_ids", "scores"}``, and with ``with_probabilities`` also
+    ``"log_probability"``, ``"token_confidence"`` and ``"span_confidence"``.
+    """
+
+    def __init__(self, num_words: int, num_chars: int, num_labels: int, word_dim: int = 300,
+                 char_embedding_dim: int = 25, char_lstm_units: int = 25, token_lstm_units: int = 128,
+                 hidden_layer: bool = True, dropout: float = 0.5, seed: int = 1, lstm_backend: str = "auto",
+                 dtype_policy: Optional[str] = None, **kwargs):
+        kwargs.setdefault("name", "neuroner")
+        super().__init__(**kwargs)
+        self.sizes = {"num_words": num_words, "num_chars": num_chars, "num_labels": num_labels, "word_dim": word_dim,
+                      "char_embedding_dim": char_embedding_dim, "char_lstm_units": char_lstm_units,
+                      "token_lstm_units": token_lstm_units, "hidden_layer": hidden_layer, "dropout": dropout,
+                      "seed": seed, "lstm_backend": lstm_backend, "dtype_policy": dtype_policy}
+        policy = {"dtype": dtype_policy} if dtype_policy else {}  # e.g. "mixed_bfloat16"
+        self.word_embedding = keras.layers.Embedding(num_words, word_dim, name="word_embedding", **policy)
+        self.char_encoder = CharEncoder(num_chars, char_embedding_dim, char_lstm_units, lstm_backend,
+                                        name="char_encoder", **policy)
+        self.feature_dropout = keras.layers.Dropout(dropout, seed=seed, name="dropout", **policy)
+        self.token_bilstm = BiLSTM(token_lstm_units, return_sequences=True, backend=lstm_backend, name="token_bilstm",
+                                   **policy)
+        self.hidden = keras.layers.Dense(token_lstm_units, activation="tanh", name="hidden", **policy) \
+            if hidden_layer else None
+        # the scores and the CRF stay in float32 under a mixed-precision policy
+        self.emissions = keras.layers.Dense(num_labels, name="emissions", dtype="float32")
+        self.crf = CRF(num_labels, name="crf", dtype="float32")
+        feature_dim = 2 * char_lstm_units + word_dim
+        self.word_embedding.build((None, None))
+        self.char_encoder.build((None, None, None))
+        self.feature_dropout.build((None, None, feature_dim))
+        self.token_bilstm.build((None, None, feature_dim))
+        if self.hidden is not None:
+            self.hidden.build((None, None, 2 * token_lstm_units))
+        self.emissions.build((None, None, token_lstm_units if hidden_layer else 2 * token_lstm_units))
+        self.crf.build((None, None, num_labels))
+        self.objective = Objective()
+        self.anchors: Optional[list] = None  # L2-SP: (variable, its starting value) pairs
+        self.allowed_transitions: Optional[np.ndarray] = None
+        self.span_rules: Optional[tuple] = None  # (continues [C, C], is_entity [C]) for span confidences
+        self.with_probabilities = False
+        self.built = True
+
+    @classmethod
+    def for_hyperparameters(cls, hp: Hyperparameters, num_words: int, num_chars: int, num_labels: int,
+                            word_dim: Optional[int] = None, lstm_backend: str = "auto",
+                            dtype_policy: Optional[str] = None) -> "NeuronerModel":
+        return cls(num_words, num_chars, num_labels, word_dim or hp.token_embedding_dim, hp.char_embedding_dim,
+                   hp.char_lstm_units, hp.token_lstm_units, hp.hidden_layer, hp.dropout, hp.seed, lstm_backend,
+                   dtype_policy)
+
+    # the network -------------------------------------------------------------------------------
+    def call(self, inputs, training=None):
+        words = tf.convert_to_tensor(inputs[WORD_INPUT])
+        mask = words > 0
+        chars = self.char_encoder(inputs[CHAR_INPUT], training=training)
+        features = tf.concat([chars, tf.cast(self.word_embedding(words), chars.dtype)], axis=-1)
+        features = self.feature_dropout(features, training=training)
+        hidden = self.token_bilstm(features, mask=mask, training=training)
+        if self.hidden is not None:
+            hidden = self.hidden(hidden)
+        return self.crf(self.emissions(hidden))
+
+    @staticmethod
+    def lengths(inputs) -> tf.Tensor:
+        return tf.reduce_sum(tf.cast(tf.convert_to_tensor(inputs[WORD_INPUT]) > 0, tf.int32), axis=1)
+
+    # training ----------------------------------------------------------------------------------
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The mean over the batch's sentences of ``objective``'s loss, plus L2-SP; scaled for the
+        number of replicas, as Keras's own losses are, so that gradients sum to the global mean."""
+        targets = y if isinstance(y, dict) else {"labels": y}
+        losses = self.objective.sentence_losses(self.crf, y_pred, self.lengths(x), targets.get("labels"),
+                                                targets.get("allowed"), targets.get("soft"))
+        loss = tf.reduce_mean(losses)
+        if self.anchors:
+            loss += self.objective.l2sp_weight * anchor_penalty([v for v, _ in self.anchors],
+                                                                [a for _, a in self.anchors])
+        return scale_for_replicas(loss)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        """Keras's metrics (the mean loss); under ``MultiWorkerMirroredStrategy`` as 1-element vectors,
+        because Keras averages each replica's logs there with ``strategy.reduce("MEAN", axis=0)``,
+        which has no axis 0 to reduce in a scalar."""
+        metrics = super().compute_metrics(x, y, y_pred, sample_weight)
+        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+            return {name: tf.reshape(value, [1]) for name, value in metrics.items()}
+        return metrics
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """Keras, under a ``tf.distribute`` strategy, builds the model from a batch of data averaged over
+        the replicas, which ``MultiWorkerMirroredStrategy`` cannot average for inputs in a dict. Every
+        layer here is built in ``__init__``; with a built optimizer there is nothing left to build."""
+        if self.optimizer is not None and self.optimizer.built:
+            return
+        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
+    # decoding ----------------------------------------------------------------------------------
+    def set_decoding(self, allowed: Optional[np.ndarray], continues: np.ndarray, is_entity: np.ndarray) -> None:
+        """The moves decoding may use (``tags.allowed_transitions`` or None for all) and the span rules
+        of the label set (``tags.span_continuation``, which labels are entities)."""
+        self.allowed_transitions = None if allowed is None else np.asarray(allowed, bool)
+        self.span_rules = (np.asarray(continues, bool), np.asarray(is_entity, bool))
+        self.predict_function = None  # Keras's compiled predict step no longer holds
+
+    def decode(self, inputs, with_probabilities: bool = False) -> Dict[str, tf.Tensor]:
+        potentials = self(inputs, training=False)
+        lengths = self.lengths(inputs)
+        allowed = self.allowed_transitions
+        tag_ids, scores = self.crf.decode(potentials, lengths, allowed)
+        result = {"tag_ids": tag_ids, "scores": scores}
+        if with_probabilities:
+            continues, is_entity = self.span_rules
+            token, span = self.crf.confidences(potentials, tag_ids, lengths, continues, is_entity, allowed)
+            result.update({"log_probability": scores - self.crf.log_norm(potentials, lengths, allowed),
+                           "token_confidence": token, "span_confidence": span})
+        return result
+
+    def marginals(self, inputs) -> tf.Tensor:
+        """P(label | sentence) of every token ``[B, T, C]``, by forward–backward under the decoding constraint."""
+        potentials = self(inputs, training=False)
+        return tf.exp(self.crf.log_marginals(potentials, self.lengths(inputs), self.allowed_transitions))
+
+    def predict_step(self, data):
+        x = data[0] if isinstance(data, (tuple, list)) else data
+        return self.decode(x, self.with_probabilities)
+
+    # weights -----------------------------------------------------------------------------------
+    def model_weights(self) -> list:
+        """Every weight of the network, frozen or not (not the dropout's seed state)."""
+        return [v for v in self.weights if "seed_generator" not in v.path]
+
+    def replica(self, lstm_backend: Optional[str] = None, dtype_policy: Optional[str] = None) -> "NeuronerModel":
+        """A new network of the same sizes (built in the current ``tf.distribute`` scope, with another
+        LSTM backend or precision) holding a copy of this one's weights."""
+        sizes = {**self.sizes, "dtype_policy": dtype_policy}
+        if lstm_backend is not None:
+            sizes["lstm_backend"] = lstm_backend
+        copy = NeuronerModel(**sizes)
+        assign_weights(copy, weight_arrays(self))
+        copy.allowed_transitions, copy.span_rules = self.allowed_transitions, self.span_rules
+        return copy
+
+    def get_config(self):
+        return {**self.sizes, "name": self.name}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def scale_for_replicas(loss):
+    """``loss / replicas`` under a ``tf.distribute`` strategy (Keras's ``scale_loss_for_distribution``)."""
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    return loss / replicas if replicas > 1 else loss
+
+
 def build_model(hp: Hyperparameters, num_words: int, num_chars: int, num_labels: int,
-                word_dim: int = None) -> keras.Model:
+                word_dim: int = None, lstm_backend: str = "auto") -> NeuronerModel:
     """The network for ``num_labels`` labels; ``word_dim`` overrides ``hp.token_embedding_dim``
     (pretrained vectors set it)."""
-    word_dim = word_dim or hp.token_embedding_dim
-    word_ids = keras.Input(shape=(None,), dtype="int32", name=WORD_INPUT)
-    char_ids = keras.Input(shape=(None,), dtype="int32", name=CHAR_INPUT)  # [U, W]: batch axis = distinct tokens
-    char_index = keras.Input(shape=(None,), dtype="int32", name=CHAR_INDEX_INPUT)
-    mask = keras.ops.not_equal(word_ids, 0)
-
-    words = keras.layers.Embedding(num_words, word_dim, name="word_embedding")(word_ids)
-    chars = CharEncoder(num_chars, hp.char_embedding_dim, hp.char_lstm_units, name="char_encoder")([char_ids, char_index])
-    features = keras.layers.Concatenate(name="token_features")([chars, words])
-    features = keras.layers.Dropout(hp.dropout, seed=hp.seed, name="dropout")(features)
-    hidden = BiLSTM(hp.token_lstm_units, return_sequences=True, name="token_bilstm")(features, mask=mask)
-    if hp.hidden_layer:
-        hidden = keras.layers.Dense(hp.token_lstm_units, activation="tanh", name="hidden")(hidden)
-    emissions = keras.layers.Dense(num_labels, name="emissions")(hidden)
-    scores = CRF(num_labels, name="crf")(emissions)
-    inputs = {WORD_INPUT: word_ids, CHAR_INPUT: char_ids, CHAR_INDEX_INPUT: char_index}
-    return keras.Model(inputs=inputs, outputs=scores, name="neuroner")
+    return NeuronerModel.for_hyperparameters(hp, num_words, num_chars, num_labels, word_dim, lstm_backend)
 
 
-def crf_layer(model: keras.Model) -> CRF:
-    return model.get_layer("crf")
+def crf_layer(model: NeuronerModel) -> CRF:
+    return model.crf
 
 
-def set_word_embeddings(model: keras.Model, matrix: np.ndarray) -> None:
-    model.get_layer("word_embedding").embeddings.assign(matrix)
+def set_word_embeddings(model: NeuronerModel, matrix: np.ndarray) -> None:
+    model.word_embedding.embeddings.assign(matrix)
 
 
-def weight_arrays(network: keras.Model) -> Dict[str, np.ndarray]:
-    """Every trainable weight by its path (``"token_bilstm/forward_lstm/lstm_cell/kernel"``).
+def weight_arrays(network: NeuronerModel) -> Dict[str, np.ndarray]:
+    """Every weight by its path (``"token_bilstm/forward_lstm/lstm_cell/kernel"``).
 
-    The paths depend only on the layer names given in ``build_model``, unlike the entry names of
-    Keras's own weights file, and loading by path lets a mismatch fail loudly instead of leaving
-    freshly initialized weights in place.
+    The paths depend only on the layer names given in ``NeuronerModel``, and loading by path lets a
+    mismatch fail loudly instead of leaving freshly initialized weights in place.
     """
-    arrays = {v.path: v.numpy() for v in network.trainable_variables}
-    if len(arrays) != len(network.trainable_variables):
-        raise ValueError("two trainable weights share a path; give every layer a unique name")
+    weights = network.model_weights()
+    arrays = {v.path: v.numpy() for v in weights}
+    if len(arrays) != len(weights):
+        raise ValueError("two weights share a path; give every layer a unique name")
     return arrays
 
 
-def save_weights(network: keras.Model, path: Union[str, Path]) -> None:
+def assign_weights(network: NeuronerModel, arrays: Dict[str, np.ndarray]) -> None:
+    """Assign every weight from ``arrays`` (by path); ``ValueError`` names what is missing or misshapen."""
+    wanted = {v.path: v for v in network.model_weights()}
+    missing = sorted(set(wanted) - set(arrays))
+    unexpected = sorted(set(arrays) - set(wanted))
+    if missing or unexpected:
+        raise ValueError(f"weights do not match the network (missing: {', '.join(missing) or 'none'}; "
+                         f"unexpected: {', '.join(unexpected) or 'none'})")
+    for name, variable in wanted.items():
+        value = arrays[name]
+        if tuple(value.shape) != tuple(variable.shape):
+            raise ValueError(f"weight {name} has shape {tuple(value.shape)}, the network expects "
+                             f"{tuple(variable.shape)}")
+    for name, variable in wanted.items():
+        variable.assign(arrays[name])
+
+
+def save_weights(network: NeuronerModel, path: Union[str, Path]) -> None:
+    """An ``.npz`` of every weight by path: the epoch checkpoints of a run in progress."""
     path = Path(path)
     temporary = path.with_name(f".{path.name}.tmp")
     with open(temporary, "wb") as stream:
@@ -117,19 +310,10 @@ def save_weights(network: keras.Model, path: Union[str, Path]) -> None:
     os.replace(temporary, path)
 
 
-def load_weights(network: keras.Model, path: Union[str, Path]) -> None:
-    """Assign every trainable weight from ``path``; ``ValueError`` names what is missing or misshapen."""
+def load_weights(network: NeuronerModel, path: Union[str, Path]) -> None:
     with np.load(path, allow_pickle=False) as stored:
-        stored_names = set(stored.files)
-        wanted = {v.path: v for v in network.trainable_variables}
-        missing = sorted(set(wanted) - stored_names)
-        unexpected = sorted(stored_names - set(wanted))
-        if missing or unexpected:
-            raise ValueError(f"weights do not match the network (missing: {', '.join(missing) or 'none'}; "
-                             f"unexpected: {', '.join(unexpected) or 'none'})")
-        for name, variable in wanted.items():
-            value = stored[name]
-            if tuple(value.shape) != tuple(variable.shape):
-                raise ValueError(f"weight {name} has shape {tuple(value.shape)}, the network expects "
-                                 f"{tuple(variable.shape)}")
-            variable.assign(value)
+        assign_weights(network, {name: stored[name] for name in stored.files})
+
+
+def frozen_variables(network: NeuronerModel, layer_names: Sequence[str]) -> list:
+    return [v for v in network.model_weights() if any(v.path.startswith(name + "/") for name in layer_names)]

@@ -30,7 +30,8 @@ PathLike = Union[str, Path]
 LOCK_FILE = "lock"
 FINGERPRINT_FILE = "fingerprint.json"
 STATE_FILE = "state.json"  # written by training.Trainer after every epoch
-MODEL_MARKERS = ("model.json", "config.json")  # what every neuroner_tl model folder holds
+MODEL_MARKERS = ("saved_model/saved_model.pb", "saved_model/assets/model.json")  # what a model folder holds
+LEGACY_MODEL_MARKERS = ("model.json", "config.json")  # format 1 (neuroner_tl 0.1)
 
 
 def checkpoint_folder(output: PathLike) -> Path:
@@ -39,7 +40,7 @@ def checkpoint_folder(output: PathLike) -> Path:
 
 
 def is_model_folder(folder: Path) -> bool:
-    return all((folder / name).is_file() for name in MODEL_MARKERS)
+    return any(all((folder / name).is_file() for name in markers) for markers in (MODEL_MARKERS, LEGACY_MODEL_MARKERS))
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -148,12 +149,19 @@ class RunFolder:
     ``resume``: carry on from the checkpoint of an interrupted run (none: start from the beginning).
     ``restart``: drop such a checkpoint and start over. Neither, with a checkpoint there: an error
     that says so, and the checkpoint is kept.
+
+    ``devices`` (``devices.Devices``): in a multi-worker cluster only the chief writes ``output``;
+    every other worker keeps its own checkpoints beside it (``.NAME.worker-I.checkpoint``, to resume
+    with the chief) and writes no model.
     """
 
     def __init__(self, output: Optional[PathLike], *, force: bool = False, resume: bool = False,
                  restart: bool = False, inputs: Sequence[Optional[PathLike]] = (), command: str = "train",
-                 say=None):
+                 say=None, devices=None):
         self.say = say or (lambda message: None)
+        self.writes_model = devices is None or devices.is_chief
+        if output is not None and not self.writes_model:
+            output = Path(output).parent / f".{Path(output).name}.worker-{devices.worker[1]}"
         self.output = Path(output) if output is not None else None
         self.force = force
         self.resume = resume
@@ -228,6 +236,22 @@ class RunFolder:
         return json.loads((self.checkpoint / STATE_FILE).read_text(encoding="utf-8"))
 
     # leaving -------------------------------------------------------------------------------------
+    def save_model(self, tagger, history: Sequence[dict], plot_name: str, extra_names: Sequence[str] = ()) -> None:
+        """Finalise the run: plot ``history`` into the checkpoint folder, save the model folder with that
+        plot, the TensorBoard logs and ``extra_names`` from there, then remove the checkpoint folder."""
+        from .model_io import save_tagger
+        from .training import plot_history
+
+        if not self.writes_model:
+            self.finished()
+            return
+        staging = self.checkpoint
+        plot_history(history, staging / plot_name)
+        names = ("logs", plot_name, *extra_names)
+        save_tagger(tagger, self.output, force=self.force, extra_files={name: staging / name for name in names},
+                    staging=staging / "model")
+        self.finished()
+
     def finished(self) -> None:
         """The model is in place: the checkpoint folder (lock included) goes."""
         if self.checkpoint is not None:

@@ -17,7 +17,7 @@ import numpy as np
 from . import tags as tagging
 from .embeddings import find_vector
 from .errors import UpdateError
-from .model import weight_arrays
+from .model import assign_weights, weight_arrays
 from .tagger import Tagger
 from .vocabulary import PAD_ID, UNK_ID, Vocabulary
 
@@ -187,8 +187,4 @@ def _copy_provenance(provenance: dict) -> dict:
 
 
 def _assign(tagger: Tagger, arrays: Dict[str, np.ndarray]) -> None:
-    for variable in tagger.network.trainable_variables:
-        value = arrays[variable.path]
-        if tuple(value.shape) != tuple(variable.shape):
-            raise AssertionError(f"surgery produced {variable.path} with shape {value.shape}, expected {variable.shape}")
-        variable.assign(value)
+    assign_weights(tagger.network, arrays)

@@ -9,19 +9,15 @@ import numpy as np
 import tensorflow as tf
 
 from . import tags as tagging
-from .batching import Encoded, encode, inference_batches
+from .batching import Batch, Encoded, encode, inference_batches
 from .config import Hyperparameters
 from .conll import Corpus, Sentence
 from .errors import DataFormatError
 from .evaluation import evaluate
-from .model import CHAR_INDEX_INPUT, CHAR_INPUT, WORD_INPUT, build_model, crf_layer
+from .model import CHAR_INPUT, CHARS_SPEC, WORD_INPUT, WORDS_SPEC, build_model, crf_layer
 from .tokenizer import split_sentences
-from .vocabulary import TokenEncoder, Vocabulary
-
-WORDS_SPEC = tf.TensorSpec([None, None], tf.int32)
-CHARS_SPEC = tf.TensorSpec([None, None], tf.int32)
-INDEX_SPEC = tf.TensorSpec([None, None], tf.int32)
-LABELS_SPEC = tf.TensorSpec([None, None], tf.int32)
+from .vocabulary import (TokenEncoder, Vocabulary, build_char_vocabulary, build_word_vocabulary, count_words,
+                         replace_digits, singleton_words)
 
 
 @dataclasses.dataclass
@@ -118,6 +114,7 @@ class Tagger:
                                     digits_to_zero=hp.replace_digits, max_word_length=hp.max_word_length)
         self._decode: dict = {}
         self._constrained = hp.constrained_decoding
+        self._set_network_decoding()
         self.embedding_coverage = None  # set when built with pretrained vectors (embeddings.Coverage)
         self.singletons: List[int] = []  # ids of training words seen once (NeuroNER's UNK swap)
 
@@ -144,6 +141,11 @@ class Tagger:
         self._constrained = bool(value)
         self.forget_compiled()
 
+    def _set_network_decoding(self) -> None:
+        """Tell the network (``NeuronerModel.set_decoding``) how this label set decodes."""
+        self.network.set_decoding(self.allowed_transitions(), tagging.span_continuation(self.labels),
+                                  np.array([label != tagging.OUTSIDE for label in self.labels]))
+
     def allowed_transitions(self) -> Optional[np.ndarray]:
         """The ``(C+2) x (C+2)`` mask of allowed moves when decoding is constrained, else None."""
         return tagging.allowed_transitions(self.hp.tag_scheme, self.labels) if self._constrained else None
@@ -163,45 +165,34 @@ class Tagger:
                                               sentence.line + offset if sentence.line else None)
         return encode([s.tokens for s in corpus.sentences], self.encoder, labels, self.label_index)
 
-    def network_inputs(self, words, chars, char_index) -> dict:
-        return {WORD_INPUT: words, CHAR_INPUT: chars, CHAR_INDEX_INPUT: char_index}
-
     def decode_function(self, probabilities: bool = False):
-        """A compiled ``(word ids, chars, char index) -> (tag ids, log-probability of the path, token
-        confidences, span confidences)``; forward–backward runs only when ``probabilities`` is asked
-        for (otherwise the last three are zeros)."""
+        """A compiled ``(word ids [B, T], chars [B, T, W]) -> (tag ids, log-probability of the path,
+        token confidences, span confidences)`` (``NeuronerModel.decode``); forward–backward runs only
+        when ``probabilities`` is asked for (otherwise the last three are zeros)."""
         if self._decode.get(probabilities) is None:
-            network, crf, inputs = self.network, self.crf, self.network_inputs
-            allowed = self.allowed_transitions()
-            continues = tagging.span_continuation(self.labels)
-            is_entity = np.array([label != tagging.OUTSIDE for label in self.labels])
+            network = self.network
 
-            @tf.function(input_signature=[WORDS_SPEC, CHARS_SPEC, INDEX_SPEC])
-            def decode(words, chars, char_index):
-                potentials = network(inputs(words, chars, char_index), training=False)
-                lengths = tf.reduce_sum(tf.cast(words > 0, tf.int32), axis=1)
-                tag_ids, best = crf.decode(potentials, lengths, allowed)
+            @tf.function(input_signature=[WORDS_SPEC, CHARS_SPEC])
+            def decode(words, chars):
+                result = network.decode({WORD_INPUT: words, CHAR_INPUT: chars}, probabilities)
                 if probabilities:
-                    token, span = crf.confidences(potentials, tag_ids, lengths, continues, is_entity, allowed)
-                    return tag_ids, best - crf.log_norm(potentials, lengths, allowed), token, span
+                    return (result["tag_ids"], result["log_probability"], result["token_confidence"],
+                            result["span_confidence"])
                 nothing = tf.zeros_like(words, tf.float32)
-                return tag_ids, tf.zeros_like(best), nothing, nothing
+                return result["tag_ids"], tf.zeros_like(result["scores"]), nothing, nothing
 
             self._decode[probabilities] = decode
         return self._decode[probabilities]
 
     def marginals_function(self):
-        """A compiled ``(word ids, chars, char index) -> P(label | sentence)`` per token, ``[B, T, C]``,
-        by forward–backward."""
+        """A compiled ``(word ids, chars) -> P(label | sentence)`` per token, ``[B, T, C]``, by
+        forward–backward."""
         if self._decode.get("marginals") is None:
-            network, crf, inputs = self.network, self.crf, self.network_inputs
-            allowed = self.allowed_transitions()
+            network = self.network
 
-            @tf.function(input_signature=[WORDS_SPEC, CHARS_SPEC, INDEX_SPEC])
-            def marginals(words, chars, char_index):
-                potentials = network(inputs(words, chars, char_index), training=False)
-                lengths = tf.reduce_sum(tf.cast(words > 0, tf.int32), axis=1)
-                return tf.exp(crf.log_marginals(potentials, lengths, allowed))
+            @tf.function(input_signature=[WORDS_SPEC, CHARS_SPEC])
+            def marginals(words, chars):
+                return network.marginals({WORD_INPUT: words, CHAR_INPUT: chars})
 
             self._decode["marginals"] = marginals
         return self._decode["marginals"]
@@ -211,14 +202,22 @@ class Tagger:
         compute = self.marginals_function()
         results: List[np.ndarray] = [np.zeros((0, len(self.labels)), np.float32)] * len(items)
         for batch in inference_batches(items, batch_size):
-            values = compute(batch.words, batch.chars, batch.char_index).numpy()
+            values = compute(batch.words, batch.chars).numpy()
             for row, index in enumerate(batch.indices):
                 results[index] = values[row, : len(items[index])]
         return results
 
     def forget_compiled(self) -> None:
-        """Drop the compiled decoders (after the network's weights or shapes change)."""
+        """Drop the compiled decoders (after the network's weights, shapes or constraint change)."""
         self._decode = {}
+        self._set_network_decoding()
+
+    def batches(self, sentences: Sequence, batch_size: int = 128) -> List[Batch]:
+        """Sentences (``Sentence`` or token lists) as padded inference batches, shortest first;
+        ``Batch.inputs()`` is what ``network`` takes, ``Batch.indices`` each row's sentence."""
+        token_lists = [s.tokens if isinstance(s, Sentence) else list(s) for s in sentences]
+        check_tokens(token_lists)
+        return list(inference_batches(encode(token_lists, self.encoder), batch_size))
 
     def predict_encoded(self, items: Sequence[Encoded], batch_size: int = 128,
                         probabilities: bool = False) -> List[Prediction]:
@@ -228,7 +227,7 @@ class Tagger:
         results: List[Prediction] = [Prediction([], 0.0, [] if probabilities else None,
                                                 [] if probabilities else None)] * len(items)
         for batch in inference_batches(items, batch_size):
-            outputs = [value.numpy() for value in decode(batch.words, batch.chars, batch.char_index)]
+            outputs = [value.numpy() for value in decode(batch.words, batch.chars)]
             tag_ids, log_probability, token, span = outputs
             for row, index in enumerate(batch.indices):
                 length = len(items[index])
@@ -297,3 +296,28 @@ class Tagger:
     def copy_weights_from(self, other: "Tagger") -> None:
         self.network.set_weights(other.network.get_weights())
         self.forget_compiled()
+
+
+def build_tagger(hp: Hyperparameters, train: Corpus, others: Sequence[Corpus] = (), vectors=None,
+                 extra_types: Sequence[str] = ()) -> Tagger:
+    """A fresh tagger whose vocabularies and labels come from the training data: training words seen
+    ``hp.min_word_count`` times, plus (with ``vectors``) every word of ``train`` and ``others`` that
+    has a pretrained vector; its word embeddings start from those vectors."""
+    from .embeddings import embedding_matrix, find_vector
+    from .model import set_word_embeddings
+
+    normalize = replace_digits if hp.replace_digits else (lambda t: t)
+    counts = count_words((s.tokens for s in train.sentences), normalize)
+    has_vector = (lambda w: find_vector(vectors, w) is not None) if vectors is not None else None
+    extra_words = (normalize(t) for c in others for s in c.sentences for t in s.tokens)
+    words = build_word_vocabulary(counts, hp.min_word_count, has_vector, extra_words)
+    chars = build_char_vocabulary((s.tokens for s in train.sentences), normalize)
+    types = sorted(set(train.entity_types()).union(*(c.entity_types() for c in others if c.labelled), extra_types))
+    labels = tagging.labels_for_types(types, hp.tag_scheme)
+    dim = vectors.vector_size if vectors is not None else hp.token_embedding_dim
+    tagger = Tagger(hp, words, chars, labels, word_dim=dim)
+    matrix, coverage = embedding_matrix(words, dim, np.random.default_rng(hp.seed), vectors)
+    set_word_embeddings(tagger.network, matrix)
+    tagger.embedding_coverage = coverage
+    tagger.singletons = [words.id(w) for w in singleton_words(counts, words)]
+    return tagger

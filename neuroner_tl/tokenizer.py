@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import List, Tuple
 
@@ -41,3 +42,51 @@ def split_sentences(text: str) -> List[List[Token]]:
         if current:
             sentences.append(current)
     return sentences
+
+
+# The same tokenizer for TensorFlow's RE2 (the SavedModel's raw-text signature, ``serving.py``) ------
+# RE2 has no lookahead and its \w, \d, \s are ASCII, so the pattern is spelled with character classes
+# built from this Python's own definitions (\w: isalnum() or "_", \d: isdecimal(), \s: isspace()),
+# code point by code point, and the elision's lookahead becomes a mark put on the apostrophe first:
+# an apostrophe with a word character on each side is rewritten to a private-use placeholder of the
+# same length, which only the elision alternative accepts and every other alternative treats as the
+# apostrophe it stands for. Tokens are then wrapped in two more placeholders, whose positions give
+# the offsets. Placeholders already in the text become another private-use character first (one
+# symbol token either way).
+ELISION_MARKS = {"'": "\ue003", "’": "\ue004"}
+TOKEN_START, TOKEN_END, RESERVED_STAND_IN = "\ue000", "\ue001", "\ue005"
+RESERVED = "[\\x{e000}-\\x{e004}]"
+LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"  # what str.splitlines() splits on
+
+
+def _ranges(predicate) -> str:
+    """An RE2 class body for the code points (no surrogates) where ``predicate(chr(c))`` holds."""
+    parts, start = [], None
+    for code in range(0x110001):
+        inside = code < 0x110000 and not 0xD800 <= code <= 0xDFFF and predicate(chr(code))
+        if inside and start is None:
+            start = code
+        elif not inside and start is not None:
+            end = code - 1
+            parts.append(f"\\x{{{start:x}}}" if start == end else f"\\x{{{start:x}}}-\\x{{{end:x}}}")
+            start = None
+    return "".join(parts)
+
+
+@functools.lru_cache(maxsize=1)
+def re2_patterns() -> dict:
+    """The RE2 patterns that tokenize and split text exactly as :func:`split_sentences` does."""
+    word = _ranges(lambda c: c.isalnum() or c == "_")
+    digit = _ranges(str.isdecimal)
+    space = _ranges(str.isspace)
+    w, d, marks = f"[{word}]", f"[{digit}]", "".join(ELISION_MARKS.values())
+    token = "|".join([
+        f"[{word}.+\\-]+@[{word}\\-]+(?:\\.[{word}\\-]+)+",  # e-mail addresses
+        f"https?://[^{space}]+",  # links
+        f"{w}+[{marks}]",  # elisions (their apostrophe marked beforehand)
+        f"\\+?{d}+(?:[.,:/]{d}+)*",  # numbers, dates, times
+        f"{w}+(?:[\\-]{w}+)*",  # words, hyphenated words
+        f"[^{word}{space}]",  # any other symbol on its own
+    ])
+    return {"token": token, "word": w, "upper": f"[{_ranges(str.isupper)}]",
+            "sentence_end": "[.!?…]", "line_break": "[" + "".join(f"\\x{{{ord(c):x}}}" for c in LINE_BREAKS) + "]"}

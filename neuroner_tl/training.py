@@ -1,5 +1,9 @@
-"""The training loop: Adam with gradient clipping, length-bucketed mini-batches, a compiled step,
-early stopping on dev F1 (the best epoch's weights are kept), checkpoints to resume from."""
+"""Training: Keras's ``fit`` on ``NeuronerModel`` (whose ``compute_loss`` is the CRF's), with Adam and
+gradient clipping, length-bucketed mini-batches from a ``tf.data`` pipeline, and callbacks for what
+happens between steps and epochs — ``DevSelection`` (early stopping on dev F1, the best epoch's weights
+kept, a row per epoch), ``EpochCheckpoint`` (to resume from, bit for bit), ``BatchGuard`` (Ctrl-C,
+a diverging loss) — and TensorBoard. ``devices.Devices`` puts
+the work on one device or several (``tf.distribute``)."""
 
 from __future__ import annotations
 
@@ -8,7 +12,9 @@ import json
 import math
 import os
 import random
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence
@@ -17,12 +23,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .batching import Encoded, replace_singletons, training_batches
+from .batching import Encoded, pad, replace_singletons, training_groups
 from .conll import Corpus
+from .devices import Devices
 from .errors import NeuronerError
-from .model import load_weights, save_weights
-from .objectives import Objective, anchor_penalty
-from .tagger import CHARS_SPEC, INDEX_SPEC, LABELS_SPEC, WORDS_SPEC, Tagger
+from .model import (CHAR_INPUT, CHARS_SPEC, WORD_INPUT, WORDS_SPEC, assign_weights, load_weights, save_weights,
+                    weight_arrays)
+from .objectives import Objective
+from .tagger import Tagger
 
 CHECKPOINT_STATE = "state.json"
 
@@ -36,9 +44,37 @@ def seed_everything(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
+class ElementClipping:
+    """Clip every element of the gradient to ``[-element_clip, element_clip]`` (NeuroNER's clipping) in
+    ``update_step``, which sees the gradient summed over the replicas of a ``tf.distribute``
+    strategy: Keras's own ``clipvalue`` clips each replica's share before they are summed, so a
+    mirrored run would not train as one device does. A sparse gradient is summed first (a word
+    twice in a batch is one gradient row)."""
+
+    def _init_clipping(self, element_clip: Optional[float]) -> None:
+        self.element_clip = float(element_clip) if element_clip else None
+
+    def _clipped(self, gradient, dtype):
+        """The gradient, dense, clipped. A sparse one (the embeddings') is summed per row and clipped
+        before it is made dense: clipping the dense matrix would be a pass over every row of it."""
+        if isinstance(gradient, tf.IndexedSlices):
+            rows, position = tf.unique(gradient.indices)
+            values = tf.math.unsorted_segment_sum(tf.cast(gradient.values, dtype), position, tf.shape(rows)[0])
+            gradient = tf.IndexedSlices(self._clip(values), rows, gradient.dense_shape)
+            return tf.convert_to_tensor(gradient)
+        return self._clip(tf.convert_to_tensor(tf.cast(gradient, dtype)))
+
+    def _clip(self, values):
+        return tf.clip_by_value(values, -self.element_clip, self.element_clip) if self.element_clip else values
+
+    def _clipping_config(self, config: dict) -> dict:
+        config["element_clip"] = self.element_clip
+        return config
+
+
 @keras.saving.register_keras_serializable(package="neuroner_tl")
-class FusedAdam(keras.optimizers.Adam):
-    """Keras's Adam computed by TensorFlow's fused ``ResourceApplyAdam`` kernel.
+class FusedAdam(ElementClipping, keras.optimizers.Adam):
+    """Keras's Adam computed by TensorFlow's fused ``ResourceApplyAdam`` kernel, with ``element_clip``.
 
     The arithmetic is Keras's (``m += (g - m)(1 - b1)``, ``v += (g^2 - v)(1 - b2)``,
     ``w -= lr sqrt(1 - b2^t) / (1 - b1^t) m / (sqrt(v) + eps)``) in one pass over a weight and its
@@ -46,10 +82,15 @@ class FusedAdam(keras.optimizers.Adam):
     with small batches that update was the largest part of a step.
     """
 
+    def __init__(self, *args, element_clip: Optional[float] = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._init_clipping(element_clip)
+
     def update_step(self, gradient, variable, learning_rate):
+        dtype = variable.dtype
+        gradient = self._clipped(gradient, dtype)
         if self.amsgrad or keras.backend.backend() != "tensorflow":
             return super().update_step(gradient, variable, learning_rate)
-        dtype = variable.dtype
         index = self._get_variable_index(variable)
         step = tf.cast(self.iterations + 1, dtype)
         beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
@@ -57,14 +98,34 @@ class FusedAdam(keras.optimizers.Adam):
             var=variable.handle, m=self._momentums[index].handle,
             v=self._velocities[index].handle, beta1_power=tf.pow(beta_1, step),
             beta2_power=tf.pow(beta_2, step), lr=tf.cast(learning_rate, dtype), beta1=beta_1, beta2=beta_2,
-            epsilon=tf.cast(self.epsilon, dtype), grad=tf.convert_to_tensor(tf.cast(gradient, dtype)))
+            epsilon=tf.cast(self.epsilon, dtype), grad=gradient)
+
+    def get_config(self):
+        return self._clipping_config(super().get_config())
 
 
-def make_optimizer(name: str, learning_rate: float, clip_value: float) -> keras.optimizers.Optimizer:
-    clip = {"clipvalue": clip_value} if clip_value and clip_value > 0 else {}
-    if name == "sgd":
-        return keras.optimizers.SGD(learning_rate=learning_rate, **clip)
-    return FusedAdam(learning_rate=learning_rate, **clip)
+@keras.saving.register_keras_serializable(package="neuroner_tl")
+class ClippedSGD(ElementClipping, keras.optimizers.SGD):
+    """Keras's SGD with ``element_clip``."""
+
+    def __init__(self, *args, element_clip: Optional[float] = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._init_clipping(element_clip)
+
+    def update_step(self, gradient, variable, learning_rate):
+        return super().update_step(self._clipped(gradient, variable.dtype), variable, learning_rate)
+
+    def get_config(self):
+        return self._clipping_config(super().get_config())
+
+
+def make_optimizer(name: str, learning_rate: float, clip_value: float,
+                   loss_scaling: bool = False) -> keras.optimizers.Optimizer:
+    """Adam (fused) or SGD, each gradient element clipped to ``[-clip_value, clip_value]``;
+    ``loss_scaling`` wraps it for float16 training."""
+    optimizer_class = ClippedSGD if name == "sgd" else FusedAdam
+    optimizer = optimizer_class(learning_rate=learning_rate, element_clip=clip_value if clip_value > 0 else None)
+    return keras.optimizers.LossScaleOptimizer(optimizer) if loss_scaling else optimizer
 
 
 @dataclasses.dataclass
@@ -83,7 +144,7 @@ class EpochRecord:
 
 
 class Progress:
-    """Prints a run header, a progress bar per epoch (on a terminal) and a row per epoch."""
+    """Prints a run header and a row per epoch; on a terminal ``fit`` also shows Keras's progress bar."""
 
     def __init__(self, verbose: bool = True, stream=None):
         self.verbose = verbose
@@ -93,12 +154,9 @@ class Progress:
         if self.verbose:
             print(message, file=self.stream, flush=True)
 
-    def bar(self, total: int, epoch: int):
-        from tqdm.auto import tqdm
-
-        show = self.verbose and hasattr(self.stream, "isatty") and self.stream.isatty()
-        return tqdm(total=total, desc=f"epoch {epoch}", unit="batch", leave=False, disable=not show,
-                    file=self.stream)
+    @property
+    def shows_bar(self) -> bool:
+        return self.verbose and hasattr(self.stream, "isatty") and self.stream.isatty()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,70 +182,34 @@ def dev_f1(dev: Corpus):
     return select
 
 
-ALLOWED_SPEC = tf.TensorSpec([None, None, None], tf.bool)
-SOFT_SPEC = tf.TensorSpec([None, None, None], tf.float32)
-
-
 class Trainer:
-    """Trains ``tagger.network`` in place. ``checkpoint_dir``, when given, receives the state after
-    every epoch, so that ``resume=True`` carries on where an interrupted run stopped.
+    """Trains ``tagger.network`` through Keras's ``fit``. ``checkpoint_dir``, when given, receives the
+    state after every epoch, so that ``resume=True`` carries on where an interrupted run stopped and
+    ends with the weights an uninterrupted run gives.
 
     ``objective`` says what is minimised (``objectives.Objective``; default: the CRF likelihood of
-    the labels). With ``l2sp_weight``, the weights as they are when the Trainer is made are the anchor.
-    ``frozen`` names layers whose weights stay as they are.
+    the labels). With ``l2sp_weight``, the weights as they are when training starts are the anchor.
+    ``frozen`` names layers whose weights stay as they are. ``devices`` (``devices.Devices``) says
+    where: one device (the default), several through ``tf.distribute``, mixed precision.
     """
 
     def __init__(self, tagger: Tagger, *, learning_rate: Optional[float] = None, progress: Optional[Progress] = None,
                  checkpoint_dir: Optional[Path] = None, log_dir: Optional[Path] = None,
                  singleton_ids: Sequence[int] = (), stop_after_epochs: Optional[int] = None,
-                 objective: Optional[Objective] = None, frozen: Sequence[str] = ()):
+                 objective: Optional[Objective] = None, frozen: Sequence[str] = (),
+                 devices: Optional[Devices] = None):
         self.tagger = tagger
-        hp = tagger.hp
-        self.hp = hp
-        self.learning_rate = learning_rate if learning_rate is not None else hp.learning_rate
-        self.optimizer = make_optimizer(hp.optimizer, self.learning_rate, hp.gradient_clipping)
+        self.hp = tagger.hp
+        self.learning_rate = learning_rate if learning_rate is not None else self.hp.learning_rate
         self.progress = progress or Progress()
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.log_dir = Path(log_dir) if log_dir else None
         self.singleton_ids = np.asarray(sorted(singleton_ids), dtype=np.int32)
         self.stop_after_epochs = stop_after_epochs  # for tests of interrupted training
         self.objective = objective or Objective()
-        # the weights training changes: all but those of the ``frozen`` layers (by layer name)
-        self.variables = [v for v in tagger.network.trainable_variables
-                          if not any(v.path.startswith(name + "/") for name in frozen)]
-        self._anchors = [tf.Variable(v.numpy(), trainable=False) for v in self.variables] \
-            if self.objective.l2sp_weight > 0 else []
-        self._train_step = None
-
-    def _compiled_step(self):
-        network, crf, optimizer = self.tagger.network, self.tagger.crf, self.optimizer
-        variables = self.variables
-        inputs = self.tagger.network_inputs
-        objective, anchors = self.objective, self._anchors
-
-        def step(words, chars, char_index, labels, allowed=None, soft=None):
-            lengths = tf.reduce_sum(tf.cast(words > 0, tf.int32), axis=1)
-            with tf.GradientTape() as tape:
-                potentials = network(inputs(words, chars, char_index), training=True)
-                loss = tf.reduce_mean(objective.sentence_losses(crf, potentials, lengths, labels, allowed, soft))
-                if anchors:
-                    loss += objective.l2sp_weight * anchor_penalty(variables, anchors)
-            gradients = tape.gradient(loss, variables)
-            optimizer.apply(gradients, variables)
-            return loss
-
-        if objective.uses_targets:
-            return tf.function(step, input_signature=[WORDS_SPEC, CHARS_SPEC, INDEX_SPEC, LABELS_SPEC,
-                                                      ALLOWED_SPEC, SOFT_SPEC])
-        return tf.function(lambda words, chars, char_index, labels: step(words, chars, char_index, labels),
-                           input_signature=[WORDS_SPEC, CHARS_SPEC, INDEX_SPEC, LABELS_SPEC])
-
-    def _run_step(self, batch, words) -> float:
-        if self.objective.uses_targets:
-            soft = batch.soft if batch.soft is not None else np.zeros(batch.allowed.shape, np.float32)
-            allowed = batch.allowed if batch.allowed is not None else np.ones(soft.shape, bool)
-            return float(self._train_step(words, batch.chars, batch.char_index, batch.labels, allowed, soft))
-        return float(self._train_step(words, batch.chars, batch.char_index, batch.labels))
+        self.frozen = tuple(frozen)
+        self.devices = devices or Devices()
+        self.best_epoch = 0
 
     def fit(self, train_items: Sequence[Encoded], dev: Optional[Corpus] = None, *, resume: bool = False,
             selection: Optional[Callable[[Tagger], DevScore]] = None) -> List[EpochRecord]:
@@ -198,86 +220,206 @@ class Trainer:
         steps, so that on tiny data (a few steps an epoch) a run is not judged on its first steps,
         and never while the selection says it is not ready (``DevScore.ready``).
         """
-        hp = self.hp
-        network = self.tagger.network
         if not train_items:
             raise NeuronerError("there are no training sentences")
         if selection is None and dev is not None:
             selection = dev_f1(dev)
-        self.optimizer.build(self.variables)
-        rng = np.random.default_rng(hp.seed)
-        history: List[EpochRecord] = []
-        best_f1, best_epoch, best_weights, start_epoch = -1.0, 0, None, 1
-        if resume:
-            state = self._restore_checkpoint()
-            if state is not None:
-                rng.bit_generator.state = state["rng"]
-                history = [EpochRecord(**record) for record in state["history"]]
-                best_f1, best_epoch, start_epoch = state["best_f1"], state["best_epoch"], state["epoch"] + 1
-                best_weights = self._read_best_weights()
-                self.progress.log(f"resuming after epoch {state['epoch']} (best dev score {best_f1:.2f} "
-                                  f"at epoch {best_epoch})")
-        if self._train_step is None:
-            self._train_step = self._compiled_step()
-        writer = tf.summary.create_file_writer(str(self.log_dir)) if self.log_dir else None
-        batches_per_epoch = math.ceil(len(train_items) / hp.batch_size)
-
-        def patience_spent(epoch: int) -> bool:
-            waited = epoch - best_epoch
-            return selection is not None and waited >= hp.patience and waited * batches_per_epoch >= hp.patience_steps
-
-        epoch = start_epoch
-        stopped_early = bool(history) and patience_spent(epoch - 1)
-        while epoch <= hp.max_epochs and not stopped_early:
-            started = time.perf_counter()
-            losses = []
-            with self.progress.bar(batches_per_epoch, epoch) as bar:
-                for batch in training_batches(train_items, hp.batch_size, rng):
-                    words = replace_singletons(batch.words, self.singleton_ids, hp.singleton_unk_probability, rng)
-                    loss = self._run_step(batch, words)
-                    if not math.isfinite(loss):
-                        raise FloatingPointError(f"the training loss became {loss} at epoch {epoch}; "
-                                                 f"try a lower learning rate")
-                    losses.append(loss)
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{loss:.3f}")
-            seconds = time.perf_counter() - started
-            scored = selection(self.tagger) if selection is not None else None
-            record = EpochRecord(epoch, float(np.mean(losses)), scored.score if scored else None,
-                                 scored.precision if scored else None, scored.recall if scored else None,
-                                 seconds, len(train_items) / seconds, scored.details if scored else None)
-            history.append(record)
-            improved = scored is None or scored.score > best_f1
-            if improved:
-                best_f1, best_epoch = (scored.score if scored else best_f1), epoch
-                best_weights = network.get_weights()
-            self._log_epoch(record, improved)
-            if writer is not None:
-                with writer.as_default():
-                    tf.summary.scalar("loss", record.loss, step=epoch)
-                    if scored is not None:
-                        tf.summary.scalar("dev_score", scored.score, step=epoch)
-                        for name, value in (scored.details or {}).items():
-                            if isinstance(value, (int, float)):
-                                tf.summary.scalar(f"dev_{name}", value, step=epoch)
-                    tf.summary.scalar("sentences_per_second", record.sentences_per_second, step=epoch)
-                writer.flush()
-            self._save_checkpoint(epoch, rng, history, best_f1, best_epoch, improved)
-            stopped_early = patience_spent(epoch) and (scored is None or scored.ready)
-            if stopped_early:
-                self.progress.log(f"no dev improvement for {epoch - best_epoch} epochs "
-                                  f"({(epoch - best_epoch) * batches_per_epoch} steps): stopping")
-            if self.stop_after_epochs is not None and epoch >= self.stop_after_epochs:
-                raise KeyboardInterrupt(f"stopped after epoch {epoch} as asked")
-            epoch += 1
-        if best_weights is not None:
-            network.set_weights(best_weights)
+        strategy = self.devices.strategy()
+        with strategy.scope():
+            network = self._training_network()
+            frozen = [layer for layer in (getattr(network, name) for name in self.frozen) if layer.trainable]
+            for layer in frozen:
+                layer.trainable = False
+            network.objective = self.objective
+            network.anchors = [(v, tf.Variable(v.numpy(), trainable=False)) for v in network.trainable_variables] \
+                if self.objective.l2sp_weight > 0 else None
+            optimizer = make_optimizer(self.hp.optimizer, self.learning_rate, self.hp.gradient_clipping,
+                                       loss_scaling=self.devices.dtype_policy == "mixed_float16")
+            network.compile(optimizer=optimizer, jit_compile=False)
+            optimizer.build(network.trainable_variables)
+        batches_per_epoch = math.ceil(len(train_items) / self.hp.batch_size)
+        selecting = DevSelection(self.tagger, network, selection, self.hp, batches_per_epoch, len(train_items),
+                                 self.progress)
+        checkpoint = EpochCheckpoint(self.checkpoint_dir, network, optimizer, selecting, self.stop_after_epochs)
+        initial_epoch = checkpoint.restore(self.progress) if resume else 0
+        with CtrlC() as ctrl_c:
+            callbacks: List[keras.callbacks.Callback] = [selecting, checkpoint, BatchGuard(ctrl_c)]
+            if self.log_dir is not None:
+                callbacks.append(keras.callbacks.TensorBoard(str(self.log_dir), write_graph=False, profile_batch=0,
+                                                             write_steps_per_second=False))
+            if not self.devices.is_default():
+                self.progress.log(self.devices.describe())
+            try:
+                if initial_epoch < self.hp.max_epochs and not selecting.stopped_early:
+                    network.fit(self.dataset(train_items, initial_epoch), epochs=self.hp.max_epochs,
+                                steps_per_epoch=batches_per_epoch, initial_epoch=initial_epoch, callbacks=callbacks,
+                                verbose=1 if self.progress.shows_bar else 0, shuffle=False)
+            finally:
+                for layer in frozen:
+                    layer.trainable = True
+        selecting.keep_best()
         self.tagger.forget_compiled()
-        self.tagger.history = [r.to_dict() for r in history]
-        self.best_epoch = best_epoch
-        return history
+        self.tagger.history = [r.to_dict() for r in selecting.history]
+        self.best_epoch = selecting.best_epoch
+        return selecting.history
 
-    def _log_epoch(self, record: EpochRecord, improved: bool) -> None:
+    def _training_network(self):
+        """The tagger's own network, or, for another device set-up or precision, a copy built in the
+        current strategy's scope (its weights go back to the tagger after each epoch)."""
+        if self.devices.is_default():
+            return self.tagger.network
+        return self.tagger.network.replica(self.devices.lstm_backend, self.devices.dtype_policy)
+
+    def dataset(self, items: Sequence[Encoded], first_epoch: int = 0) -> tf.data.Dataset:
+        """Shuffled, length-bucketed batches as ``(inputs, targets)``, epoch after epoch from
+        ``first_epoch`` (0-based) to ``hp.max_epochs``. The order and NeuroNER's singleton->UNK swaps
+        of epoch ``e`` come from ``default_rng([seed, e])``, ``e`` given to the generator by the
+        pipeline itself, so that a resumed run sees the batches an uninterrupted one would have, and
+        so does a pipeline that ``tf.distribute`` starts more than once.
+
+        One iterator serves the whole ``fit`` (``steps_per_epoch``): an iterator dropped between epochs
+        is finalized in the main thread, where a Ctrl-C arriving during its ``__del__`` would be lost."""
+        hp, singletons = self.hp, self.singleton_ids
+        with_targets = self.objective.uses_targets
+        num_labels = len(self.tagger.labels)
+
+        def batches(epoch):
+            rng = np.random.default_rng([hp.seed, int(epoch)])
+            for group in training_groups(items, hp.batch_size, rng):
+                batch = pad(items, group)
+                words = replace_singletons(batch.words, singletons, hp.singleton_unk_probability, rng)
+                targets = batch.targets()
+                if with_targets and "allowed" not in targets:
+                    shape = batch.words.shape + (num_labels,)
+                    targets.update({"allowed": np.ones(shape, bool), "soft": np.zeros(shape, np.float32)})
+                yield {WORD_INPUT: words, CHAR_INPUT: batch.chars}, targets
+
+        targets_spec = {"labels": tf.TensorSpec([None, None], tf.int32)}
+        if with_targets:
+            targets_spec.update({"allowed": tf.TensorSpec([None, None, None], tf.bool),
+                                 "soft": tf.TensorSpec([None, None, None], tf.float32)})
+        signature = ({WORD_INPUT: WORDS_SPEC, CHAR_INPUT: CHARS_SPEC}, targets_spec)
+        epochs = tf.data.Dataset.range(first_epoch, max(hp.max_epochs, first_epoch + 1))
+        dataset = epochs.flat_map(lambda epoch: tf.data.Dataset.from_generator(
+            batches, args=(epoch,), output_signature=signature)).prefetch(2)
+        # every worker of a cluster makes the same global batches and keeps its replicas' share of each
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        return dataset.with_options(options)
+
+
+class CtrlC:
+    """While training, remember a Ctrl-C as well as raising it: Python drops an exception raised in a
+    finalizer (``__del__``, which TensorFlow objects run in the main thread at any moment), so the
+    callbacks raise it again at the next batch (``BatchGuard``) and so does leaving the block."""
+
+    def __init__(self):
+        self.pressed = False
+        self._previous = None
+
+    def _handler(self, signum, frame):
+        self.pressed = True
+        raise KeyboardInterrupt
+
+    def __enter__(self) -> "CtrlC":
+        if threading.current_thread() is threading.main_thread() and \
+                signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self._previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def check(self) -> None:
+        if self.pressed:
+            raise KeyboardInterrupt
+
+    def __exit__(self, kind, error, traceback) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        if error is None:
+            self.check()
+
+
+class DevSelection(keras.callbacks.Callback):
+    """Dev-score early stopping that keeps the best epoch's weights, and the row printed per epoch.
+
+    After each epoch the tagger (whose network is the one training, or receives its weights) is
+    scored by ``selection``; the best epoch's weights are kept and restored at the end
+    (``keep_best``). Training stops when the score has not improved for ``hp.patience`` epochs and
+    ``hp.patience_steps`` steps, and never while the score says it is not ready. The dev figures go
+    into the epoch's logs, so TensorBoard plots them.
+    """
+
+    def __init__(self, tagger: Tagger, network, selection, hp, batches_per_epoch: int, sentences: int,
+                 progress: Progress):
+        super().__init__()
+        self.tagger, self.network, self.selection, self.hp = tagger, network, selection, hp
+        self.batches_per_epoch, self.sentences, self.progress = batches_per_epoch, sentences, progress
+        self.history: List[EpochRecord] = []
+        self.best_score, self.best_epoch, self.best_weights = -1.0, 0, None
+        self.stopped_early = False
+        self.improved = False  # whether the last epoch was the best so far
+        self._started = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        number = epoch + 1  # Keras counts from 0
+        seconds = time.perf_counter() - self._started
+        if self.network is not self.tagger.network:
+            assign_weights(self.tagger.network, weight_arrays(self.network))
+        self.tagger.forget_compiled()
+        scored = self.selection(self.tagger) if self.selection is not None else None
+        record = EpochRecord(number, float(logs.get("loss", float("nan"))), scored.score if scored else None,
+                             scored.precision if scored else None, scored.recall if scored else None,
+                             seconds, self.sentences / seconds, scored.details if scored else None)
+        self.history.append(record)
+        improved = scored is None or scored.score > self.best_score
+        if improved:
+            self.best_score, self.best_epoch = (scored.score if scored else self.best_score), number
+            self.best_weights = weight_arrays(self.network)
+        self.improved = improved
+        self._log(record, improved)
+        logs.update(self._scalars(record, scored))
+        self.stopped_early = self.patience_spent(number) and (scored is None or scored.ready)
+        if self.stopped_early:
+            self.model.stop_training = True
+            self.progress.log(f"no dev improvement for {number - self.best_epoch} epochs "
+                              f"({(number - self.best_epoch) * self.batches_per_epoch} steps): stopping")
+
+    def patience_spent(self, epoch: int) -> bool:
+        waited = epoch - self.best_epoch
+        return self.selection is not None and waited >= self.hp.patience and \
+            waited * self.batches_per_epoch >= self.hp.patience_steps
+
+    def keep_best(self) -> None:
+        """The best epoch's weights into the tagger's network (and the one that trained)."""
+        if self.best_weights is not None:
+            assign_weights(self.tagger.network, self.best_weights)
+            if self.network is not self.tagger.network:
+                assign_weights(self.network, self.best_weights)
+
+    # what a checkpoint keeps of it
+    def state(self) -> dict:
+        return {"best_f1": self.best_score, "best_epoch": self.best_epoch,
+                "history": [r.to_dict() for r in self.history]}
+
+    def load_state(self, state: dict, best_weights: Optional[dict]) -> None:
+        self.history = [EpochRecord(**record) for record in state["history"]]
+        self.best_score, self.best_epoch = state["best_f1"], state["best_epoch"]
+        self.best_weights = best_weights
+        self.stopped_early = bool(self.history) and self.patience_spent(state["epoch"])
+
+    @staticmethod
+    def _scalars(record: EpochRecord, scored: Optional[DevScore]) -> dict:
+        values = {"sentences_per_second": record.sentences_per_second}
+        if scored is not None:
+            values["dev_score"] = scored.score
+            values.update({f"dev_{name}": value for name, value in (scored.details or {}).items()
+                           if isinstance(value, (int, float)) and not isinstance(value, bool)})
+        return values
+
+    def _log(self, record: EpochRecord, improved: bool) -> None:
         if record.dev_details:
             dev = f"dev score {record.dev_f1:6.2f} (" + ", ".join(
                 f"{name} {value:.2f}" if isinstance(value, float) else f"{name} {value}"
@@ -292,26 +434,45 @@ class Trainer:
         self.progress.log(f"epoch {record.epoch:3d}  loss {record.loss:9.4f}  {dev}  "
                           f"{record.sentences_per_second:7.1f} sent/s  {record.seconds:6.1f} s{mark}")
 
-    # checkpoints -------------------------------------------------------------------------------
-    # Files carry their epoch in the name; state.json, replaced atomically and written last, names
-    # the files that belong to it. A kill at any moment leaves a consistent checkpoint behind.
-    def _save_checkpoint(self, epoch, rng, history, best_f1, best_epoch, improved) -> None:
-        if self.checkpoint_dir is None:
-            return
-        folder = self.checkpoint_dir
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """The state after every epoch, to resume from: weights, the optimizer's variables, the dropout
+    seeds and the selection's history and best epoch (the batches of an epoch follow from its number,
+    ``Trainer.dataset``). ``keras.callbacks.BackupAndRestore`` keeps neither the selection's state nor
+    the seeds, and a resumed run must end bit for bit where an uninterrupted one does.
+
+    Files carry their epoch in the name; ``state.json``, replaced atomically and written last, names
+    the files that belong to it, so a kill at any moment leaves a consistent checkpoint.
+    ``stop_after``: raise ``KeyboardInterrupt`` once that epoch is saved (for tests of interruptions).
+    """
+
+    def __init__(self, folder: Optional[Path], network, optimizer, selecting: DevSelection,
+                 stop_after: Optional[int] = None):
+        super().__init__()
+        self.folder, self.network, self.optimizer, self.selecting = folder, network, optimizer, selecting
+        self.stop_after = stop_after
+
+    def on_epoch_end(self, epoch, logs=None):
+        number = epoch + 1
+        if self.folder is not None:
+            self._save(number, self.selecting.improved)
+        if self.stop_after is not None and number >= self.stop_after:
+            raise KeyboardInterrupt(f"stopped after epoch {number} as asked")
+
+    def _save(self, epoch: int, improved: bool) -> None:
+        folder = self.folder
         folder.mkdir(parents=True, exist_ok=True)
         previous = self._read_state() or {}
         files = {"weights": f"last-{epoch}.npz", "optimizer": f"optimizer-{epoch}.npz",
                  "best": f"best-{epoch}.npz" if improved else previous.get("files", {}).get("best")}
-        save_weights(self.tagger.network, folder / files["weights"])
+        save_weights(self.network, folder / files["weights"])
         if improved:
-            save_weights(self.tagger.network, folder / files["best"])
+            save_weights(self.network, folder / files["best"])
         arrays = {f"v{i}": v.numpy() for i, v in enumerate(self.optimizer.variables)}
         with open(folder / ("tmp-" + files["optimizer"]), "wb") as stream:
             np.savez(stream, **arrays)
         os.replace(folder / ("tmp-" + files["optimizer"]), folder / files["optimizer"])
-        state = {"epoch": epoch, "rng": rng.bit_generator.state, "best_f1": best_f1, "best_epoch": best_epoch,
-                 "history": [r.to_dict() for r in history], "seed_state": self._seed_states(), "files": files}
+        state = {"epoch": epoch, **self.selecting.state(), "seed_state": self._seed_states(), "files": files}
         temporary = folder / ("tmp-" + CHECKPOINT_STATE)
         temporary.write_text(json.dumps(state), encoding="utf-8")
         os.replace(temporary, folder / CHECKPOINT_STATE)
@@ -320,39 +481,57 @@ class Trainer:
                 path.unlink()
 
     def _read_state(self) -> Optional[dict]:
-        path = self.checkpoint_dir / CHECKPOINT_STATE if self.checkpoint_dir else None
+        path = self.folder / CHECKPOINT_STATE if self.folder else None
         if path is None or not path.exists():
             return None
         return json.loads(path.read_text(encoding="utf-8"))
 
+    def _seed_variables(self):
+        return [v for v in self.network.non_trainable_variables if "seed_generator" in v.path]
+
     def _seed_states(self) -> list:
         return [v.numpy().tolist() for v in self._seed_variables()]
 
-    def _seed_variables(self):
-        return [v for v in self.tagger.network.non_trainable_variables if "seed_generator" in v.path]
-
-    def _restore_checkpoint(self) -> Optional[dict]:
+    def restore(self, progress: Progress) -> int:
+        """Carry on from the checkpoint (if any); returns the number of epochs already done."""
         state = self._read_state()
         if state is None:
-            return None
+            return 0
         files = state["files"]
-        load_weights(self.tagger.network, self.checkpoint_dir / files["weights"])
-        with np.load(self.checkpoint_dir / files["optimizer"]) as saved:
+        load_weights(self.network, self.folder / files["weights"])
+        with np.load(self.folder / files["optimizer"]) as saved:
             for i, variable in enumerate(self.optimizer.variables):
                 variable.assign(saved[f"v{i}"])
         for variable, value in zip(self._seed_variables(), state.get("seed_state", [])):
             variable.assign(np.asarray(value, dtype=variable.dtype))
-        return state
+        best_weights = None
+        if files.get("best"):
+            with np.load(self.folder / files["best"], allow_pickle=False) as stored:
+                best_weights = {name: stored[name] for name in stored.files}
+        self.selecting.load_state(state, best_weights)
+        progress.log(f"resuming after epoch {state['epoch']} (best dev score {self.selecting.best_score:.2f} "
+                     f"at epoch {self.selecting.best_epoch})")
+        return state["epoch"]
 
-    def _read_best_weights(self):
-        best = (self._read_state() or {}).get("files", {}).get("best")
-        if not best:
-            return None
-        current = self.tagger.network.get_weights()
-        load_weights(self.tagger.network, self.checkpoint_dir / best)
-        best_weights = self.tagger.network.get_weights()
-        self.tagger.network.set_weights(current)
-        return best_weights
+
+class BatchGuard(keras.callbacks.Callback):
+    """After every step: a Ctrl-C that a finalizer swallowed is raised again (``CtrlC``), and a loss
+    that is no longer finite stops the run with one line."""
+
+    def __init__(self, ctrl_c: "CtrlC"):
+        super().__init__()
+        self.ctrl_c = ctrl_c
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch + 1
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.ctrl_c.check()
+        loss = float((logs or {}).get("loss", 0.0))
+        if not math.isfinite(loss):
+            raise FloatingPointError(f"the training loss became {loss} at epoch {self.epoch}; "
+                                     f"try a lower learning rate")
 
 
 def plot_history(history: Sequence[dict], path: Path) -> None:

@@ -42,6 +42,8 @@ from . import tags as tagging
 from .batching import Encoded, encode
 from .config import Hyperparameters, check_fields, coerce_fields, field_types
 from .conll import Corpus, atomic_write_text
+from .corpora import check_target_has_types, check_types, describe_corpus, hold_out_dev, span_counts
+from .formats import load_corpus, path_of, require_labels
 from .errors import DataFormatError, NeuronerError, UpdateError
 from .evaluation import Report, Score
 from .objectives import Objective
@@ -252,7 +254,7 @@ def update(model, target, entity_types: Sequence[str], output, *, settings: Opti
            forget: bool = False, dev=None, test=None, annotated: bool = False,
            hyperparameters: Optional[Mapping[str, object]] = None, embeddings=None, scheme: Optional[str] = None,
            force: bool = False, resume: bool = False, restart: bool = False, verbose: bool = True,
-           seed: Optional[int] = None) -> UpdateResult:
+           seed: Optional[int] = None, devices=None) -> UpdateResult:
     """Update a trained model with target data annotated only with ``entity_types``.
 
     ``annotated``: the target data's spans of *other* types are complete too (e.g. the output of
@@ -261,14 +263,16 @@ def update(model, target, entity_types: Sequence[str], output, *, settings: Opti
     (``UPDATE_HYPERPARAMETERS``); the training budget (``UPDATE_BUDGET``) is the package default,
     not the source's, unless given. The source model is never written. ``resume`` carries on from
     the checkpoint of an interrupted update to the same ``output``; ``restart`` drops it.
+    ``devices`` (``devices.Devices``): where to fine-tune.
+
+    The steps: the target's splits and types (``_target_splits``); the source labels the other types
+    (``pseudo.annotate``); surgery widens the network and grows its vocabularies (``_operate``); the
+    network is fine-tuned with the method's objective, early stopping on ``update_selection``; the
+    update is recorded in the model's provenance (``_update_record``) and the model saved.
     """
-    from . import api
-    from .embeddings import find_vector, load_vectors
-    from .model_io import file_fingerprint
+    from .model_io import file_fingerprint, load_tagger
     from .pseudo import annotate
-    from .surgery import ModelSurgeon
     from .training import Progress, Trainer, seed_everything
-    from .vocabulary import count_words, replace_digits
 
     started = time.perf_counter()
     settings = settings or UpdateSettings()
@@ -282,114 +286,159 @@ def update(model, target, entity_types: Sequence[str], output, *, settings: Opti
     output = Path(output) if output is not None else None
     if output is not None and not isinstance(model, Tagger) and output.resolve() == Path(model).resolve():
         raise NeuronerError(f"{output} is the source model; an update is always written to a new folder")
-    inputs = [None if isinstance(model, Tagger) else model, embeddings] + [api._path_of(x) for x in (target, dev, test)]
+    inputs = [None if isinstance(model, Tagger) else model, embeddings] + [path_of(x) for x in (target, dev, test)]
     with RunFolder(output, force=force, resume=resume, restart=restart, inputs=inputs,
-                   command="update", say=say) as run:
-        source = api.as_tagger(model)
-        changes = dict(hyperparameters or {})
-        if seed is not None:
-            changes["seed"] = seed
-        _, checked = split_update_options(changes)
-        # How long to train is the update's own business: the source's budget was set for its own data
-        # (a protocol's M_S stopped at 30 epochs with patience 5 gave an update on 180 sentences 180 steps).
-        budget = {name: getattr(Hyperparameters, name) for name in UPDATE_BUDGET}
-        hp = Hyperparameters.from_dict({**source.hp.to_dict(), **budget, **checked})
+                   command="update", say=say, devices=devices) as run:
+        source = model if isinstance(model, Tagger) else load_tagger(model)
+        hp = _update_hyperparameters(source, hyperparameters, seed)
         seed_everything(hp.seed)
-        entity_types = api._check_types(entity_types)
-        target_corpus = api._require_labels(api.load_corpus(target, scheme), "target")
-        if target_corpus.scheme != "IOB2":
-            say(f"target labels are written in {target_corpus.scheme}; read as entity spans and converted to "
-                f"{tagging.canonical_scheme(hp.tag_scheme)}")
-        api._check_target_has_types(target_corpus, entity_types, source, api._path_of(target))
-        gold_types = list(dict.fromkeys(list(entity_types) + (target_corpus.entity_types() if annotated else [])))
-        known = [t for t in entity_types if t in source.entity_types]
-        new_types = [t for t in entity_types if t not in source.entity_types]
-        _announce_types(say, source, hp, known, new_types, forget)
-
-        _check_other_types_are_known(target_corpus, entity_types, gold_types, source, api._path_of(target))
-        dev_corpus = api._require_labels(api.load_corpus(dev, scheme), "dev") if dev is not None else None
-        train_part = target_corpus
-        if dev_corpus is None:
-            train_part, dev_corpus = api.hold_out_dev(target_corpus, settings.dev_fraction, hp.seed, say)
-        _check_split_counts(say, train_part, dev_corpus, gold_types, dev is None)
-        train_gold = train_part.converted("IOB2")
-        annotated_train = annotate(source, train_part, gold_types)
-        annotated_dev = annotate(source, dev_corpus, gold_types)
+        splits = _target_splits(source, target, entity_types, dev, scheme, annotated, forget, settings, hp, say)
+        annotated_train = annotate(source, splits.train, splits.gold_types)
+        annotated_dev = annotate(source, splits.dev, splits.gold_types)
         uses_pseudo_labels = settings.method in ("self-training", "l2-sp")
         say(f"method {settings.method}: " + _describe_method(settings))
-        say(f"the source model's predictions on {len(train_part)} target sentences: "
+        say(f"the source model's predictions on {len(splits.train)} target sentences: "
             + (", ".join(f"{k} {v}" for k, v in annotated_train.added.items()) or "none")
             + (" (used as labels)" if uses_pseudo_labels else
                " (distilled as marginals)" if settings.method == "distill" else " (not used)"))
-
-        vectors = load_vectors(embeddings) if embeddings else None
-        if vectors is not None and vectors.vector_size != source.word_dim:
-            raise DataFormatError(f"the vectors have {vectors.vector_size} dimensions, the model's word embeddings "
-                                  f"{source.word_dim}: use vectors of the dimension the model was trained with",
-                                  embeddings)
-        normalize = replace_digits if hp.replace_digits else (lambda t: t)
-        counts = count_words((s.tokens for s in train_part.sentences), normalize)
-        new_words = sorted(w for w, c in counts.items() if w not in source.words and
-                           (c >= hp.min_word_count or (vectors is not None and find_vector(vectors, w) is not None)))
-        if vectors is not None:
-            found = sum(find_vector(vectors, w) is not None for w in new_words)
-            say(f"embeddings {embeddings}: {found}/{len(new_words)} new words have a pretrained vector")
-        new_chars = sorted({c for s in train_part.sentences for t in s.tokens for c in normalize(t)} - set(source.chars.entries))
-        surgeon = ModelSurgeon(source, hp.seed)
-        tagger = surgeon.operate(new_types=new_types, forget_types=known if forget else (), new_words=new_words,
-                                 new_chars=new_chars, vectors=vectors, init=settings.init)
-        say(f"surgery: {len(source.labels)} -> {len(tagger.labels)} labels, vocabulary {len(source.words)} -> "
-            f"{len(tagger.words)} words, {len(source.chars)} -> {len(tagger.chars)} characters")
-        tagger.hp = hp
+        tagger = _operate(source, splits, forget, settings, hp, embeddings, say)
 
         teacher_marginals = None
         if settings.method == "distill" or settings.min_confidence > 0:
-            teacher_marginals = source.predict_marginals(encode([s.tokens for s in train_part.sentences], source.encoder))
-        training_corpus = annotated_train.corpus if uses_pseudo_labels else train_gold
-        items = with_update_targets(tagger.encode_corpus(training_corpus), settings, tagger.labels, gold_types,
+            teacher_marginals = source.predict_marginals(encode([s.tokens for s in splits.train.sentences],
+                                                                source.encoder))
+        training_corpus = annotated_train.corpus if uses_pseudo_labels else splits.train.converted("IOB2")
+        items = with_update_targets(tagger.encode_corpus(training_corpus), settings, tagger.labels, splits.gold_types,
                                     teacher_marginals)
-
-        run.check_fingerprint({"source model": source_fingerprint(source), "target data": fingerprint_of_corpus(target_corpus),
-                               "dev data": fingerprint_of_corpus(dev_corpus),
+        run.check_fingerprint({"source model": source_fingerprint(source),
+                               "target data": fingerprint_of_corpus(splits.target),
+                               "dev data": fingerprint_of_corpus(splits.dev),
                                "vectors": file_fingerprint(embeddings) if embeddings else "none",
-                               "settings": fingerprint_of_value([settings.to_dict(), hp.to_dict(), gold_types, forget])})
+                               "settings": fingerprint_of_value([settings.to_dict(), hp.to_dict(), splits.gold_types,
+                                                                 forget])})
         staging = run.checkpoint
         trainer = Trainer(tagger, learning_rate=settings.learning_rate, progress=progress, checkpoint_dir=staging,
                           log_dir=staging / "logs" if staging else None, objective=settings.objective(),
-                          frozen=settings.frozen_layers())
+                          frozen=settings.frozen_layers(), devices=devices)
         source_history = list(source.history)
-        selection = update_selection(annotated_dev.corpus, gold_types, settings.retention_weight,
+        selection = update_selection(annotated_dev.corpus, splits.gold_types, settings.retention_weight,
                                      earlier=_epoch_scores(run.saved_state) if run.resuming else ())
         trainer.fit(items, selection=selection, resume=run.resuming)
         update_history = tagger.history
         tagger.history = source_history
         dev_report = tagger.evaluate(annotated_dev.corpus)[0]
-        best = update_scores(dev_report, gold_types, settings.retention_weight)
+        best = update_scores(dev_report, splits.gold_types, settings.retention_weight)
         dev_scores = {"score": best.score, **best.details}
         say(f"best epoch {trainer.best_epoch}: dev target F1 {best.details['target_f1']:.2f} "
-            f"({', '.join(gold_types)}, gold), retention F1 {best.details['retention_f1']:.2f} "
+            f"({', '.join(splits.gold_types)}, gold), retention F1 {best.details['retention_f1']:.2f} "
             f"(agreement with the source model on the other types)")
         test_report = None
         if test is not None:
-            test_report = tagger.evaluate(api._require_labels(api.load_corpus(test, scheme), "test"))[0]
+            test_report = tagger.evaluate(require_labels(load_corpus(test, scheme), "test"))[0]
             say(f"test F1 {test_report.f1:.2f}")
         seconds = round(time.perf_counter() - started, 1)
-        record = {"target": api.describe_corpus(train_part, "target", api._path_of(target)),
-                  "entity_types": list(entity_types), "gold_types": gold_types, "new_types": new_types,
-                  "forgotten_types": known if forget else [], "settings": settings.to_dict(),
-                  "hyperparameters": {name: getattr(hp, name) for name in UPDATE_HYPERPARAMETERS},
-                  "pseudo_labels": annotated_train.added, "best_epoch": trainer.best_epoch, "dev": dev_scores,
-                  "epochs": len(update_history), "history": update_history, "seconds": seconds}
-        tagger.provenance.setdefault("updates", []).append(record)
+        tagger.provenance.setdefault("updates", []).append(_update_record(
+            splits, target, forget, settings, hp, annotated_train.added, trainer.best_epoch, dev_scores,
+            update_history, seconds))
         if output is not None:
             # the dev report mixes gold target spans and the source's labels: never shown as "dev F1"
             reports = {"dev_with_source_labels": dev_report.to_dict(), "dev_scores": dev_scores,
                        "test": test_report.to_dict() if test_report else None, "best_epoch": trainer.best_epoch}
             atomic_write_text(staging / "evaluation.json", json.dumps(reports, indent=2) + "\n")
-            api.save_run(run, tagger, update_history, "update.png", extra_names=("evaluation.json",))
-            say(f"updated model saved to {output}")
-        return UpdateResult(tagger, output, new_types, known if forget else [], annotated_train.added, dev_report,
-                            dev_scores, trainer.best_epoch, messages, update_history, settings, test_report, seconds)
+            run.save_model(tagger, update_history, "update.png", extra_names=("evaluation.json",))
+            say(f"updated model saved to {output}" if run.writes_model else "worker done (the chief saves the model)")
+        return UpdateResult(tagger, output, splits.new_types, splits.known if forget else [], annotated_train.added,
+                            dev_report, dev_scores, trainer.best_epoch, messages, update_history, settings,
+                            test_report, seconds)
+
+
+def _update_hyperparameters(source: Tagger, hyperparameters: Optional[Mapping[str, object]],
+                            seed: Optional[int]) -> Hyperparameters:
+    """The source's hyperparameters with the update's training budget and the changes asked for."""
+    changes = dict(hyperparameters or {})
+    if seed is not None:
+        changes["seed"] = seed
+    _, checked = split_update_options(changes)
+    # How long to train is the update's own business: the source's budget was set for its own data
+    # (a protocol's M_S stopped at 30 epochs with patience 5 gave an update on 180 sentences 180 steps).
+    budget = {name: getattr(Hyperparameters, name) for name in UPDATE_BUDGET}
+    return Hyperparameters.from_dict({**source.hp.to_dict(), **budget, **checked})
+
+
+@dataclasses.dataclass
+class TargetSplits:
+    target: Corpus  # everything the user gave
+    train: Corpus  # what the update learns from
+    dev: Corpus  # early stopping
+    entity_types: List[str]  # the target types asked for (-e)
+    gold_types: List[str]  # the types a person annotated
+    known: List[str]  # target types the source model has
+    new_types: List[str]  # target types it lacks
+
+
+def _target_splits(source: Tagger, target, entity_types, dev, scheme, annotated: bool, forget: bool,
+                   settings: UpdateSettings, hp: Hyperparameters, say) -> TargetSplits:
+    """Read and check the target data, say what each type will go through, split off dev."""
+    entity_types = check_types(entity_types)
+    target_corpus = require_labels(load_corpus(target, scheme), "target")
+    if target_corpus.scheme != "IOB2":
+        say(f"target labels are written in {target_corpus.scheme}; read as entity spans and converted to "
+            f"{tagging.canonical_scheme(hp.tag_scheme)}")
+    check_target_has_types(target_corpus, entity_types, source, path_of(target))
+    gold_types = list(dict.fromkeys(list(entity_types) + (target_corpus.entity_types() if annotated else [])))
+    known = [t for t in entity_types if t in source.entity_types]
+    new_types = [t for t in entity_types if t not in source.entity_types]
+    _announce_types(say, source, hp, known, new_types, forget)
+    _check_other_types_are_known(target_corpus, entity_types, gold_types, source, path_of(target))
+    dev_corpus = require_labels(load_corpus(dev, scheme), "dev") if dev is not None else None
+    train_part = target_corpus
+    if dev_corpus is None:
+        train_part, dev_corpus = hold_out_dev(target_corpus, settings.dev_fraction, hp.seed, say)
+    _check_split_counts(say, train_part, dev_corpus, gold_types, dev is None)
+    return TargetSplits(target_corpus, train_part, dev_corpus, entity_types, gold_types, known, new_types)
+
+
+def _operate(source: Tagger, splits: TargetSplits, forget: bool, settings: UpdateSettings, hp: Hyperparameters,
+             embeddings, say) -> Tagger:
+    """The source network rebuilt for the new labels, words and characters (``surgery.ModelSurgeon``)."""
+    from .embeddings import find_vector, load_vectors
+    from .surgery import ModelSurgeon
+    from .vocabulary import count_words, replace_digits
+
+    vectors = load_vectors(embeddings) if embeddings else None
+    if vectors is not None and vectors.vector_size != source.word_dim:
+        raise DataFormatError(f"the vectors have {vectors.vector_size} dimensions, the model's word embeddings "
+                              f"{source.word_dim}: use vectors of the dimension the model was trained with",
+                              embeddings)
+    normalize = replace_digits if hp.replace_digits else (lambda t: t)
+    counts = count_words((s.tokens for s in splits.train.sentences), normalize)
+    new_words = sorted(w for w, c in counts.items() if w not in source.words and
+                       (c >= hp.min_word_count or (vectors is not None and find_vector(vectors, w) is not None)))
+    if vectors is not None:
+        found = sum(find_vector(vectors, w) is not None for w in new_words)
+        say(f"embeddings {embeddings}: {found}/{len(new_words)} new words have a pretrained vector")
+    new_chars = sorted({c for s in splits.train.sentences for t in s.tokens for c in normalize(t)}
+                       - set(source.chars.entries))
+    tagger = ModelSurgeon(source, hp.seed).operate(
+        new_types=splits.new_types, forget_types=splits.known if forget else (), new_words=new_words,
+        new_chars=new_chars, vectors=vectors, init=settings.init)
+    say(f"surgery: {len(source.labels)} -> {len(tagger.labels)} labels, vocabulary {len(source.words)} -> "
+        f"{len(tagger.words)} words, {len(source.chars)} -> {len(tagger.chars)} characters")
+    tagger.hp = hp
+    tagger.forget_compiled()
+    return tagger
+
+
+def _update_record(splits: TargetSplits, target, forget: bool, settings: UpdateSettings, hp: Hyperparameters,
+                   pseudo_labels: dict, best_epoch: int, dev_scores: dict, history: list, seconds: float) -> dict:
+    """What the model's provenance keeps of an update."""
+    return {"target": describe_corpus(splits.train, "target", path_of(target)),
+            "entity_types": splits.entity_types,
+            "gold_types": splits.gold_types, "new_types": splits.new_types,
+            "forgotten_types": splits.known if forget else [], "settings": settings.to_dict(),
+            "hyperparameters": {name: getattr(hp, name) for name in UPDATE_HYPERPARAMETERS},
+            "pseudo_labels": pseudo_labels, "best_epoch": best_epoch, "dev": dev_scores,
+            "epochs": len(history), "history": history, "seconds": seconds}
 
 
 def _epoch_scores(state: Optional[dict]) -> List[float]:
@@ -446,8 +495,6 @@ def _describe_method(settings: UpdateSettings) -> str:
 
 def _check_split_counts(say, train: Corpus, dev: Corpus, gold_types, dev_was_split: bool) -> None:
     """An error when the training part has no example of a gold type; a warning when dev has few."""
-    from .api import span_counts
-
     train_counts, dev_counts = span_counts(train), span_counts(dev)
     for kind in gold_types:
         in_train, in_dev = train_counts.get(kind, 0), dev_counts.get(kind, 0)

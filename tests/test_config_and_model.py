@@ -7,7 +7,8 @@ import pytest
 
 from neuroner_tl.config import Hyperparameters, parse_overrides
 from neuroner_tl.errors import NeuronerError
-from neuroner_tl.model import CharEncoder, build_model, load_weights, save_weights, weight_arrays
+from neuroner_tl.model import (CharEncoder, NeuronerModel, build_model, distinct_rows, load_weights, save_weights,
+                               weight_arrays)
 
 
 def test_hyperparameters_are_frozen_validated_and_round_trip(tmp_path):
@@ -28,15 +29,19 @@ def test_hyperparameters_are_frozen_validated_and_round_trip(tmp_path):
         parse_overrides(["batch_size"])
 
 
-def test_char_encoder_gathers_each_distinct_token_and_zeroes_padding():
+def test_char_encoder_encodes_each_distinct_token_once_and_zeroes_padding():
     layer = CharEncoder(10, 4, 3)
-    chars = np.array([[1, 2, 3], [4, 0, 0]], np.int32)
-    index = np.array([[0, 1, 0], [1, -1, -1]], np.int32)
-    out = layer([chars, index]).numpy()
+    # [B=2, T=3, W=3]: "abc" twice in the first sentence, "d" in both, then padding
+    chars = np.array([[[1, 2, 3], [4, 0, 0], [1, 2, 3]], [[4, 0, 0], [0, 0, 0], [0, 0, 0]]], np.int32)
+    out = layer(chars).numpy()
     assert out.shape == (2, 3, 6)
     np.testing.assert_array_equal(out[0, 0], out[0, 2])
     np.testing.assert_array_equal(out[0, 1], out[1, 0])
-    assert np.all(out[1, 1:] == 0)
+    assert np.all(out[1, 1:] == 0) and np.all(out[0] != 0)
+    distinct, index = distinct_rows(chars.reshape(-1, 3)[[0, 1, 2, 3]])
+    assert distinct.numpy().tolist() == [[1, 2, 3], [4, 0, 0]] and index.numpy().tolist() == [0, 1, 0, 1]
+    # one token alone gives the same state as inside a batch: nothing leaks between rows
+    np.testing.assert_allclose(layer(chars[1:, :1]).numpy()[0, 0], out[0, 1], atol=1e-6)
     clone = CharEncoder.from_config(json.loads(json.dumps(layer.get_config())))
     assert (clone.num_chars, clone.embedding_dim, clone.units) == (10, 4, 3)
 
@@ -56,9 +61,11 @@ def test_network_shapes_and_weights_by_path_round_trip(tmp_path):
     smaller = build_model(hp, num_words=19, num_chars=9, num_labels=5)
     with pytest.raises(ValueError, match="word_embedding/embeddings has shape"):
         load_weights(smaller, tmp_path / "w.npz")
-    config = network.get_config()
-    rebuilt = keras.Model.from_config(config)
-    assert [layer.name for layer in rebuilt.layers] == [layer.name for layer in network.layers]
+    config = json.loads(json.dumps(network.get_config()))
+    rebuilt = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(network))
+    assert isinstance(rebuilt, NeuronerModel) and rebuilt.get_config() == config
+    assert {name: value.shape for name, value in weight_arrays(rebuilt).items()} == \
+        {name: value.shape for name, value in arrays.items()}
 
 
 def test_the_default_network_is_the_papers():

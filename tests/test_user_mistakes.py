@@ -16,9 +16,12 @@ from neuroner_tl import api
 from neuroner_tl.cli import cli
 from neuroner_tl.conll import Corpus, read_conll, write_conll
 from neuroner_tl.datasets import generate_corpus
+from neuroner_tl.formats import guess_input_format
 from neuroner_tl.errors import DataFormatError, Interrupted, ModelFolderError, NeuronerError
 from neuroner_tl.model_io import load_tagger
 from neuroner_tl.runfolder import checkpoint_folder
+
+ASSETS = "saved_model/assets"
 
 SMALL = ["--epochs", "2", "--batch-size", "16", "--set", "token_embedding_dim=16", "--set", "token_lstm_units=16"]
 
@@ -136,8 +139,8 @@ def test_3_update_resumes_after_ctrl_c_and_sigkill_to_the_same_model(tiny_model,
     expected, got = weights(full), weights(resumed)
     for name in expected:
         np.testing.assert_array_equal(got[name], expected[name], err_msg=name)
-    full_history = json.loads((full / "provenance.json").read_text())["updates"][-1]["history"]
-    resumed_history = json.loads((resumed / "provenance.json").read_text())["updates"][-1]["history"]
+    full_history = json.loads((full / ASSETS / "provenance.json").read_text())["updates"][-1]["history"]
+    resumed_history = json.loads((resumed / ASSETS / "provenance.json").read_text())["updates"][-1]["history"]
     assert [(r["epoch"], r["loss"], r["dev_f1"]) for r in resumed_history] == \
         [(r["epoch"], r["loss"], r["dev_f1"]) for r in full_history]
 
@@ -146,8 +149,9 @@ def test_3_update_resumes_after_ctrl_c_and_sigkill_to_the_same_model(tiny_model,
 def test_4_demo_checks_every_destination_before_writing(tmp_path):
     workdir = tmp_path / "demo"
     (workdir / "model").mkdir(parents=True)
-    (workdir / "model" / "model.json").write_text("{}")
-    (workdir / "model" / "config.json").write_text("{}")
+    (workdir / "model" / "saved_model" / "assets").mkdir(parents=True)
+    (workdir / "model" / "saved_model" / "saved_model.pb").write_text("")
+    (workdir / "model" / "saved_model" / "assets" / "model.json").write_text("{}")
     with pytest.raises(NeuronerError, match="already exists"):
         api.demo(workdir, sizes=(20, 10, 10), verbose=False)
     assert not (workdir / "data").exists(), "nothing written before the refusal"
@@ -206,7 +210,7 @@ def test_5_two_runs_started_together_one_wins_one_is_refused(data, tmp_path):
 def test_6_raw_text_with_equal_line_lengths_is_text(tiny_model, tmp_path, text):
     path = tmp_path / "chat.txt"
     path.write_text(text)
-    assert api.guess_input_format(path) == "text"
+    assert guess_input_format(path) == "text"
     sentences, predicted = api.predict(tiny_model[0], path)
     words = [w for line in text.split() for w in line.replace(".", " .").split()]
     assert [t for s in sentences for t in s.tokens] == words
@@ -214,13 +218,13 @@ def test_6_raw_text_with_equal_line_lengths_is_text(tiny_model, tmp_path, text):
 
 
 def test_6_conll_files_are_still_recognised(tiny_data, tmp_path):
-    assert api.guess_input_format(tiny_data["test"]) == "conll"  # train.txt of the embedded data: CoNLL
+    assert guess_input_format(tiny_data["test"]) == "conll"  # train.txt of the embedded data: CoNLL
     tokens = tmp_path / "tokens.txt"
     tokens.write_text("Mario\nRossi\n\nGrazie\n")
-    assert api.guess_input_format(tokens) == "conll"
+    assert guess_input_format(tokens) == "conll"
     io = tmp_path / "io.txt"
     io.write_text("Mario PER\nchiama O\n")
-    assert api.guess_input_format(io) == "conll"
+    assert guess_input_format(io) == "conll"
 
 
 # 7. a tiny training part trains on everything; no training part is an error --------------------------
@@ -446,14 +450,14 @@ def test_20_config_records_the_dimension_of_the_vectors(data, tmp_path):
     vectors.write_text("2 8\nGrazie " + " ".join(["0.5"] * 8) + "\nbuongiorno " + " ".join(["0.1"] * 8) + "\n")
     api.train(data["train"], tmp_path / "model", dev=data["dev"], embeddings=vectors, hp=small_hp(max_epochs=1),
               verbose=False)
-    assert json.loads((tmp_path / "model" / "config.json").read_text())["token_embedding_dim"] == 8
+    assert json.loads((tmp_path / "model" / ASSETS / "config.json").read_text())["token_embedding_dim"] == 8
     assert load_tagger(tmp_path / "model").word_dim == 8
 
 
 def test_20_truncated_config_names_the_folder_once(tiny_model, tmp_path):
     copy = tmp_path / "m"
     shutil.copytree(tiny_model[0], copy)
-    (copy / "config.json").write_text('{"batch_size": 3')
+    (copy / ASSETS / "config.json").write_text('{"batch_size": 3')
     with pytest.raises(ModelFolderError) as caught:
         load_tagger(copy)
     assert str(caught.value).count("model folder") == 1 and "config.json is not valid JSON" in str(caught.value)

@@ -50,8 +50,9 @@ def test_pad_shapes():
     batch = pad([Encoded(np.array([3, 4, 3], np.int32), [[1, 2, 3], [4], [1, 2, 3]]),
                  Encoded(np.array([5], np.int32), [[4]])], [0, 1])
     assert batch.words.tolist() == [[3, 4, 3], [5, 0, 0]]
-    assert batch.chars.tolist() == [[1, 2, 3], [4, 0, 0]], "each distinct token once"
-    assert batch.char_index.tolist() == [[0, 1, 0], [1, -1, -1]]
+    assert batch.chars.tolist() == [[[1, 2, 3], [4, 0, 0], [1, 2, 3]], [[4, 0, 0], [0, 0, 0], [0, 0, 0]]]
+    rounded = pad([Encoded(np.array([3], np.int32), [[1, 2, 3]])], [0], multiples=(8, 8))
+    assert rounded.words.shape == (1, 8) and rounded.chars.shape == (1, 8, 8)
 
 
 def test_singleton_replacement_only_touches_singletons():
