@@ -148,3 +148,23 @@ def test_patience_does_not_count_while_the_selection_is_not_ready():
     trainer = Trainer(tagger, progress=api.Progress(False))
     trainer.fit(tagger.encode_corpus(corpus), selection=selection)
     assert len(epochs) == 5 and trainer.best_epoch == 1
+
+
+def test_training_goes_through_keras_fit_with_tensorboard_scalars(tiny_model):
+    """The model folder's logs/ are Keras's TensorBoard callback's: the loss and, from the dev
+    selection callback, the dev score of every epoch."""
+    import tensorflow as tf
+
+    folder, result = tiny_model
+    events = sorted((folder / "logs" / "train").glob("events.out.tfevents.*"))
+    assert events, "TensorBoard event files"
+    scalars = {}
+    for path in events:
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                scalars.setdefault(value.tag, []).append(event.step)
+    epochs = len(result.tagger.history)
+    assert {"epoch_loss", "epoch_dev_score", "epoch_sentences_per_second"} <= set(scalars), sorted(scalars)
+    assert sorted(scalars["epoch_dev_score"]) == list(range(epochs))
+    history = result.tagger.network.history.history if result.tagger.network.history else {}
+    assert len(history.get("dev_score", [])) == epochs, "fit's own History saw the dev score"
