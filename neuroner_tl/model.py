@@ -37,6 +37,22 @@ WORDS_SPEC = tf.TensorSpec([None, None], tf.int32, name=WORD_INPUT)
 CHARS_SPEC = tf.TensorSpec([None, None, None], tf.int32, name=CHAR_INPUT)
 
 
+# When tagging, the character BiLSTM runs on a number of distinct tokens rounded up to this: a stream
+# of batches then meets a bounded set of shapes, and the kernels oneDNN caches per shape stop growing
+# (without it, tagging 54 MB of text grew the process by 70 MiB and kept growing).
+DISTINCT_ROWS_MULTIPLE = 64
+
+
+def pad_rows_to_multiple(rows: tf.Tensor, multiple: int) -> tf.Tensor:
+    """``rows`` with copies of its first row appended up to a multiple of ``multiple``.
+
+    Copies rather than rows of zeros: an all-padding row would be a sequence of length 0, which cuDNN
+    refuses. No rows stay no rows."""
+    count = tf.shape(rows)[0]
+    missing = (multiple - count % multiple) % multiple
+    return tf.concat([rows, tf.gather(rows, tf.zeros([missing], tf.int32))], axis=0)
+
+
 def distinct_rows(rows: tf.Tensor):
     """(the distinct rows of a 2-D int tensor in order of first occurrence, each row's index among them)."""
     distinct, index = tf.raw_ops.UniqueV2(x=rows, axis=tf.constant([0], tf.int64))
@@ -73,6 +89,8 @@ class CharEncoder(keras.layers.Layer):
         flat = tf.reshape(char_ids, [-1, shape[2]])
         positions = tf.where(tf.reduce_any(flat > 0, axis=1))  # [N, 1] real tokens
         distinct, index = distinct_rows(tf.gather_nd(flat, positions))
+        if not training:
+            distinct = pad_rows_to_multiple(distinct, DISTINCT_ROWS_MULTIPLE)
         encoded = self.bilstm(self.embedding(distinct), mask=distinct > 0, training=training)  # [U, 2 * units]
         placed = tf.scatter_nd(positions, tf.gather(encoded, index),
                                tf.stack([tf.shape(flat, out_type=tf.int64)[0], 2 * self.units]))

@@ -139,18 +139,18 @@ def _write_json(path: Path, value) -> None:
 
 # reading ----------------------------------------------------------------------------------------
 def saved_model_of(folder: PathLike) -> Optional[Path]:
-    """The SavedModel directory of a model folder, or the folder itself when it is one; None if neither."""
+    """The SavedModel directory of a model folder, or the folder itself when it is a bare one; None if
+    neither holds a neuroner_tl SavedModel (its ``assets/model.json``)."""
     folder = Path(folder)
-    if (folder / SAVED_MODEL_DIR / "saved_model.pb").is_file() and (folder / SAVED_MODEL_DIR / ASSETS).is_dir():
-        return folder / SAVED_MODEL_DIR
-    if (folder / "saved_model.pb").is_file() and (folder / ASSETS / "model.json").is_file():
-        return folder
+    for candidate in (folder / SAVED_MODEL_DIR, folder):
+        if (candidate / "saved_model.pb").is_file() and (candidate / ASSETS / "model.json").is_file():
+            return candidate
     return None
 
 
 def is_legacy_folder(folder: Path) -> bool:
-    return (folder / LEGACY_WEIGHTS).is_file() and (folder / "model.json").is_file() and \
-        saved_model_of(folder) is None
+    """Format 1: ``weights.npz`` and ``model.json`` beside each other (its SavedModel had no assets)."""
+    return (folder / LEGACY_WEIGHTS).is_file() and (folder / "model.json").is_file()
 
 
 def load_tagger(folder: PathLike, quiet: bool = False) -> Tagger:
@@ -178,8 +178,8 @@ def _what_is_missing(folder: Path) -> str:
     if (folder / SAVED_MODEL_DIR).is_dir():
         if not (folder / SAVED_MODEL_DIR / "saved_model.pb").is_file():
             return f"missing {SAVED_MODEL_DIR}/saved_model.pb; not a complete neuroner_tl model"
-        return f"missing {SAVED_MODEL_DIR}/{ASSETS} (the vocabularies, labels and hyperparameters); not a " \
-               f"neuroner_tl model"
+        return f"missing {SAVED_MODEL_DIR}/{ASSETS}/model.json (with the vocabularies, labels and hyperparameters " \
+               f"beside it); not a complete neuroner_tl model"
     if (folder / "saved_model.pb").is_file():
         return f"is a SavedModel without {ASSETS}/model.json: not one exported by neuroner_tl"
     if (folder / "model.json").is_file():

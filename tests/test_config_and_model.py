@@ -7,8 +7,8 @@ import pytest
 
 from neuroner_tl.config import Hyperparameters, parse_overrides
 from neuroner_tl.errors import NeuronerError
-from neuroner_tl.model import (CharEncoder, NeuronerModel, build_model, distinct_rows, load_weights, save_weights,
-                               weight_arrays)
+from neuroner_tl.model import (CharEncoder, NeuronerModel, build_model, distinct_rows, load_weights,
+                               pad_rows_to_multiple, save_weights, weight_arrays)
 
 
 def test_hyperparameters_are_frozen_validated_and_round_trip(tmp_path):
@@ -44,6 +44,17 @@ def test_char_encoder_encodes_each_distinct_token_once_and_zeroes_padding():
     np.testing.assert_allclose(layer(chars[1:, :1]).numpy()[0, 0], out[0, 1], atol=1e-6)
     clone = CharEncoder.from_config(json.loads(json.dumps(layer.get_config())))
     assert (clone.num_chars, clone.embedding_dim, clone.units) == (10, 4, 3)
+
+
+def test_tagging_pads_the_distinct_tokens_to_a_bounded_set_of_shapes_without_changing_the_output():
+    rows = np.array([[1, 2], [3, 0], [4, 5]], np.int32)
+    padded = pad_rows_to_multiple(rows, 4).numpy()
+    assert padded.tolist() == [[1, 2], [3, 0], [4, 5], [1, 2]]  # a copy of a real row, never an empty one
+    assert pad_rows_to_multiple(rows, 3).numpy().tolist() == rows.tolist()
+    assert pad_rows_to_multiple(rows[:0], 4).shape == (0, 2)
+    layer = CharEncoder(10, 4, 3)
+    chars = np.array([[[1, 2, 3], [4, 0, 0], [5, 6, 0]]], np.int32)
+    np.testing.assert_allclose(layer(chars, training=False).numpy(), layer(chars, training=True).numpy(), atol=1e-6)
 
 
 def test_network_shapes_and_weights_by_path_round_trip(tmp_path):

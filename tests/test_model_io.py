@@ -56,7 +56,9 @@ def test_a_format_1_folder_loads_with_a_message_and_upgrades(tiny_model, tiny_da
     info = json.loads((legacy / "model.json").read_text())
     (legacy / "model.json").write_text(json.dumps({**info, "format_version": 1}))
     save_weights(result.tagger.network, legacy / "weights.npz")
-    shutil.copytree(folder / "saved_model", legacy / "old_saved_model_is_ignored")
+    shutil.copytree(folder / "saved_model", legacy / "saved_model")  # format 1 had one, without assets
+    shutil.rmtree(legacy / "saved_model" / "assets")
+    (legacy / "saved_model" / "assets").mkdir()
     tagger = load_tagger(legacy)
     note = capsys.readouterr().err
     assert "format 1" in note and "neuroner-tl upgrade" in note
