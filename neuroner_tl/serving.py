@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from . import tags as tagging
-from .model import CHAR_INPUT, WORD_INPUT
+from .model import CHAR_INPUT, CHARS_SPEC, WORD_INPUT, WORDS_SPEC
 from .tagger import Tagger
 from .tokenizer import ELISION_MARKS, RESERVED, RESERVED_STAND_IN, TOKEN_END, TOKEN_START, re2_patterns
 from .vocabulary import PAD_ID, UNK_ID
@@ -66,8 +66,14 @@ class ServingModule(tf.Module):
         setattr(self, WEIGHTS_ATTRIBUTE, {v.path: v for v in tagger.network.model_weights()})
         network = tagger.network
         # in a list, so that the network is not tracked a second time: every variable it uses is in
-        # the weights dict above, under a key that does not depend on Keras's object graph
-        self._decode = [lambda inputs: network.decode(inputs, with_probabilities=True)]
+        # the weights dict above, under a key that does not depend on Keras's object graph. One
+        # tf.function that both signatures call, so the network is traced and stored once, not twice.
+        # autograph is off here and in the signatures: the code writes its control flow as tf ops
+        # itself, and converting the network cost about 3 s of every model folder's export.
+        decode = tf.function(lambda words, chars: network.decode({WORD_INPUT: words, CHAR_INPUT: chars},
+                                                                  with_probabilities=True),
+                             input_signature=[WORDS_SPEC, CHARS_SPEC], autograph=False)
+        self._decode = [decode]
         self.word_table = vocabulary_table(self.assets["words.txt"], len(tagger.words) - 2)
         self.char_table = vocabulary_table(self.assets["chars.txt"], len(tagger.chars) - 2)
         self.label_table = label_table(self.assets["labels.txt"])
@@ -104,7 +110,7 @@ class ServingModule(tf.Module):
         ids = tf.where(ids < 0, tf.constant(UNK_ID, tf.int32), ids)
         return tf.where(characters == "", tf.constant(PAD_ID, tf.int32), ids)
 
-    @tf.function(input_signature=[TOKENS_SPEC])
+    @tf.function(input_signature=[TOKENS_SPEC], autograph=False)
     def serve(self, tokens):
         """Rows of token strings, each padded at the end with ``""``. An empty string before a row's
         last token is an error (as it is for ``Tagger.predict``): it would shift every later token."""
@@ -118,7 +124,7 @@ class ServingModule(tf.Module):
 
     def _tag(self, forms, lengths):
         words = self._word_ids(forms)
-        decoded = self._decode[0]({WORD_INPUT: words, CHAR_INPUT: self._char_ids(forms)})
+        decoded = self._decode[0](words, self._char_ids(forms))
         mask = tf.sequence_mask(lengths, tf.shape(words)[1])
         tag_ids = tf.where(mask, decoded["tag_ids"], 0)
         tags = tf.where(mask, self.label_table.lookup(tf.cast(tag_ids, tf.int64)), "")
@@ -175,7 +181,7 @@ class ServingModule(tf.Module):
         per_text = tokens.with_flat_values(tf.cumsum(tf.cast(new_sentence, tf.int32)))
         return per_text - tf.reduce_min(per_text, axis=1, keepdims=True)
 
-    @tf.function(input_signature=[TEXTS_SPEC])
+    @tf.function(input_signature=[TEXTS_SPEC], autograph=False)
     def serve_text(self, texts):
         """Raw texts ``[batch]`` -> tokens with character offsets, tags, confidences and entities."""
         tokens, starts, ends = self._tokenize(texts)
