@@ -86,6 +86,14 @@ class Protocol:
     def test_data(self, setting: str) -> Corpus:
         return self.split(self.config["settings"][setting]["test"])
 
+    def extra_tests(self, setting: str) -> dict:
+        """A setting's further test sets by name (``"tests"``), e.g. the source's own test set when
+        ``test`` is the target domain's."""
+        return {name: self.split(spec) for name, spec in self.config["settings"][setting].get("tests", {}).items()}
+
+    def evaluate_extra(self, tagger, setting: str) -> dict:
+        return {name: api.evaluate(tagger, corpus).to_dict() for name, corpus in self.extra_tests(setting).items()}
+
     def source_hp(self, seed: int = 1) -> Hyperparameters:
         return Hyperparameters.from_dict({"seed": seed, **self.config.get("source_hyperparameters", {})})
 
@@ -146,10 +154,12 @@ class Protocol:
         train, dev = self.source_data(source)
         folder = self.source_folder(source)
         result = api.train(train, folder, dev=dev, hp=self.source_hp(), force=True, verbose=self.verbose)
-        tests = {setting: api.evaluate(result.tagger, self.test_data(setting)).to_dict()
-                 for setting, spec in self.config["settings"].items() if spec["source"] == source}
+        settings = [setting for setting, spec in self.config["settings"].items() if spec["source"] == source]
+        tests = {setting: api.evaluate(result.tagger, self.test_data(setting)).to_dict() for setting in settings}
+        extra = {setting: self.evaluate_extra(result.tagger, setting) for setting in settings}
         return {"kind": "source", "source": source, "best_epoch": result.best_epoch,
-                "epochs": len(result.tagger.history), "dev": result.dev_report.to_dict(), "test": tests}
+                "epochs": len(result.tagger.history), "dev": result.dev_report.to_dict(), "test": tests,
+                "tests": extra}
 
     def train_joint(self, group: str, size: int) -> dict:
         settings = [s for s, spec in self.config["settings"].items() if spec["joint"] == group]
@@ -159,8 +169,9 @@ class Protocol:
         joint = Corpus(train.sentences + target.sentences, "IOB2")
         result = api.train(joint, None, dev=dev, hp=self.source_hp(), verbose=self.verbose)
         tests = {setting: api.evaluate(result.tagger, self.test_data(setting)).to_dict() for setting in settings}
+        extra = {setting: self.evaluate_extra(result.tagger, setting) for setting in settings}
         return {"kind": "joint", "group": group, "size": size, "best_epoch": result.best_epoch,
-                "epochs": len(result.tagger.history), "test": tests}
+                "epochs": len(result.tagger.history), "test": tests, "tests": extra}
 
     def train_scratch(self, setting: str, size: int, seed: int) -> dict:
         """D_T alone, with the package defaults (10% held out for early stopping)."""
@@ -168,7 +179,8 @@ class Protocol:
         result = api.train(target, None, hp=Hyperparameters(seed=seed), verbose=self.verbose)
         return {"kind": "scratch", "setting": setting, "size": size, "seed": seed, "best_epoch": result.best_epoch,
                 "epochs": len(result.tagger.history),
-                "test": api.evaluate(result.tagger, self.test_data(setting)).to_dict()}
+                "test": api.evaluate(result.tagger, self.test_data(setting)).to_dict(),
+                "tests": self.evaluate_extra(result.tagger, setting)}
 
     def run_update(self, setting: str, size: int, method: str, seed: int):
         spec = self.config["settings"][setting]
@@ -184,7 +196,8 @@ class Protocol:
         return {"kind": "update", "setting": setting, "size": size, "method": method, "seed": seed,
                 "options": options, "update_seconds": round(seconds, 1), "best_epoch": result.best_epoch,
                 "epochs": len(result.history), "dev": result.dev_scores, "pseudo_labels": result.pseudo_labels,
-                "test": api.evaluate(result.tagger, self.test_data(setting)).to_dict()}
+                "test": api.evaluate(result.tagger, self.test_data(setting)).to_dict(),
+                "tests": self.evaluate_extra(result.tagger, setting)}
 
 
 def set_threads(threads: int) -> None:
@@ -198,7 +211,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     parser.add_argument("--output", type=Path, default=ROOT / "runs" / "protocol")
-    parser.add_argument("--phase", choices=["base", "sweep", "explore", "final", "all"], default="all")
+    parser.add_argument("--phase", default="all", help="base, all, or a phase of the config (explore, final, ...)")
     parser.add_argument("--shard", default="0/1", help="i/n: run every n-th job starting at i")
     parser.add_argument("--only", help="run only the jobs whose name matches this regular expression")
     parser.add_argument("--threads", type=int, help="TensorFlow threads (1 when two shards share 2 cores)")

@@ -63,7 +63,17 @@ def load_split(spec: dict) -> Corpus:
         sentences = sentences[start:end]
     if "limit" in spec:
         sentences = sentences[: spec["limit"]]
-    return Corpus(sentences, corpus.scheme, corpus.path).converted("IOB2")
+    result = Corpus(sentences, corpus.scheme, corpus.path).converted("IOB2")
+    return relabel(result, spec["relabel"]) if "relabel" in spec else result
+
+
+def relabel(corpus: Corpus, mapping: dict) -> Corpus:
+    """The corpus with each type renamed by ``mapping`` (e.g. WNUT-17's ``person`` -> ``PER``); types the
+    mapping does not name become O."""
+    sentences = [s.with_labels(tags.tags_from_spans([sp._replace(type=mapping[sp.type]) for sp in tags.spans(s.labels)
+                                                     if sp.type in mapping], len(s), "IOB2"))
+                 for s in corpus.sentences]
+    return Corpus(sentences, "IOB2", corpus.path)
 
 
 def prepare_data(config: dict):

@@ -19,6 +19,7 @@ class Encoded:
     # (a partial annotation), and a teacher's distribution to match (rows of zeros: none)
     allowed: Optional[np.ndarray] = None  # [T, C] bool
     soft: Optional[np.ndarray] = None  # [T, C] float32
+    states: Optional[np.ndarray] = None  # [T, D] float32: a teacher's token states to match
 
     def __len__(self) -> int:
         return len(self.words)
@@ -45,6 +46,7 @@ class Batch:
     indices: np.ndarray  # positions of the sentences in the encoded list
     allowed: Optional[np.ndarray] = None  # [B, T, C] bool; padding allows every label
     soft: Optional[np.ndarray] = None  # [B, T, C] float32; padding is zeros
+    states: Optional[np.ndarray] = None  # [B, T, D] float32; padding is zeros
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -89,7 +91,8 @@ def pad(items: Sequence[Encoded], indices: Sequence[int], multiples=(1, 1)) -> B
             labels[row, : len(item)] = item.labels
     allowed = _pad_rows([item.allowed for item in chosen], length, True) if chosen[0].allowed is not None else None
     soft = _pad_rows([item.soft for item in chosen], length, 0.0) if chosen[0].soft is not None else None
-    return Batch(words, chars, labels, np.asarray(indices), allowed, soft)
+    states = _pad_rows([item.states for item in chosen], length, 0.0) if chosen[0].states is not None else None
+    return Batch(words, chars, labels, np.asarray(indices), allowed, soft, states)
 
 
 def _pad_rows(arrays: Sequence[np.ndarray], length: int, fill) -> np.ndarray:

@@ -62,8 +62,9 @@ def friendly_errors(command):
     return wrapper
 
 
-METHOD_CHOICES = ("distill", "self-training", "l2-sp", "finetune")  # transfer.METHODS, without importing TF
-DEFAULT_METHOD = "distill"
+METHOD_CHOICES = ("auto", "isolate", "distill", "self-training", "l2-sp", "finetune", "ewc", "distill-states",
+                  "cpfd")  # transfer.METHODS, without importing TF
+DEFAULT_METHOD = "auto"
 
 
 def _json_object(path) -> dict:

@@ -34,13 +34,14 @@ def describe_corpus(corpus: Corpus, role: str, path: Optional[PathLike] = None) 
 MIN_SENTENCES_TO_SPLIT = 10
 
 
-def hold_out_dev(corpus: Corpus, fraction: float, seed: int, say):
-    """(training part, dev part) of a corpus without a dev set; tiny corpora train on everything."""
+def hold_out_dev(corpus: Corpus, fraction: float, seed: int, say, stratify: Sequence[str] = ()):
+    """(training part, dev part) of a corpus without a dev set; tiny corpora train on everything.
+    ``stratify``: types whose sentences are split apart, so that dev gets its share of a rare type."""
     if len(corpus) < MIN_SENTENCES_TO_SPLIT:
         say(f"only {len(corpus)} sentences and no dev set: training on all of them and early stopping on the "
             f"same sentences (pass a dev set for an honest score)")
         return corpus, corpus
-    train_part, dev_part = split_off_dev(corpus, fraction, seed)
+    train_part, dev_part = split_off_dev(corpus, fraction, seed, stratify)
     say(f"no dev set given: holding out {len(dev_part)} of {len(corpus)} sentences for early stopping")
     return train_part, dev_part
 
@@ -68,12 +69,25 @@ def check_types_have_training_spans(say, train_part: Corpus, dev: Corpus, test: 
         say(f"warning: {kind} spans: {counts}; the model has a label for {kind} but cannot learn it")
 
 
-def split_off_dev(corpus: Corpus, fraction: float, seed: int):
-    order = np.random.default_rng(seed).permutation(len(corpus))
-    size = max(1, int(round(fraction * len(corpus))))
-    dev_ids, train_ids = set(order[:size].tolist()), order[size:]
-    train = Corpus([corpus.sentences[i] for i in sorted(train_ids.tolist())], corpus.scheme, corpus.path)
-    dev = Corpus([corpus.sentences[i] for i in sorted(dev_ids)], corpus.scheme, corpus.path)
+def split_off_dev(corpus: Corpus, fraction: float, seed: int, stratify: Sequence[str] = ()):
+    """A seeded random ``fraction`` of the sentences as dev; with ``stratify``, the sentences holding a
+    span of those types and the others are each split by ``fraction`` (dev gets at least one of the
+    former when there are two or more)."""
+    rng = np.random.default_rng(seed)
+    wanted = set(stratify)
+    holds = [bool(wanted) and any(sp.type in wanted for sp in tagging.spans(s.labels or [])) for s in corpus.sentences]
+    dev_ids = set()
+    for group in ([i for i, h in enumerate(holds) if h], [i for i, h in enumerate(holds) if not h]):
+        if not group:
+            continue
+        size = int(round(fraction * len(group)))
+        if group is not None and len(group) >= 2 and size == 0:
+            size = 1
+        dev_ids.update(np.asarray(group)[rng.permutation(len(group))[:size]].tolist())
+    if not dev_ids:
+        dev_ids = {int(rng.integers(len(corpus)))}
+    train = Corpus([s for i, s in enumerate(corpus.sentences) if i not in dev_ids], corpus.scheme, corpus.path)
+    dev = Corpus([s for i, s in enumerate(corpus.sentences) if i in dev_ids], corpus.scheme, corpus.path)
     return train, dev
 
 

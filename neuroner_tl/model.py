@@ -29,7 +29,7 @@ import tensorflow as tf
 from .bilstm import BiLSTM
 from .config import Hyperparameters
 from .crf import CRF
-from .objectives import Objective, anchor_penalty
+from .objectives import Objective
 
 WORD_INPUT = "word_ids"
 CHAR_INPUT = "char_ids"
@@ -107,9 +107,82 @@ class CharEncoder(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="neuroner_tl")
+class LabelAdapter(keras.layers.Layer):
+    """Scores for the labels an isolated update learnt (``transfer``'s ``isolate`` method), from the
+    frozen source network's token features and states.
+
+    A small BiLSTM of its own reads the features the token BiLSTM reads and that BiLSTM's states
+    (a lateral connection, as in progressive networks); a dense ``head`` scores the adapter's
+    labels from its states and the source's hidden layer. Chen & Moschitti (AAAI 2019) adapt a
+    source tagger to new labels through a BiLSTM adapter in the same spirit.
+    """
+
+    def __init__(self, num_outputs: int, input_dim: int, hidden_dim: int, units: int = 32,
+                 lstm_backend: str = "auto", **kwargs):
+        super().__init__(**kwargs)
+        self.num_outputs, self.input_dim, self.hidden_dim = num_outputs, input_dim, hidden_dim
+        self.units, self.lstm_backend = units, lstm_backend
+        self.supports_masking = True  # the mask is passed on explicitly to the BiLSTM
+        self.bilstm = BiLSTM(units, return_sequences=True, backend=lstm_backend, name="bilstm")
+        self.head = keras.layers.Dense(num_outputs, name="head", dtype="float32")
+
+    def build(self, input_shape=None):
+        # built here, not in __init__, so that the weights' paths start with this layer's name
+        self.bilstm.build((None, None, self.input_dim))
+        self.head.build((None, None, self.hidden_dim + 2 * self.units))
+        super().build(input_shape)
+
+    def call(self, features, states, hidden, mask=None, training=None):
+        inputs = tf.cast(tf.concat([features, tf.cast(states, features.dtype)], axis=-1), tf.float32)
+        own = self.bilstm(inputs, mask=mask, training=training)
+        return self.head(tf.concat([tf.cast(hidden, tf.float32), own], axis=-1))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"num_outputs": self.num_outputs, "input_dim": self.input_dim, "hidden_dim": self.hidden_dim,
+                       "units": self.units, "lstm_backend": self.lstm_backend})
+        return config
+
+
+def check_heads(heads: Optional[dict], num_labels: int) -> Optional[dict]:
+    """``heads`` (see ``NeuronerModel``) checked against the label count; None stays None."""
+    if heads is None:
+        return None
+    base = [int(c) for c in heads["base_columns"]]
+    width = int(heads["base_width"])
+    adapters = [{"labels": [int(i) for i in a["labels"]], "units": int(a["units"])} for a in heads.get("adapters", [])]
+    if len(base) != num_labels or any(c < -1 or c >= width for c in base):
+        raise ValueError(f"heads: base_columns must give each of the {num_labels} labels a column below {width} or -1")
+    for adapter in adapters:
+        if not adapter["labels"] or any(not 0 <= i < num_labels for i in adapter["labels"]) or adapter["units"] < 1:
+            raise ValueError(f"heads: an adapter must own labels among 0..{num_labels - 1} and have units >= 1")
+    uncovered = [i for i in range(num_labels) if base[i] < 0 and not any(i in a["labels"] for a in adapters)]
+    if uncovered:
+        raise ValueError(f"heads: labels {uncovered} have no score (no base column and no adapter)")
+    return {"base_width": width, "base_columns": base, "adapters": adapters}
+
+
+def gather_index(positions: Sequence[int], num_labels: int, width: int) -> np.ndarray:
+    """For each label, the column of a ``[.., width]`` score block that scores it, or ``width`` (a
+    column of zeros appended to the block) when the block does not score that label."""
+    index = np.full(num_labels, width, np.int32)
+    for column, label in enumerate(positions):
+        if label >= 0:
+            index[label] = column
+    return index
+
+
+@keras.saving.register_keras_serializable(package="neuroner_tl")
 class NeuronerModel(keras.Model):
     """The BiLSTM-CRF. ``call`` returns the emission scores ``[B, T, C]``; the CRF layer ``crf`` holds
     the paper's ``(C+2) x (C+2)`` transitions.
+
+    ``heads`` (None for a network as trained) lays out where the emission scores come from after an
+    isolated update: ``base_columns[c]`` is the column of the ``emissions`` layer (``base_width``
+    wide) that scores label ``c``, or -1; each of ``adapters`` (``{"labels": [...], "units": n}``,
+    a ``LabelAdapter`` named ``adapter_<i>``) adds its scores to its labels. A label's score is
+    assembled by gathering, never by a wider matrix product, so the scores of labels no adapter
+    owns are bit for bit those of the ``emissions`` layer alone.
 
     Every layer is built in ``__init__`` from the sizes given, so weight paths do not depend on the
     model's name (``"token_bilstm/forward_lstm/lstm_cell/kernel"``) and a model folder written by any
@@ -125,13 +198,14 @@ class NeuronerModel(keras.Model):
     def __init__(self, num_words: int, num_chars: int, num_labels: int, word_dim: int = 300,
                  char_embedding_dim: int = 25, char_lstm_units: int = 25, token_lstm_units: int = 128,
                  hidden_layer: bool = True, dropout: float = 0.5, seed: int = 1, lstm_backend: str = "auto",
-                 dtype_policy: Optional[str] = None, **kwargs):
+                 dtype_policy: Optional[str] = None, heads: Optional[dict] = None, **kwargs):
         kwargs.setdefault("name", "neuroner")
         super().__init__(**kwargs)
+        heads = check_heads(heads, num_labels)
         self.sizes = {"num_words": num_words, "num_chars": num_chars, "num_labels": num_labels, "word_dim": word_dim,
                       "char_embedding_dim": char_embedding_dim, "char_lstm_units": char_lstm_units,
                       "token_lstm_units": token_lstm_units, "hidden_layer": hidden_layer, "dropout": dropout,
-                      "seed": seed, "lstm_backend": lstm_backend, "dtype_policy": dtype_policy}
+                      "seed": seed, "lstm_backend": lstm_backend, "dtype_policy": dtype_policy, "heads": heads}
         policy = {"dtype": dtype_policy} if dtype_policy else {}  # e.g. "mixed_bfloat16"
         self.word_embedding = keras.layers.Embedding(num_words, word_dim, name="word_embedding", **policy)
         self.char_encoder = CharEncoder(num_chars, char_embedding_dim, char_lstm_units, lstm_backend,
@@ -142,9 +216,21 @@ class NeuronerModel(keras.Model):
         self.hidden = keras.layers.Dense(token_lstm_units, activation="tanh", name="hidden", **policy) \
             if hidden_layer else None
         # the scores and the CRF stay in float32 under a mixed-precision policy
-        self.emissions = keras.layers.Dense(num_labels, name="emissions", dtype="float32")
+        self.emissions = keras.layers.Dense(heads["base_width"] if heads else num_labels, name="emissions",
+                                            dtype="float32")
         self.crf = CRF(num_labels, name="crf", dtype="float32")
         feature_dim = 2 * char_lstm_units + word_dim
+        hidden_dim = token_lstm_units if hidden_layer else 2 * token_lstm_units
+        self.adapters = []
+        for number, spec in enumerate(heads["adapters"] if heads else []):
+            adapter = LabelAdapter(len(spec["labels"]), feature_dim + 2 * token_lstm_units, hidden_dim, spec["units"],
+                                   lstm_backend, name=f"adapter_{number}")
+            setattr(self, f"adapter_{number}", adapter)
+            adapter.build()
+            self.adapters.append(adapter)
+        self._gather = None if heads is None else (
+            np.array([c if c >= 0 else heads["base_width"] for c in heads["base_columns"]], np.int32),
+            [gather_index(spec["labels"], num_labels, len(spec["labels"])) for spec in heads["adapters"]])
         self.word_embedding.build((None, None))
         self.char_encoder.build((None, None, None))
         self.feature_dropout.build((None, None, feature_dim))
@@ -154,7 +240,7 @@ class NeuronerModel(keras.Model):
         self.emissions.build((None, None, token_lstm_units if hidden_layer else 2 * token_lstm_units))
         self.crf.build((None, None, num_labels))
         self.objective = Objective()
-        self.anchors: Optional[list] = None  # L2-SP: (variable, its starting value) pairs
+        self.anchors: Optional[list] = None  # L2-SP, EWC: (variable, its starting value, Fisher or None)
         self.allowed_transitions: Optional[np.ndarray] = None
         self.span_rules: Optional[tuple] = None  # (continues [C, C], is_entity [C]) for span confidences
         self.with_probabilities = False
@@ -163,22 +249,37 @@ class NeuronerModel(keras.Model):
     @classmethod
     def for_hyperparameters(cls, hp: Hyperparameters, num_words: int, num_chars: int, num_labels: int,
                             word_dim: Optional[int] = None, lstm_backend: str = "auto",
-                            dtype_policy: Optional[str] = None) -> "NeuronerModel":
+                            dtype_policy: Optional[str] = None, heads: Optional[dict] = None) -> "NeuronerModel":
         return cls(num_words, num_chars, num_labels, word_dim or hp.token_embedding_dim, hp.char_embedding_dim,
                    hp.char_lstm_units, hp.token_lstm_units, hp.hidden_layer, hp.dropout, hp.seed, lstm_backend,
-                   dtype_policy)
+                   dtype_policy, heads)
 
     # the network -------------------------------------------------------------------------------
     def call(self, inputs, training=None):
+        scores, states = self.scores(inputs, training)
+        if training and self.objective.states_weight > 0:  # state distillation reads the states too
+            return {"emissions": self.crf(scores), "states": states}
+        return self.crf(scores)
+
+    def scores(self, inputs, training=None):
+        """(emission scores ``[B, T, C]``, the token BiLSTM's states ``[B, T, 2 * units]``)."""
         words = tf.convert_to_tensor(inputs[WORD_INPUT])
         mask = words > 0
         chars = self.char_encoder(inputs[CHAR_INPUT], training=training)
         features = tf.concat([chars, tf.cast(self.word_embedding(words), chars.dtype)], axis=-1)
         features = self.feature_dropout(features, training=training)
-        hidden = self.token_bilstm(features, mask=mask, training=training)
-        if self.hidden is not None:
-            hidden = self.hidden(hidden)
-        return self.crf(self.emissions(hidden))
+        states = self.token_bilstm(features, mask=mask, training=training)
+        hidden = self.hidden(states) if self.hidden is not None else states
+        emissions = self.emissions(hidden)
+        if self._gather is None:
+            return emissions, states
+        base_index, adapter_indices = self._gather
+        scores = _gathered(emissions, base_index)
+        for adapter, index in zip(self.adapters, adapter_indices):
+            owned = tf.constant(index < adapter.num_outputs)
+            added = _gathered(adapter(features, states, hidden, mask=mask, training=training), index)
+            scores = tf.where(owned, scores + added, scores)
+        return scores, states
 
     @staticmethod
     def lengths(inputs) -> tf.Tensor:
@@ -189,12 +290,13 @@ class NeuronerModel(keras.Model):
         """The mean over the batch's sentences of ``objective``'s loss, plus L2-SP; scaled for the
         number of replicas, as Keras's own losses are, so that gradients sum to the global mean."""
         targets = y if isinstance(y, dict) else {"labels": y}
-        losses = self.objective.sentence_losses(self.crf, y_pred, self.lengths(x), targets.get("labels"),
-                                                targets.get("allowed"), targets.get("soft"))
+        outputs = y_pred if isinstance(y_pred, dict) else {"emissions": y_pred}
+        losses = self.objective.sentence_losses(self.crf, outputs["emissions"], self.lengths(x), targets.get("labels"),
+                                                targets.get("allowed"), targets.get("soft"), outputs.get("states"),
+                                                targets.get("states"))
         loss = tf.reduce_mean(losses)
         if self.anchors:
-            loss += self.objective.l2sp_weight * anchor_penalty([v for v, _ in self.anchors],
-                                                                [a for _, a in self.anchors])
+            loss += self.objective.anchor_loss(self.anchors)
         return scale_for_replicas(loss)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
@@ -268,6 +370,13 @@ class NeuronerModel(keras.Model):
         return cls(**config)
 
 
+def _gathered(block: tf.Tensor, index: np.ndarray) -> tf.Tensor:
+    """``[.., C]`` scores: label ``c`` takes ``block[.., index[c]]``, or 0 where ``index[c]`` is the
+    block's width (``gather_index``)."""
+    zeros = tf.zeros_like(block[..., :1])
+    return tf.gather(tf.concat([block, zeros], axis=-1), tf.constant(index), axis=-1)
+
+
 def scale_for_replicas(loss):
     """``loss / replicas`` under a ``tf.distribute`` strategy (Keras's ``scale_loss_for_distribution``)."""
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
@@ -275,10 +384,11 @@ def scale_for_replicas(loss):
 
 
 def build_model(hp: Hyperparameters, num_words: int, num_chars: int, num_labels: int,
-                word_dim: int = None, lstm_backend: str = "auto") -> NeuronerModel:
+                word_dim: int = None, lstm_backend: str = "auto", heads: Optional[dict] = None) -> NeuronerModel:
     """The network for ``num_labels`` labels; ``word_dim`` overrides ``hp.token_embedding_dim``
-    (pretrained vectors set it)."""
-    return NeuronerModel.for_hyperparameters(hp, num_words, num_chars, num_labels, word_dim, lstm_backend)
+    (pretrained vectors set it); ``heads``: the emission layout an isolated update left (``NeuronerModel``)."""
+    return NeuronerModel.for_hyperparameters(hp, num_words, num_chars, num_labels, word_dim, lstm_backend,
+                                             heads=heads)
 
 
 def crf_layer(model: NeuronerModel) -> CRF:

@@ -34,7 +34,7 @@ import tensorflow as tf
 
 from .config import Hyperparameters
 from .errors import ModelFolderError, NeuronerError
-from .model import assign_weights
+from .model import assign_weights, check_heads
 from .runfolder import check_model_destination
 from .serving import ServingModule, WEIGHTS_ATTRIBUTE
 from .tagger import Tagger
@@ -121,7 +121,8 @@ def write_asset_files(tagger: Tagger, folder: Path) -> None:
     tagger.hp.save(folder / "config.json")
     _write_json(folder / "model.json", {"format_version": FORMAT_VERSION, "labels": tagger.labels,
                                         "num_words": len(tagger.words), "num_chars": len(tagger.chars),
-                                        "word_dim": tagger.word_dim})
+                                        "word_dim": tagger.word_dim,
+                                        **({"heads": tagger.heads} if tagger.heads else {})})
     tagger.words.save(folder / "words.txt")
     tagger.chars.save(folder / "chars.txt")
     (folder / "labels.txt").write_text("".join(label + "\n" for label in tagger.labels), encoding="utf-8")
@@ -205,9 +206,13 @@ def _tagger_from_files(folder: Path, files: Path, version: int) -> Tagger:
     labels = [label for label in (files / "labels.txt").read_text(encoding="utf-8").split("\n") if label]
     if labels != info.get("labels"):
         raise ModelFolderError(folder, "labels.txt does not match the labels in model.json")
+    try:
+        heads = check_heads(info.get("heads"), len(labels))
+    except (ValueError, KeyError, TypeError) as error:
+        raise ModelFolderError(folder, f"model.json: {error}") from None
     return Tagger(hp, words, chars, labels, word_dim=info["word_dim"],
                   history=_read_json(folder, files, "history.json", default=[]),
-                  provenance=_read_json(folder, files, "provenance.json", default=None))
+                  provenance=_read_json(folder, files, "provenance.json", default=None), heads=heads)
 
 
 def _read_json(folder: Path, files: Path, name: str, default=...):

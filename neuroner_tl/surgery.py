@@ -6,6 +6,13 @@ old ones (the CRF's start and end rows/columns move from ``C``/``C+1`` to ``C'``
 and characters after the old vocabulary. New weights are drawn from ``N(mean, std)`` of the existing
 weights of the same matrix (the paper), or, with ``init="preserve"``, set so that the rebuilt
 network decodes exactly what the source decoded until it is fine-tuned.
+
+``isolate=True`` (the ``isolate`` update method) changes nothing of the source network: the target
+types' labels are scored by a new ``model.LabelAdapter`` (new labels: the paper's N(mean, std) rows
+over the hidden layer; a known type: a residual added to its frozen rows, starting at zero; a
+forgotten type: new rows that replace its old ones), the vocabularies are not grown (the frozen
+encoders see every input as the source saw it), and ``isolated_labels`` says which labels, and so
+which rows and columns of the transitions, the update may train.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ EMISSION_BIAS = "emissions/bias"
 TRANSITIONS = "crf/transitions"
 INITS = ("paper", "preserve")
 PRESERVE_MARGIN = 1.0
+ADAPTER_UNITS = 32
 
 
 def like(existing: np.ndarray, shape, rng: np.random.Generator) -> np.ndarray:
@@ -68,7 +76,7 @@ class ModelSurgeon:
 
     def operate(self, new_types: Sequence[str] = (), forget_types: Sequence[str] = (),
                 new_words: Iterable[str] = (), new_chars: Iterable[str] = (), vectors=None,
-                init: str = "paper") -> Tagger:
+                init: str = "paper", isolate: Sequence[str] = (), adapter_units: int = ADAPTER_UNITS) -> Tagger:
         """A new ``Tagger``: labels for ``new_types`` added, ``forget_types`` re-drawn, the
         vocabularies grown by ``new_words``/``new_chars`` (see ``_grow_word_rows``; under ``preserve``
         the network predicts what the source did, except for new words given a pretrained vector)."""
@@ -78,12 +86,15 @@ class ModelSurgeon:
         if unknown:
             raise UpdateError(f"cannot forget {', '.join(unknown)}: the model has no such type "
                               f"(it knows {', '.join(self.source.entity_types)})")
+        if isolate:
+            return self._isolate(list(isolate), new_types, forget_types, adapter_units)
         source = self.source
         labels = self.labels_with(new_types)
         words = _grown(source.words, new_words)
         chars = _grown(source.chars, new_chars)
+        heads = _heads_widened(source.heads, len(source.labels), len(labels))
         target = Tagger(source.hp, words, chars, labels, word_dim=source.word_dim, history=source.history,
-                        provenance=_copy_provenance(source.provenance))
+                        provenance=_copy_provenance(source.provenance), heads=heads)
         old = weight_arrays(source.network)
         new = {name: value.copy() for name, value in old.items()}
         new[WORDS] = self._grow_word_rows(old[WORDS], words, vectors, init)
@@ -98,7 +109,40 @@ class ModelSurgeon:
         new[TRANSITIONS] = self._widen_transitions(old[TRANSITIONS], len(labels), init)
         forgotten = [i for i, label in enumerate(labels) if tagging.split_tag(label)[1] in set(forget_types)]
         if forgotten:
-            self._redraw(new, forgotten)
+            self._redraw(new, forgotten, heads)
+        _assign(target, new)
+        return target
+
+    def _isolate(self, types: List[str], new_types, forget_types, units: int) -> Tagger:
+        """The source network unchanged, plus an adapter that scores the labels of ``types``."""
+        source = self.source
+        labels = self.labels_with(new_types)
+        owned = [i for i, label in enumerate(labels) if tagging.split_tag(label)[1] in set(types)]
+        forgotten = {i for i in owned if tagging.split_tag(labels[i])[1] in set(forget_types)}
+        heads = _heads_widened(source.heads, len(source.labels), len(labels), grow_base=False)
+        heads["base_columns"] = [-1 if i in forgotten else c for i, c in enumerate(heads["base_columns"])]
+        number = len(heads["adapters"])
+        heads["adapters"].append({"labels": owned, "units": int(units)})
+        target = Tagger(source.hp, _grown(source.words, ()), _grown(source.chars, ()), labels, word_dim=source.word_dim,
+                        history=source.history, provenance=_copy_provenance(source.provenance), heads=heads)
+        old = weight_arrays(source.network)
+        new = weight_arrays(target.network)  # the adapter's BiLSTM keeps its fresh initialization
+        new.update({name: value.copy() for name, value in old.items()})
+        kernel, bias = old[EMISSION_KERNEL], old[EMISSION_BIAS]
+        head_kernel = np.zeros_like(new[f"adapter_{number}/head/kernel"])
+        head_bias = np.zeros_like(new[f"adapter_{number}/head/bias"])
+        scored_by_adapter = [k for k, label in enumerate(owned) if heads["base_columns"][label] < 0]
+        if scored_by_adapter:  # the paper's new emission rows, over the hidden layer; residuals start at 0
+            head_kernel[: kernel.shape[0], scored_by_adapter] = like(kernel, (kernel.shape[0], len(scored_by_adapter)),
+                                                                     self.rng)
+            head_bias[scored_by_adapter] = like(bias, len(scored_by_adapter), self.rng)
+        new[f"adapter_{number}/head/kernel"], new[f"adapter_{number}/head/bias"] = head_kernel, head_bias
+        new[TRANSITIONS] = self._widen_transitions(old[TRANSITIONS], len(labels), "paper")
+        if forgotten:
+            matrix, used = new[TRANSITIONS], used_transitions(old[TRANSITIONS])
+            ids = sorted(forgotten)
+            matrix[ids, :] = like(used, (len(ids), matrix.shape[1]), self.rng)
+            matrix[:, ids] = like(used, (matrix.shape[0], len(ids)), self.rng)
         _assign(target, new)
         return target
 
@@ -158,14 +202,41 @@ class ModelSurgeon:
         widened[np.ix_(index, index)] = matrix
         return widened
 
-    def _redraw(self, weights: Dict[str, np.ndarray], label_ids: List[int]) -> None:
-        """Task (ii): the forgotten labels' emission columns and every transition touching them."""
+    def _redraw(self, weights: Dict[str, np.ndarray], label_ids: List[int], heads: Optional[dict]) -> None:
+        """Task (ii): the forgotten labels' emission columns and every transition touching them (a
+        label an adapter scores: its column of the adapter's head)."""
         kernel, bias, matrix = weights[EMISSION_KERNEL], weights[EMISSION_BIAS], weights[TRANSITIONS]
-        kernel[:, label_ids] = like(kernel, (kernel.shape[0], len(label_ids)), self.rng)
-        bias[label_ids] = like(bias, len(label_ids), self.rng)
+        columns = [heads["base_columns"][i] if heads else i for i in label_ids]
+        for number, adapter in enumerate(heads["adapters"] if heads else []):
+            owned = [adapter["labels"].index(i) for i in label_ids if i in adapter["labels"]]
+            head_kernel, head_bias = weights[f"adapter_{number}/head/kernel"], weights[f"adapter_{number}/head/bias"]
+            head_kernel[:, owned] = like(head_kernel, (head_kernel.shape[0], len(owned)), self.rng)
+            head_bias[owned] = like(bias, len(owned), self.rng)
+        columns = [c for c in columns if c >= 0]
+        kernel[:, columns] = like(kernel, (kernel.shape[0], len(columns)), self.rng)
+        bias[columns] = like(bias, len(columns), self.rng)
         used = used_transitions(matrix)
         matrix[label_ids, :] = like(used, (len(label_ids), matrix.shape[1]), self.rng)
         matrix[:, label_ids] = like(used, (matrix.shape[0], len(label_ids)), self.rng)
+
+
+def _heads_widened(heads: Optional[dict], old_labels: int, labels: int, grow_base: bool = True) -> Optional[dict]:
+    """The emission layout for ``labels`` labels of which the first ``old_labels`` are the source's:
+    with ``grow_base``, the base ``emissions`` layer scores the added labels (surgery widens it);
+    without, they are left for an adapter. None (no adapters, base covers all) stays None."""
+    if heads is None and grow_base:
+        return None
+    heads = {"base_width": old_labels, "base_columns": list(range(old_labels)), "adapters": []} \
+        if heads is None else {**heads, "adapters": [dict(a) for a in heads["adapters"]],
+                               "base_columns": list(heads["base_columns"])}
+    added = labels - old_labels
+    if grow_base:
+        width = heads["base_width"]
+        heads["base_columns"] += list(range(width, width + added))
+        heads["base_width"] = width + added
+    else:
+        heads["base_columns"] += [-1] * added
+    return heads
 
 
 def _rows_as_source_saw_them(matrix: np.ndarray, vocabulary: Vocabulary, source_id) -> np.ndarray:

@@ -100,14 +100,14 @@ class Tagger:
 
     def __init__(self, hp: Hyperparameters, words: Vocabulary, chars: Vocabulary, labels: Sequence[str],
                  network=None, word_dim: Optional[int] = None, history: Optional[list] = None,
-                 provenance: Optional[dict] = None):
+                 provenance: Optional[dict] = None, heads: Optional[dict] = None):
         self.hp = hp
         self.words = words
         self.chars = chars
         self.labels = list(labels)
         self.word_dim = word_dim or hp.token_embedding_dim
         self.network = network if network is not None else build_model(
-            hp, len(words), len(chars), len(self.labels), self.word_dim)
+            hp, len(words), len(chars), len(self.labels), self.word_dim, heads=heads)
         self.history = list(history or [])
         self.provenance = dict(provenance or {"trained_on": []})
         self.encoder = TokenEncoder(words, chars, lowercase_lookup=hp.lowercase_lookup,
@@ -125,6 +125,11 @@ class Tagger:
     @property
     def entity_types(self) -> List[str]:
         return tagging.entity_types(self.labels)
+
+    @property
+    def heads(self) -> Optional[dict]:
+        """The network's emission layout after isolated updates (``NeuronerModel``), or None."""
+        return self.network.sizes["heads"]
 
     @property
     def crf(self):
@@ -205,6 +210,21 @@ class Tagger:
             values = compute(batch.words, batch.chars).numpy()
             for row, index in enumerate(batch.indices):
                 results[index] = values[row, : len(items[index])]
+        return results
+
+    def predict_states(self, items: Sequence[Encoded], batch_size: int = 128) -> List[np.ndarray]:
+        """Each sentence's token BiLSTM states ``[T, 2 * units]`` (state distillation's teacher), in order."""
+        network = self.network
+
+        @tf.function(input_signature=[WORDS_SPEC, CHARS_SPEC])
+        def states(words, chars):
+            return network.scores({WORD_INPUT: words, CHAR_INPUT: chars}, training=False)[1]
+
+        results: List[np.ndarray] = [None] * len(items)
+        for batch in inference_batches(items, batch_size):
+            values = states(batch.words, batch.chars).numpy()
+            for row, index in enumerate(batch.indices):
+                results[index] = values[row, : len(items[index])].astype(np.float32)
         return results
 
     def forget_compiled(self) -> None:

@@ -51,8 +51,26 @@ class ElementClipping:
     mirrored run would not train as one device does. A sparse gradient is summed first (a word
     twice in a batch is one gradient row)."""
 
-    def _init_clipping(self, element_clip: Optional[float]) -> None:
+    def _init_clipping(self, element_clip: Optional[float], update_masks=None) -> None:
         self.element_clip = float(element_clip) if element_clip else None
+        # weight path -> 0/1 array: only the entries marked 1 are ever updated (the isolate method's
+        # transitions). A masked entry's gradient is 0, so Adam's moments there stay 0 and so does
+        # its step: the entry keeps its value bit for bit.
+        self.update_masks = {path: np.asarray(mask, np.float32) for path, mask in (update_masks or {}).items()}
+        self._masks_by_index: dict = {}
+
+    def _index_masks(self, variables) -> None:
+        """Keras hands ``update_step`` the backend's variable, without the Keras path: key the masks
+        by the optimizer's own variable index instead (call from ``build``)."""
+        self._masks_by_index = {self._get_variable_index(v): tf.constant(self.update_masks[v.path])
+                                for v in variables if getattr(v, "path", None) in self.update_masks}
+        missing = set(self.update_masks) - {v.path for v in variables}
+        if missing:
+            raise ValueError(f"update masks for weights that are not trained: {', '.join(sorted(missing))}")
+
+    def _masked(self, gradient, variable):
+        mask = self._masks_by_index.get(self._get_variable_index(variable)) if self._masks_by_index else None
+        return gradient if mask is None else gradient * tf.cast(mask, gradient.dtype)
 
     def _clipped(self, gradient, dtype):
         """The gradient, dense, clipped. A sparse one (the embeddings') is summed per row and clipped
@@ -82,13 +100,17 @@ class FusedAdam(ElementClipping, keras.optimizers.Adam):
     with small batches that update was the largest part of a step.
     """
 
-    def __init__(self, *args, element_clip: Optional[float] = None, **kwargs):
+    def __init__(self, *args, element_clip: Optional[float] = None, update_masks=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self._init_clipping(element_clip)
+        self._init_clipping(element_clip, update_masks)
+
+    def build(self, variables):
+        super().build(variables)
+        self._index_masks(variables)
 
     def update_step(self, gradient, variable, learning_rate):
         dtype = variable.dtype
-        gradient = self._clipped(gradient, dtype)
+        gradient = self._masked(self._clipped(gradient, dtype), variable)
         if self.amsgrad or keras.backend.backend() != "tensorflow":
             return super().update_step(gradient, variable, learning_rate)
         index = self._get_variable_index(variable)
@@ -108,23 +130,30 @@ class FusedAdam(ElementClipping, keras.optimizers.Adam):
 class ClippedSGD(ElementClipping, keras.optimizers.SGD):
     """Keras's SGD with ``element_clip``."""
 
-    def __init__(self, *args, element_clip: Optional[float] = None, **kwargs):
+    def __init__(self, *args, element_clip: Optional[float] = None, update_masks=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self._init_clipping(element_clip)
+        self._init_clipping(element_clip, update_masks)
+
+    def build(self, variables):
+        super().build(variables)
+        self._index_masks(variables)
 
     def update_step(self, gradient, variable, learning_rate):
-        return super().update_step(self._clipped(gradient, variable.dtype), variable, learning_rate)
+        return super().update_step(self._masked(self._clipped(gradient, variable.dtype), variable), variable,
+                                   learning_rate)
 
     def get_config(self):
         return self._clipping_config(super().get_config())
 
 
 def make_optimizer(name: str, learning_rate: float, clip_value: float,
-                   loss_scaling: bool = False) -> keras.optimizers.Optimizer:
+                   loss_scaling: bool = False, update_masks=None) -> keras.optimizers.Optimizer:
     """Adam (fused) or SGD, each gradient element clipped to ``[-clip_value, clip_value]``;
-    ``loss_scaling`` wraps it for float16 training."""
+    ``loss_scaling`` wraps it for float16 training; ``update_masks`` (weight path -> 0/1 array) limits
+    which entries of a weight may change."""
     optimizer_class = ClippedSGD if name == "sgd" else FusedAdam
-    optimizer = optimizer_class(learning_rate=learning_rate, element_clip=clip_value if clip_value > 0 else None)
+    optimizer = optimizer_class(learning_rate=learning_rate, element_clip=clip_value if clip_value > 0 else None,
+                                update_masks=update_masks)
     return keras.optimizers.LossScaleOptimizer(optimizer) if loss_scaling else optimizer
 
 
@@ -197,7 +226,7 @@ class Trainer:
                  checkpoint_dir: Optional[Path] = None, log_dir: Optional[Path] = None,
                  singleton_ids: Sequence[int] = (), stop_after_epochs: Optional[int] = None,
                  objective: Optional[Objective] = None, frozen: Sequence[str] = (),
-                 devices: Optional[Devices] = None):
+                 update_masks=None, importance=None, devices: Optional[Devices] = None):
         self.tagger = tagger
         self.hp = tagger.hp
         self.learning_rate = learning_rate if learning_rate is not None else self.hp.learning_rate
@@ -208,6 +237,8 @@ class Trainer:
         self.stop_after_epochs = stop_after_epochs  # for tests of interrupted training
         self.objective = objective or Objective()
         self.frozen = tuple(frozen)
+        self.update_masks = dict(update_masks or {})
+        self.importance = dict(importance or {})  # EWC: weight path -> diagonal Fisher information
         self.devices = devices or Devices()
         self.best_epoch = 0
 
@@ -231,10 +262,12 @@ class Trainer:
             for layer in frozen:
                 layer.trainable = False
             network.objective = self.objective
-            network.anchors = [(v, tf.Variable(v.numpy(), trainable=False)) for v in network.trainable_variables] \
-                if self.objective.l2sp_weight > 0 else None
+            network.anchors = [(v, tf.Variable(v.numpy(), trainable=False),
+                                self._importance_of(v)) for v in network.trainable_variables] \
+                if self.objective.anchored else None
             optimizer = make_optimizer(self.hp.optimizer, self.learning_rate, self.hp.gradient_clipping,
-                                       loss_scaling=self.devices.dtype_policy == "mixed_float16")
+                                       loss_scaling=self.devices.dtype_policy == "mixed_float16",
+                                       update_masks=self.update_masks)
             network.compile(optimizer=optimizer, jit_compile=False)
             optimizer.build(network.trainable_variables)
         batches_per_epoch = math.ceil(len(train_items) / self.hp.batch_size)
@@ -263,6 +296,10 @@ class Trainer:
         self.best_epoch = selecting.best_epoch
         return selecting.history
 
+    def _importance_of(self, variable):
+        value = self.importance.get(variable.path)
+        return None if value is None else tf.constant(value, variable.dtype)
+
     def _training_network(self):
         """The tagger's own network, or, for another device set-up or precision, a copy built in the
         current strategy's scope (its weights go back to the tagger after each epoch)."""
@@ -281,6 +318,7 @@ class Trainer:
         is finalized in the main thread, where a Ctrl-C arriving during its ``__del__`` would be lost."""
         hp, singletons = self.hp, self.singleton_ids
         with_targets = self.objective.uses_targets
+        with_states = self.objective.states_weight > 0
         num_labels = len(self.tagger.labels)
 
         def batches(epoch):
@@ -292,12 +330,16 @@ class Trainer:
                 if with_targets and "allowed" not in targets:
                     shape = batch.words.shape + (num_labels,)
                     targets.update({"allowed": np.ones(shape, bool), "soft": np.zeros(shape, np.float32)})
+                if with_states:
+                    targets["states"] = batch.states
                 yield {WORD_INPUT: words, CHAR_INPUT: batch.chars}, targets
 
         targets_spec = {"labels": tf.TensorSpec([None, None], tf.int32)}
         if with_targets:
             targets_spec.update({"allowed": tf.TensorSpec([None, None, None], tf.bool),
                                  "soft": tf.TensorSpec([None, None, None], tf.float32)})
+        if with_states:
+            targets_spec["states"] = tf.TensorSpec([None, None, None], tf.float32)
         signature = ({WORD_INPUT: WORDS_SPEC, CHAR_INPUT: CHARS_SPEC}, targets_spec)
         epochs = tf.data.Dataset.range(first_epoch, max(hp.max_epochs, first_epoch + 1))
         dataset = epochs.flat_map(lambda epoch: tf.data.Dataset.from_generator(
@@ -368,7 +410,8 @@ class DevSelection(keras.callbacks.Callback):
         seconds = time.perf_counter() - self._started
         if self.network is not self.tagger.network:
             assign_weights(self.tagger.network, weight_arrays(self.network))
-        self.tagger.forget_compiled()
+        # no forget_compiled(): the tagger's compiled decoders read the network's variables, whose
+        # values change, not their shapes; dropping them retraced the decoder every epoch
         scored = self.selection(self.tagger) if self.selection is not None else None
         record = EpochRecord(number, float(logs.get("loss", float("nan"))), scored.score if scored else None,
                              scored.precision if scored else None, scored.recall if scored else None,

@@ -21,6 +21,24 @@ Methods (``UpdateSettings.method``):
   that type moves to O.
 - ``l2-sp``: ``self-training`` plus L2-SP (Li et al., ICML 2018): a penalty on the squared
   distance of every weight to the source model's.
+- ``isolate``: parameter isolation. The source network is frozen (word and character encoders,
+  token BiLSTM, hidden and emission layers, the transitions between the labels it does not give
+  up); the target types are learnt by new weights only: a ``model.LabelAdapter`` (a small BiLSTM
+  of its own over the frozen features and states, and a head with the paper's new emission rows),
+  and the transitions into and out of the target labels. The other types' emission scores stay bit
+  for bit the source's, so they can change only where a target label wins a token. The gold
+  spans are learnt by the partial likelihood (target spans here, no target type elsewhere).
+- ``ewc``: ``distill`` plus Elastic Weight Consolidation (Kirkpatrick et al., PNAS 2017): the squared
+  distance to the source weights, weighted by the diagonal Fisher information of the source
+  computed on the target sentences with its own predictions as labels (no source data needed).
+- ``distill-states``: ``distill`` plus the squared distance of the student's token BiLSTM states to
+  the teacher's on every token (feature distillation, as CPFD's pooled features).
+- ``cpfd``: ``self-training`` whose pseudo-labels keep a teacher span of an old type only when its
+  mean token entropy is at most the median of that type's spans in the target data (CPFD's
+  type-specific thresholds, Zhang et al., EMNLP 2023); the others are left open.
+
+``auto`` (the default) picks, per task, the method the protocols measured best: ``isolate`` when
+every target type is new (task iii), ``distill`` otherwise (docs/update_protocol.md).
 
 Two further guards combine with any method: ``l2sp_weight`` (L2-SP) and ``freeze_embeddings``
 (the word embeddings and the character encoder stay as the source's; new words and characters
@@ -51,8 +69,15 @@ from .runfolder import RunFolder, fingerprint_of_corpus, fingerprint_of_value
 from .tagger import Tagger
 from .training import DevScore
 
-METHODS = ("distill", "self-training", "l2-sp", "finetune")
-DEFAULT_METHOD = "distill"
+METHODS = ("auto", "isolate", "distill", "self-training", "l2-sp", "finetune", "ewc", "distill-states", "cpfd")
+DEFAULT_METHOD = "auto"
+NEW_TYPE_METHOD = "isolate"  # what ``auto`` means when every target type is new (task iii)
+KNOWN_TYPE_METHOD = "distill"  # ... and when a target type is known (tasks i and ii)
+PSEUDO_LABEL_METHODS = ("self-training", "l2-sp", "cpfd")
+DISTILLING_METHODS = ("distill", "ewc", "distill-states")
+EWC_DEFAULT = 1000.0
+STATES_DEFAULT = 1.0
+ISOLATE_FROZEN = ("word_embedding", "char_encoder", "token_bilstm", "hidden", "emissions")
 PAPER_LEARNING_RATE = 0.005
 # The paper fine-tunes at 0.005. Measured on the update protocol (docs/update_protocol.md), 0.001
 # (the source's own Adam rate) forgets far less for every method and learns the new type about as
@@ -65,7 +90,9 @@ FROZEN_WITH_EMBEDDINGS = ("word_embedding", "char_encoder")  # layer names in mo
 SETTING_RANGES = {"method": METHODS, "init": ("paper", "preserve"), "learning_rate": (0.0, None, False, False),
                   "dev_fraction": (0.0, 0.5, False, True), "distill_weight": (0.0, None, True, False),
                   "l2sp_weight": (0.0, None, True, False), "min_confidence": (0.0, 1.0, True, True),
-                  "retention_weight": (0.0, 1.0, True, True)}
+                  "retention_weight": (0.0, 1.0, True, True), "adapter_units": (1, 1024, True, True),
+                  "adapter_learning_rate": (0.0, None, False, False),
+                  "ewc_weight": (0.0, None, True, False), "states_weight": (0.0, None, True, False)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,20 +109,41 @@ class UpdateSettings:
     freeze_embeddings: bool = False  # keep the word embeddings and the character encoder as the source's
     min_confidence: float = 0.0  # self-training, l2-sp: teacher marginal under which a token is left open
     retention_weight: float = 0.5  # early stopping: (1 - w) target F1 + w retention
+    adapter_units: int = 32  # isolate: units per direction of the adapter's BiLSTM
+    # isolate trains only new weights, from their initialization: at the paper's rate, not learning_rate's
+    adapter_learning_rate: float = PAPER_LEARNING_RATE
+    ewc_weight: float = EWC_DEFAULT  # ewc: weight of the Fisher-weighted distance to the source weights
+    states_weight: float = STATES_DEFAULT  # distill-states: weight of the token-state distance
 
     def __post_init__(self) -> None:
         if self.l2sp_weight == -1.0:
             object.__setattr__(self, "l2sp_weight", L2SP_DEFAULT if self.method == "l2-sp" else 0.0)
         check_fields(self, field_types(type(self)), SETTING_RANGES, "update option")
 
+    def for_task(self, new_types: Sequence[str], known_types: Sequence[str]) -> "UpdateSettings":
+        """``auto`` resolved for the target types: ``isolate`` when all are new, else ``distill``."""
+        if self.method != "auto":
+            return self
+        return dataclasses.replace(self, method=KNOWN_TYPE_METHOD if known_types else NEW_TYPE_METHOD)
+
     def objective(self) -> Objective:
-        if self.method == "distill":
-            return Objective(partial=True, distill_weight=self.distill_weight, l2sp_weight=self.l2sp_weight)
-        partial = self.method in ("self-training", "l2-sp") and self.min_confidence > 0
+        if self.method == "auto":
+            raise ValueError("resolve the method for the task first (UpdateSettings.for_task)")
+        if self.method == "isolate":
+            return Objective(partial=True, l2sp_weight=self.l2sp_weight)
+        if self.method in DISTILLING_METHODS:
+            return Objective(partial=True, distill_weight=self.distill_weight, l2sp_weight=self.l2sp_weight,
+                             ewc_weight=self.ewc_weight if self.method == "ewc" else 0.0,
+                             states_weight=self.states_weight if self.method == "distill-states" else 0.0)
+        partial = self.method == "cpfd" or (self.method in ("self-training", "l2-sp") and self.min_confidence > 0)
         return Objective(partial=partial, l2sp_weight=self.l2sp_weight)
 
     def frozen_layers(self) -> tuple:
         return FROZEN_WITH_EMBEDDINGS if self.freeze_embeddings else ()
+
+    @property
+    def uses_pseudo_labels(self) -> bool:
+        return self.method in PSEUDO_LABEL_METHODS
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -125,9 +173,10 @@ def teacher_targets(teacher_marginals: np.ndarray, num_labels: int, outside_id: 
 
 
 def with_update_targets(items: Sequence[Encoded], settings: UpdateSettings, labels: Sequence[str],
-                        gold_types, teacher_marginals: Optional[Sequence[np.ndarray]]) -> List[Encoded]:
-    """``items`` (labelled with gold spans, plus pseudo-labels for ``self-training``/``l2-sp``) with
-    the ``allowed`` and ``soft`` arrays the method's objective reads."""
+                        gold_types, teacher_marginals: Optional[Sequence[np.ndarray]],
+                        teacher_states: Optional[Sequence[np.ndarray]] = None) -> List[Encoded]:
+    """``items`` (labelled with gold spans, plus pseudo-labels for the pseudo-label methods) with
+    the ``allowed``, ``soft`` and ``states`` arrays the method's objective reads."""
     objective = settings.objective()
     if not objective.uses_targets:
         return list(items)
@@ -137,17 +186,53 @@ def with_update_targets(items: Sequence[Encoded], settings: UpdateSettings, labe
     not_gold[gold_ids] = False
     result = []
     for index, item in enumerate(items):
-        on_gold = np.isin(item.labels, gold_ids)
-        allowed = np.eye(len(labels), dtype=bool)[item.labels]
+        unsure_labels = item.labels == UNSURE_ID
+        known_labels = np.where(unsure_labels, outside, item.labels)
+        on_gold = np.isin(known_labels, gold_ids)
+        allowed = np.eye(len(labels), dtype=bool)[known_labels]
         soft = None
-        if settings.method == "distill":
+        if settings.method in DISTILLING_METHODS:
             allowed[~on_gold] = not_gold
             soft = teacher_targets(teacher_marginals[index], len(labels), outside, gold_ids)
             soft[on_gold] = 0.0
+        elif settings.method == "isolate":  # target spans here, no target type elsewhere
+            allowed[~on_gold] = not_gold
+        elif settings.method == "cpfd":  # the pseudo-labels dropped as unsure are left open
+            allowed[unsure_labels] = not_gold
         else:  # self-training with a confidence threshold: unsure teacher tokens are left open
             unsure = ~on_gold & (teacher_marginals[index].max(axis=1) < settings.min_confidence)
             allowed[unsure] = not_gold
-        result.append(dataclasses.replace(item, allowed=allowed, soft=soft))
+        states = teacher_states[index] if objective.states_weight > 0 else None
+        result.append(dataclasses.replace(item, labels=known_labels, allowed=allowed, soft=soft, states=states))
+    return result
+
+
+UNSURE_ID = -1  # cpfd: a token whose pseudo-label was dropped (any non-target label will do)
+
+
+def entropy(marginals: np.ndarray) -> np.ndarray:
+    """Each token's entropy of its label distribution (nats)."""
+    return -np.sum(np.where(marginals > 0, marginals * np.log(np.maximum(marginals, 1e-30)), 0.0), axis=-1)
+
+
+def confident_pseudo_labels(items: Sequence[Encoded], teacher_marginals: Sequence[np.ndarray],
+                            labels: Sequence[str], gold_types) -> List[Encoded]:
+    """CPFD's type-specific thresholds on pseudo-labels: a teacher span (in ``items``' labels) of an
+    old type is kept when its mean token entropy under the teacher is at most the median over that
+    type's spans in the target data; the tokens of the other spans become ``UNSURE_ID``."""
+    gold = set(gold_types)
+    found = []  # (item index, span, mean entropy)
+    for index, (item, marginals) in enumerate(zip(items, teacher_marginals)):
+        token_entropy = entropy(marginals)
+        for span in tagging.spans([labels[i] for i in item.labels]):
+            if span.type not in gold:
+                found.append((index, span, float(token_entropy[span.start:span.end].mean())))
+    thresholds = {kind: float(np.median([e for _, sp, e in found if sp.type == kind]))
+                  for kind in {sp.type for _, sp, _ in found}}
+    result = [dataclasses.replace(item, labels=item.labels.copy()) for item in items]
+    for index, span, value in found:
+        if value > thresholds[span.type]:
+            result[index].labels[span.start:span.end] = UNSURE_ID
     return result
 
 
@@ -293,23 +378,29 @@ def update(model, target, entity_types: Sequence[str], output, *, settings: Opti
         hp = _update_hyperparameters(source, hyperparameters, seed)
         seed_everything(hp.seed)
         splits = _target_splits(source, target, entity_types, dev, scheme, annotated, forget, settings, hp, say)
+        settings = settings.for_task(splits.new_types, splits.known)
         annotated_train = annotate(source, splits.train, splits.gold_types)
         annotated_dev = annotate(source, splits.dev, splits.gold_types)
-        uses_pseudo_labels = settings.method in ("self-training", "l2-sp")
+        uses_pseudo_labels = settings.uses_pseudo_labels
         say(f"method {settings.method}: " + _describe_method(settings))
         say(f"the source model's predictions on {len(splits.train)} target sentences: "
             + (", ".join(f"{k} {v}" for k, v in annotated_train.added.items()) or "none")
             + (" (used as labels)" if uses_pseudo_labels else
-               " (distilled as marginals)" if settings.method == "distill" else " (not used)"))
+               " (distilled as marginals)" if settings.method in DISTILLING_METHODS else " (not used)"))
         tagger = _operate(source, splits, forget, settings, hp, embeddings, say)
 
-        teacher_marginals = None
-        if settings.method == "distill" or settings.min_confidence > 0:
-            teacher_marginals = source.predict_marginals(encode([s.tokens for s in splits.train.sentences],
-                                                                source.encoder))
+        source_items = encode([s.tokens for s in splits.train.sentences], source.encoder)
+        teacher_marginals = teacher_states = None
+        if settings.method in DISTILLING_METHODS + ("cpfd",) or settings.min_confidence > 0:
+            teacher_marginals = source.predict_marginals(source_items)
+        if settings.method == "distill-states":
+            teacher_states = source.predict_states(source_items)
         training_corpus = annotated_train.corpus if uses_pseudo_labels else splits.train.converted("IOB2")
-        items = with_update_targets(tagger.encode_corpus(training_corpus), settings, tagger.labels, splits.gold_types,
-                                    teacher_marginals)
+        items = tagger.encode_corpus(training_corpus)
+        if settings.method == "cpfd":
+            items = confident_pseudo_labels(items, teacher_marginals, tagger.labels, splits.gold_types)
+        items = with_update_targets(items, settings, tagger.labels, splits.gold_types, teacher_marginals,
+                                    teacher_states)
         run.check_fingerprint({"source model": source_fingerprint(source),
                                "target data": fingerprint_of_corpus(splits.target),
                                "dev data": fingerprint_of_corpus(splits.dev),
@@ -317,12 +408,22 @@ def update(model, target, entity_types: Sequence[str], output, *, settings: Opti
                                "settings": fingerprint_of_value([settings.to_dict(), hp.to_dict(), splits.gold_types,
                                                                  forget])})
         staging = run.checkpoint
-        trainer = Trainer(tagger, learning_rate=settings.learning_rate, progress=progress, checkpoint_dir=staging,
+        importance = None
+        if settings.method == "ewc":
+            importance = widened_importance(fisher_information(source, annotated_train.corpus), tagger)
+        frozen, masks = settings.frozen_layers(), None
+        if settings.method == "isolate":
+            frozen, masks = isolated_training(tagger, splits.entity_types)
+        rate = settings.adapter_learning_rate if settings.method == "isolate" else settings.learning_rate
+        trainer = Trainer(tagger, learning_rate=rate, progress=progress, checkpoint_dir=staging,
                           log_dir=staging / "logs" if staging else None, objective=settings.objective(),
-                          frozen=settings.frozen_layers(), devices=devices)
+                          frozen=frozen, update_masks=masks, importance=importance, devices=devices)
         source_history = list(source.history)
         selection = update_selection(annotated_dev.corpus, splits.gold_types, settings.retention_weight,
                                      earlier=_epoch_scores(run.saved_state) if run.resuming else ())
+        if _too_few_to_select(splits, say):
+            selection = None
+            trainer.hp = dataclasses.replace(trainer.hp, max_epochs=fixed_budget_epochs(len(items), trainer.hp))
         trainer.fit(items, selection=selection, resume=run.resuming)
         update_history = tagger.history
         tagger.history = source_history
@@ -350,6 +451,93 @@ def update(model, target, entity_types: Sequence[str], output, *, settings: Opti
         return UpdateResult(tagger, output, splits.new_types, splits.known if forget else [], annotated_train.added,
                             dev_report, dev_scores, trainer.best_epoch, messages, update_history, settings,
                             test_report, seconds)
+
+
+MIN_DEV_TARGET_SPANS = 10  # fewer gold target spans in dev cannot tell one epoch from another
+FIXED_BUDGET_STEPS = 1500  # optimizer steps of an update that cannot select on dev
+
+
+def _too_few_to_select(splits: "TargetSplits", say) -> bool:
+    found = sum(span_counts(splits.dev).get(kind, 0) for kind in splits.gold_types)
+    if found >= MIN_DEV_TARGET_SPANS:
+        return False
+    say(f"the dev split holds {found} target span{'s' if found != 1 else ''}: too few to select an epoch on; "
+        f"training for a fixed budget of about {FIXED_BUDGET_STEPS} steps and keeping the last epoch "
+        f"(pass --dev FILE with more {', '.join(splits.gold_types)} spans to select on dev)")
+    return True
+
+
+def fixed_budget_epochs(sentences: int, hp: Hyperparameters) -> int:
+    """Epochs for about ``FIXED_BUDGET_STEPS`` steps, at least 5 and at most ``hp.max_epochs``."""
+    per_epoch = max(1, -(-sentences // hp.batch_size))
+    return int(min(hp.max_epochs, max(5, -(-FIXED_BUDGET_STEPS // per_epoch))))
+
+
+def isolated_training(tagger: Tagger, types: Sequence[str]):
+    """What the ``isolate`` method trains: (the layers to freeze: the source network and the adapters
+    of earlier updates, {"crf/transitions": 0/1 mask of the entries into or out of the labels of
+    ``types``}). Surgery gave the last adapter the labels of ``types``."""
+    from .surgery import TRANSITIONS
+
+    earlier = [f"adapter_{number}" for number in range(len(tagger.heads["adapters"]) - 1)]
+    frozen = tuple(name for name in ISOLATE_FROZEN if getattr(tagger.network, name, None) is not None) + tuple(earlier)
+    owned = label_ids_of_types(tagger.labels, types)
+    mask = np.zeros((len(tagger.labels) + 2,) * 2, np.float32)
+    mask[owned, :] = 1.0
+    mask[:, owned] = 1.0
+    return frozen, {TRANSITIONS: mask}
+
+
+def fisher_information(source: Tagger, corpus: Corpus, limit: int = 500) -> Dict[str, np.ndarray]:
+    """The diagonal empirical Fisher information of ``source``'s weights, by path: the mean over
+    (at most ``limit``) sentences of the squared gradient of the log-likelihood of the labels in
+    ``corpus`` (the source's own predictions, plus the gold target spans)."""
+    import tensorflow as tf
+
+    from .model import CHAR_INPUT, WORD_INPUT
+
+    network = source.network
+    variables = network.trainable_variables
+    items = encode([s.tokens for s in corpus.sentences[:limit]], source.encoder,
+                   [tagging.convert(s.labels, source.hp.tag_scheme) for s in corpus.sentences[:limit]],
+                   {label: i for i, label in enumerate(source.labels)})
+
+    @tf.function(reduce_retracing=True)
+    def squared_gradients(words, chars, labels):
+        with tf.GradientTape() as tape:
+            potentials = network({WORD_INPUT: words, CHAR_INPUT: chars}, training=False)
+            loss = -tf.reduce_sum(network.crf.log_likelihood(potentials, labels, network.lengths({WORD_INPUT: words})))
+        return [tf.square(tf.convert_to_tensor(g)) if g is not None else tf.zeros_like(v)
+                for g, v in zip(tape.gradient(loss, variables), variables)]
+
+    from .batching import pad
+
+    totals = [np.zeros(v.shape, np.float32) for v in variables]
+    for index in range(len(items)):
+        batch = pad(items, [index])
+        for total, value in zip(totals, squared_gradients(batch.words, batch.chars, batch.labels)):
+            total += value.numpy()
+    return {v.path: total / max(len(items), 1) for v, total in zip(variables, totals)}
+
+
+def widened_importance(fisher: Dict[str, np.ndarray], tagger: Tagger) -> Dict[str, np.ndarray]:
+    """The source's Fisher information laid out on the updated network's weights: old entries where
+    surgery put them (the CRF's start and end rows moved), 0 for what surgery added."""
+    from .surgery import TRANSITIONS, crf_index_map
+
+    result = {}
+    for variable in tagger.network.model_weights():
+        value = fisher.get(variable.path)
+        if value is None:
+            continue
+        widened = np.zeros(variable.shape, np.float32)
+        if variable.path == TRANSITIONS:
+            index = crf_index_map(value.shape[0] - 2, widened.shape[0] - 2)
+            widened[np.ix_(index, index)] = value
+        else:
+            widened[tuple(slice(0, n) for n in value.shape)] = value
+        result[variable.path] = widened
+    return result
 
 
 def _update_hyperparameters(source: Tagger, hyperparameters: Optional[Mapping[str, object]],
@@ -393,7 +581,8 @@ def _target_splits(source: Tagger, target, entity_types, dev, scheme, annotated:
     dev_corpus = require_labels(load_corpus(dev, scheme), "dev") if dev is not None else None
     train_part = target_corpus
     if dev_corpus is None:
-        train_part, dev_corpus = hold_out_dev(target_corpus, settings.dev_fraction, hp.seed, say)
+        train_part, dev_corpus = hold_out_dev(target_corpus, settings.dev_fraction, hp.seed, say,
+                                              stratify=gold_types)
     _check_split_counts(say, train_part, dev_corpus, gold_types, dev is None)
     return TargetSplits(target_corpus, train_part, dev_corpus, entity_types, gold_types, known, new_types)
 
@@ -419,9 +608,15 @@ def _operate(source: Tagger, splits: TargetSplits, forget: bool, settings: Updat
         say(f"embeddings {embeddings}: {found}/{len(new_words)} new words have a pretrained vector")
     new_chars = sorted({c for s in splits.train.sentences for t in s.tokens for c in normalize(t)}
                        - set(source.chars.entries))
+    isolate = splits.entity_types if settings.method == "isolate" else ()
+    if isolate:  # the frozen encoders must see every input as the source saw it
+        new_words, new_chars = [], []
+        if vectors is not None:
+            say("isolate: the vectors are not used (the source's word embeddings stay frozen)")
     tagger = ModelSurgeon(source, hp.seed).operate(
         new_types=splits.new_types, forget_types=splits.known if forget else (), new_words=new_words,
-        new_chars=new_chars, vectors=vectors, init=settings.init)
+        new_chars=new_chars, vectors=vectors, init=settings.init, isolate=isolate,
+        adapter_units=settings.adapter_units)
     say(f"surgery: {len(source.labels)} -> {len(tagger.labels)} labels, vocabulary {len(source.words)} -> "
         f"{len(tagger.words)} words, {len(source.chars)} -> {len(tagger.chars)} characters")
     tagger.hp = hp
@@ -484,7 +679,12 @@ def _announce_types(say, source: Tagger, hp, known, new_types, forget: bool) -> 
 
 
 def _describe_method(settings: UpdateSettings) -> str:
-    return {"distill": f"gold spans by likelihood, the other types distilled from the source model's marginals "
+    return {"isolate": f"the source network frozen; the target labels learnt by an adapter of their own "
+                       f"({settings.adapter_units} units) and their transitions, by the partial likelihood",
+            "ewc": f"distill plus EWC (Fisher of the source on the target sentences, weight {settings.ewc_weight})",
+            "distill-states": f"distill plus the token BiLSTM states distilled (weight {settings.states_weight})",
+            "cpfd": "self-training whose pseudo-labels above their type's median entropy are left open",
+            "distill": f"gold spans by likelihood, the other types distilled from the source model's marginals "
                        f"(weight {settings.distill_weight})",
             "self-training": "gold spans plus the source model's predictions as labels"
                              + (f", tokens under confidence {settings.min_confidence} left open"

@@ -165,7 +165,8 @@ def test_update_learns_the_new_type_and_keeps_the_old_ones(without_address, tmp_
     assert agreement_with_source(source, updated, [s.tokens for s in held_out.sentences], old_types) > 0.9
     assert result.test_report.by_type["Address"].f1 == pytest.approx(report.by_type["Address"].f1)
     record = updated.provenance["updates"][-1]
-    assert record["settings"]["method"] == "distill" and record["dev"]["target_f1"] == result.dev_scores["target_f1"]
+    # auto: a new type is learnt by isolation
+    assert record["settings"]["method"] == "isolate" and record["dev"]["target_f1"] == result.dev_scores["target_f1"]
     assert json.loads((tmp_path / "updated" / "evaluation.json").read_text())["test"]["overall"]["f1"] > 0
 
 
@@ -214,7 +215,7 @@ def test_frozen_layers_stay_as_the_source_and_l2sp_combines_with_any_method(smal
     assert UpdateSettings(method="distill").l2sp_weight == 0.0
     target = only(generate_corpus("A", 40, seed=61), {"Phone"})
     updated = api.update(small_source, target, ["Phone"], None, max_epochs=2, patience_steps=0, verbose=False,
-                         freeze_embeddings=True, l2sp_weight=0.05).tagger
+                         method="distill", freeze_embeddings=True, l2sp_weight=0.05).tagger
     before = {v.path: v.numpy() for v in small_source.network.trainable_variables}
     after = {v.path: v.numpy() for v in updated.network.trainable_variables}
     for path, value in after.items():
