@@ -117,13 +117,18 @@ def as_tagger(model: Union[PathLike, Tagger]) -> Tagger:
     return model if isinstance(model, Tagger) else load_tagger(model)
 
 
+def model_path(model: Union[PathLike, Tagger]) -> Optional[PathLike]:
+    """A model folder given as a path is an input of the command (everything under it)."""
+    return None if isinstance(model, Tagger) else model
+
+
 def evaluate(model: Union[PathLike, Tagger], data: CorpusLike, scheme: Optional[str] = None,
              predictions_output: Optional[PathLike] = None, force: bool = False) -> Report:
     """conlleval figures of ``model`` on labelled ``data``; optionally writes gold and predicted tags."""
+    if predictions_output is not None:
+        check_output_file(predictions_output, force, [path_of(data), model_path(model)])
     tagger = as_tagger(model)
     corpus = require_labels(load_corpus(data, scheme), "evaluation")
-    if predictions_output is not None:
-        check_output_file(predictions_output, force, [data])
     report, predicted = tagger.evaluate(corpus)
     if predictions_output is not None:
         write_conll(predictions_output, [s.with_labels(tagging.convert(s.labels, "IOB2")) for s in corpus.sentences],
@@ -144,7 +149,7 @@ def predict(model: Union[PathLike, Tagger], source: PathLike, output: Optional[P
     source = Path(source)
     input_format, output_format = check_formats(source, input_format, output_format)
     if output is not None:
-        check_output_file(output, force, [source], folder=output_format == "brat")
+        check_output_file(output, force, [source, model_path(model)], folder=output_format == "brat")
     tagger = as_tagger(model)
     texts: Dict[str, str] = {}
     if input_format == "brat":
@@ -182,7 +187,7 @@ def predict_stream(model: Union[PathLike, Tagger], source: PathLike, output: Opt
     if output_format == "brat" or input_format == "brat" or (not from_stdin and Path(source).is_dir()):
         raise NeuronerError("BRAT documents are tagged whole: use predict, not predict_stream")
     if output is not None:
-        check_output_file(output, force, [] if from_stdin else [source])
+        check_output_file(output, force, [source, model_path(model)])
     lines = LineSource(source)
     try:
         if input_format is None:
@@ -310,12 +315,12 @@ def annotate(model: Union[PathLike, Tagger], target: CorpusLike, entity_types: S
     """
     from .pseudo import annotate as annotate_with_model
 
+    if output is not None:
+        check_output_file(output, force, [path_of(target), model_path(model)])
     tagger = as_tagger(model)
     types = check_types(entity_types)
     corpus = require_labels(load_corpus(target, scheme), "target")
     check_target_has_types(corpus, types, tagger, path_of(target))
-    if output is not None:
-        check_output_file(output, force, [target])
     result = annotate_with_model(tagger, corpus, types)
     if output is not None:
         write_conll(output, result.corpus.sentences)

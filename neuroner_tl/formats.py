@@ -11,7 +11,7 @@ from . import tags as tagging
 from .brat import read_brat
 from .conll import Corpus, Sentence, read_conll
 from .errors import DataFormatError, NeuronerError
-from .runfolder import check_writable_place
+from .outputs import check_output
 
 PathLike = Union[str, Path]
 CorpusLike = Union[PathLike, Corpus]
@@ -39,24 +39,9 @@ def path_of(source) -> Optional[str]:
 
 
 def check_output_file(output: PathLike, force: bool, inputs: Sequence, folder: bool = False) -> None:
-    """An output file (or, with ``folder``, a BRAT output folder) may replace neither an input nor,
-    without ``force``, anything; its place must be writable."""
-    output = Path(output)
-    resolved = output.resolve()
-    for source in inputs:
-        if source is not None and not isinstance(source, Corpus) and Path(source).exists():
-            source_path = Path(source).resolve()
-            if source_path == resolved:
-                raise NeuronerError(f"{output} is an input; write the output somewhere else")
-            if resolved in source_path.parents:
-                raise NeuronerError(f"{output} holds {source}, an input; write the output somewhere else")
-    if output.is_dir() and not folder:
-        raise NeuronerError(f"{output} is a folder; name a file to write")
-    if output.exists() and folder and not output.is_dir():
-        raise NeuronerError(f"{output} is a file; BRAT output is a folder")
-    if output.exists() and not force and not (folder and not any(output.iterdir())):
-        raise NeuronerError(f"{output} already exists; choose another output or pass --force to replace it")
-    check_writable_place(output)
+    """An output file (or, with ``folder``, a BRAT output folder): ``outputs.check_output``, the rule
+    of every command (never an input, inside one or holding one; nothing replaced without ``force``)."""
+    check_output(output, "brat" if folder else "file", force, inputs)
 
 
 INPUT_FORMATS = ("conll", "text", "brat")

@@ -320,6 +320,7 @@ def _load_legacy(folder: Path, quiet: bool) -> Tagger:
 def upgrade(folder: PathLike, output: PathLike, force: bool = False) -> Path:
     """Rewrite a model folder (of either format) in the current one, keeping its evaluation and plots."""
     folder = Path(folder)
+    check_model_destination(output, force, [folder])
     tagger = load_tagger(folder, quiet=True)
     extras = {name: folder / name for name in ("evaluation.json", "training.png", "update.png", "logs")
               if (folder / name).exists()}

@@ -1,0 +1,104 @@
+"""Issue #19: the second round of trying the package as a new user would. Each test names its class in
+the issue: nothing lost (1, 2), nothing silently wrong (3-10), no quadratic reading (11), the HTTP
+server (12, 13), and no traceback (14, 15)."""
+
+import os
+import shutil
+
+import pytest
+from conftest import invoke, one_line_error, snapshot
+
+from neuroner_tl import api
+
+
+@pytest.fixture
+def model(micro_model, tmp_path):
+    """A copy of the micro model that a test may lose."""
+    return shutil.copytree(micro_model, tmp_path / "m")
+
+
+@pytest.fixture
+def brat_folder(tmp_path):
+    folder = tmp_path / "brat_in"
+    folder.mkdir()
+    (folder / "doc.txt").write_text("Angela Merkel visited Paris.\nMario Rossi lives in Roma.\n", encoding="utf-8")
+    (folder / "doc.ann").write_text("T1\tPER 0 13\tAngela Merkel\n", encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def conll_file(tmp_path):
+    path = tmp_path / "test.conll"
+    path.write_text("Mario B-PER\nRossi I-PER\nlives O\nin O\nRoma B-LOC\n", encoding="utf-8")
+    return path
+
+
+# 1. BRAT output follows the -o rule of every folder output ---------------------------------------------
+def test_1_brat_output_never_replaces_a_folder_of_other_files_a_model_or_the_current_folder(micro_model, model,
+                                                                                               brat_folder, tmp_path):
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.doc").write_text("thesis")
+    for output in (precious, model):
+        before = snapshot(output)
+        one_line_error(*invoke("predict", micro_model, brat_folder, "--format", "brat", "-o", output, "--force"),
+                       "is not a folder of BRAT .txt/.ann files only")
+        assert snapshot(output) == before
+    cwd = os.getcwd()
+    work = tmp_path / "a" / "work"
+    work.mkdir(parents=True)
+    (work / "doc.txt").write_text("x")
+    os.chdir(work)
+    try:
+        one_line_error(*invoke("predict", model, brat_folder, "--format", "brat", "-o", ".", "--force"),
+                       "is the current folder")
+        one_line_error(*invoke("predict", model, brat_folder, "--format", "brat", "-o", "..", "--force"),
+                       "current folder")
+    finally:
+        os.chdir(cwd)
+    assert (work / "doc.txt").read_text() == "x"
+
+
+def test_1_brat_output_replaces_earlier_brat_output_with_force(model, brat_folder, tmp_path):
+    output = tmp_path / "out"
+    code, text = invoke("predict", model, brat_folder, "--format", "brat", "-o", output)
+    assert code == 0, text
+    one_line_error(*invoke("predict", model, brat_folder, "--format", "brat", "-o", output), "already exists")
+    code, text = invoke("predict", model, brat_folder, "--format", "brat", "-o", output, "--force")
+    assert code == 0, text
+    assert sorted(p.name for p in output.iterdir()) == ["doc.ann", "doc.txt"]
+
+
+# 2. a model folder, and everything under it, is an input -------------------------------------------------
+def test_2_no_command_writes_inside_its_model_or_any_input(model, conll_file, brat_folder, tmp_path):
+    before = snapshot(model)
+    index = model / "saved_model" / "variables" / "variables.index"
+    for args in (["predict", model, conll_file, "-o", index, "--force"],
+                 ["predict", model, conll_file, "-o", model / "new.conll", "--force"],
+                 ["evaluate", model, conll_file, "--predictions", model / "saved_model" / "x.conll", "--force"],
+                 ["annotate", model, conll_file, "-e", "PER", "-o", index, "--force"],
+                 ["predict", model, brat_folder, "--format", "brat", "-o", model / "brat", "--force"],
+                 ["predict", model, brat_folder, "--format", "brat", "-o", brat_folder / "sub", "--force"],
+                 ["upgrade", model, "-o", model / "v2", "--force"],
+                 ["embeddings", conll_file, "-o", conll_file, "--force"]):
+        one_line_error(*invoke(*args), "an input of this command")
+    one_line_error(*invoke("update", "-m", model, "-t", conll_file, "-e", "PER", "-o", model / "v2", "--epochs", "1"),
+                   "lies inside", "an input of this command")
+    one_line_error(*invoke("train", conll_file, "-o", tmp_path, "--force", "--epochs", "1"), "holds",
+                   "an input of this command")
+    assert snapshot(model) == before
+    assert not (model / "v2").exists() and not (brat_folder / "sub").exists()
+    api.load_tagger(model)
+
+
+def test_2_a_symlink_to_an_input_is_that_input(model, conll_file, tmp_path):
+    link = tmp_path / "link.conll"
+    link.symlink_to(conll_file)
+    before = conll_file.read_bytes()
+    one_line_error(*invoke("predict", model, conll_file, "-o", link, "--force"), "is an input of this command")
+    linked_model = tmp_path / "linked_model"
+    linked_model.symlink_to(model)
+    one_line_error(*invoke("predict", model, conll_file, "-o", linked_model / "x.conll", "--force"),
+                   "lies inside")
+    assert conll_file.read_bytes() == before
+
