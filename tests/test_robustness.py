@@ -102,3 +102,23 @@ def test_2_a_symlink_to_an_input_is_that_input(model, conll_file, tmp_path):
                    "lies inside")
     assert conll_file.read_bytes() == before
 
+
+# 3. ids are reserved, not strings ---------------------------------------------------------------------------
+def test_3_a_literal_padding_symbol_is_a_word_and_the_saved_model_agrees(micro_model):
+    import numpy as np
+    import tensorflow as tf
+
+    from neuroner_tl.vocabulary import PAD, PAD_ID, UNK, UNK_ID, Vocabulary
+
+    vocabulary = Vocabulary(["casa", PAD, UNK])
+    assert vocabulary.id(PAD) not in (PAD_ID, UNK_ID) and vocabulary.id(UNK) not in (PAD_ID, UNK_ID)
+    assert Vocabulary([]).id(PAD) == UNK_ID and PAD not in Vocabulary([])
+    tagger = api.load_tagger(micro_model)
+    tokens = ["Mario", "Rossi", PAD, "vive", "a", "Roma", UNK, "."]
+    assert tagger.encoder.word_id(PAD) == UNK_ID
+    prediction = tagger.predict_with_confidence([tokens])[0]
+    assert len(prediction.tags) == len(tokens)
+    served = tf.saved_model.load(str(micro_model / "saved_model")).signatures["serving_default"](
+        tokens=tf.constant([tokens]))
+    assert [t.decode() for t in served["tags"].numpy()[0]] == prediction.tags
+    np.testing.assert_allclose(served["confidence"].numpy()[0], prediction.token_confidences, atol=1e-4)
