@@ -11,6 +11,7 @@ from . import tags as tagging
 from .brat import read_brat
 from .conll import Corpus, Sentence, read_conll
 from .errors import DataFormatError, NeuronerError
+from .lines import LineSource
 from .outputs import check_output
 
 PathLike = Union[str, Path]
@@ -59,11 +60,11 @@ def guess_input_format(path: Path) -> str:
     if path.suffix.lower() in CONLL_SUFFIXES:
         return "conll"
     try:
-        with path.open(encoding="utf-8-sig") as stream:
-            lines = [line for _, line in zip(range(SNIFFED_LINES), stream)]
-    except (OSError, UnicodeDecodeError):
+        with LineSource(path) as lines:
+            head = lines.peek(SNIFFED_LINES)
+    except DataFormatError:
         return "conll"  # let the reader name the problem
-    return "conll" if looks_like_conll(lines) else "text"
+    return "conll" if looks_like_conll(head) else "text"
 
 
 def looks_like_conll(lines: Sequence[str]) -> bool:
@@ -71,8 +72,9 @@ def looks_like_conll(lines: Sequence[str]) -> bool:
     line (a one-line file always does), so the rule asks for what only CoNLL has:
 
     - one column: a token per line with blank lines between sentences;
-    - several columns (the same number on every line): a last column of tags on every line (O,
-      B-/I-/E-/S-TYPE, or an upper-case IO type) with at least one O.
+    - several columns (the same number on every line, however many: CoNLL-2012 has more than ten): a
+      last column of tags on every line (O, B-/I-/E-/S-TYPE, or an upper-case IO type) with at least
+      one O.
     """
     rows = [line.split() for line in lines]
     filled = [row for row in rows if row and row[0] != "-DOCSTART-"]
@@ -85,8 +87,6 @@ def looks_like_conll(lines: Sequence[str]) -> bool:
     if width == 1:
         blank_inside = any(not row for row in rows[1:-1])
         return blank_inside and len(filled) > 1
-    if width > 10:
-        return False
     last = [row[-1] for row in filled]
     return "O" in last and all(_looks_like_tag(tag) for tag in last)
 

@@ -122,3 +122,73 @@ def test_3_a_literal_padding_symbol_is_a_word_and_the_saved_model_agrees(micro_m
         tokens=tf.constant([tokens]))
     assert [t.decode() for t in served["tags"].numpy()[0]] == prediction.tags
     np.testing.assert_allclose(served["confidence"].numpy()[0], prediction.token_confidences, atol=1e-4)
+
+
+# 4, 6, 10. one line reader for every command --------------------------------------------------------------
+CONLL_ROWS = ["Mario B-PER", "Rossi I-PER", "vive O", "a O", "Roma B-LOC", "", "Ciao O", "Laura B-PER"]
+
+
+@pytest.mark.parametrize("ending", ["\r", "\r\n", "\n"])
+def test_4_every_reader_splits_cr_only_lines(micro_model, tmp_path, ending):
+    from neuroner_tl.conll import parse_conll, read_conll
+    from neuroner_tl.formats import guess_input_format
+    from neuroner_tl.lines import LineSource
+    from neuroner_tl.prediction import conll_sentences
+
+    path = tmp_path / "mac.txt"
+    path.write_bytes(ending.join(CONLL_ROWS).encode() + ending.encode())
+    expected = [(["Mario", "Rossi", "vive", "a", "Roma"], ["B-PER", "I-PER", "O", "O", "B-LOC"]),
+                (["Ciao", "Laura"], ["O", "B-PER"])]
+    assert [(s.tokens, s.labels) for s in read_conll(path).sentences] == expected
+    assert [(s.tokens, s.labels) for s in parse_conll(path.read_bytes().decode())] == expected
+    with LineSource(path) as lines:
+        assert [(s.tokens, s.labels) for s in conll_sentences(lines, path)] == expected
+    assert [s.line for s in read_conll(path).sentences] == [1, 7]
+    assert guess_input_format(path) == "conll"
+    code, output = invoke("evaluate", micro_model, path, "--json")
+    assert code == 0, output
+    code, output = invoke("predict", micro_model, path)
+    assert code == 0 and len(output.strip().splitlines()) == 8, output
+
+
+def test_6_conll_with_many_columns_is_conll_whatever_the_suffix(micro_model, tmp_path):
+    from neuroner_tl.formats import guess_input_format
+
+    rows = [f"{token} x x x x x x x x x x {label}" for token, label in
+            [("Mario", "B-PER"), ("Rossi", "I-PER"), ("vive", "O"), ("a", "O"), ("Roma", "B-LOC")]]
+    path = tmp_path / "ontonotes.txt"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    assert len(rows[0].split()) == 12 and guess_input_format(path) == "conll"
+    code, output = invoke("predict", micro_model, path)
+    assert code == 0 and [line.split()[0] for line in output.split("\n") if line] == \
+        ["Mario", "Rossi", "vive", "a", "Roma"], output
+
+
+@pytest.mark.parametrize("bad_line, lines", [(4, 6), (15001, 15010)])
+def test_10_invalid_utf8_is_reported_on_its_line(micro_model, tmp_path, bad_line, lines):
+    from neuroner_tl.conll import read_conll
+    from neuroner_tl.errors import DataFormatError
+
+    rows = [b"parola O" if (n + 1) % 7 else b"" for n in range(lines)]
+    rows[bad_line - 1] = b"caf\xe9 O"
+    path = tmp_path / "latin1.conll"
+    path.write_bytes(b"\n".join(rows) + b"\n")
+    one_line_error(*invoke("predict", micro_model, path, "-o", tmp_path / "out.conll"),
+                   f"latin1.conll:{bad_line}: not UTF-8")
+    assert not (tmp_path / "out.conll").exists()
+    with pytest.raises(DataFormatError, match=f":{bad_line}: not UTF-8"):
+        read_conll(path)
+    text = tmp_path / "latin1.txt"
+    text.write_bytes(b"\r".join(rows) + b"\r")
+    one_line_error(*invoke("predict", micro_model, text, "--input-format", "text", "-o", tmp_path / "out.conll"),
+                   f"latin1.txt:{bad_line}: not UTF-8")
+
+
+def test_smaller_an_unusual_space_between_columns_is_named(tmp_path):
+    from neuroner_tl.conll import read_conll
+    from neuroner_tl.errors import DataFormatError
+
+    path = tmp_path / "nbsp.conll"
+    path.write_text("Mario B-PER\nRossi\u00a0Bianchi I-PER\n", encoding="utf-8")
+    with pytest.raises(DataFormatError, match=r"nbsp.conll:2: expected 2 columns .* found 3 .*no-break space, U\+00A0"):
+        read_conll(path)
