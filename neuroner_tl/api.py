@@ -15,17 +15,17 @@ from . import tags as tagging
 from .brat import read_brat_documents, text_sentences, write_brat
 from .config import Hyperparameters
 from .conll import Corpus, Sentence, atomic_write_text, atomic_writer, read_utf8_text, write_conll
+from .lines import LineSource
 from .corpora import (check_target_has_types, check_types, check_types_have_training_spans, describe_corpus,
                       hold_out_dev)
 from .devices import Devices
 from .embeddings import load_vectors
 from .errors import DataFormatError, NeuronerError
 from .evaluation import Report
-from .formats import (CONLL_SUFFIXES, SNIFFED_LINES, check_formats, check_output_file, load_corpus, looks_like_conll,
+from .formats import (check_formats, check_output_file, detect_input_format, load_corpus,
                       path_of, require_labels, sentences_with_offsets)
 from .model_io import file_fingerprint, load_tagger
 from .model_io import upgrade as upgrade_folder
-from .prediction import LineSource
 from .runfolder import RunFolder, check_model_destination, check_writable_place, fingerprint_of_corpus, fingerprint_of_value
 from .tagger import Prediction, Tagger, Threshold, build_tagger
 from .training import Progress, Trainer, seed_everything
@@ -146,29 +146,33 @@ def predict(model: Union[PathLike, Tagger], source: PathLike, output: Optional[P
     ``token_confidence`` adds each token's confidence to CoNLL (a column) and JSON output. For
     inputs of any size, :func:`predict_stream` keeps memory flat.
     """
-    source = Path(source)
-    input_format, output_format = check_formats(source, input_format, output_format)
+    from_stdin = str(source) == prediction.STDIN
+    if input_format is None and not from_stdin and Path(source).is_dir():
+        input_format = "brat"
+    input_format, output_format = check_formats(None, input_format, output_format)
     if output is not None:
         check_output_file(output, force, [source, model_path(model)], folder=output_format == "brat")
     tagger = as_tagger(model)
     texts: Dict[str, str] = {}
-    if input_format == "brat":
+    if input_format == "brat" and not from_stdin:
         corpus, texts = read_brat_documents(source)
-        sentences = corpus.sentences
+        sentences, document = corpus.sentences, Path(source).name
     else:
-        lines = LineSource(source)
-        try:
-            sentences = list(prediction.nonempty(prediction.stream_sentences(lines, input_format), source))
-        finally:
-            lines.close()
+        with LineSource(source) as lines:
+            input_format = detect_input_format(lines, input_format)
+            read = list(lines)
+        document = lines.document
+        found = prediction.conll_sentences(read, lines.name) if input_format == "conll" else \
+            prediction.text_sentences(read, document)
+        sentences = list(prediction.nonempty(iter(found), lines.name))
         if input_format == "text":
-            texts[source.stem] = read_utf8_text(source)
+            texts[document] = "".join(read)
     want_confidence = output_format == "json" or token_confidence or min_confidence is not None
     predictions = tagger.predict_with_confidence(sentences, batch_size, want_confidence, min_confidence)
     predicted = [p.tags for p in predictions]
     if output is not None and output_format == "brat":
         if not texts:  # CoNLL input: the text is the tokens joined by spaces, a sentence a line
-            sentences, texts = sentences_with_offsets(sentences, source.stem)
+            sentences, texts = sentences_with_offsets(sentences, document)
         write_brat(output, texts, sentences, predicted)
     elif output is not None:
         with atomic_writer(output) as stream:
@@ -188,17 +192,12 @@ def predict_stream(model: Union[PathLike, Tagger], source: PathLike, output: Opt
         raise NeuronerError("BRAT documents are tagged whole: use predict, not predict_stream")
     if output is not None:
         check_output_file(output, force, [source, model_path(model)])
-    lines = LineSource(source)
-    try:
-        if input_format is None:
-            by_name = not from_stdin and Path(source).suffix.lower() in CONLL_SUFFIXES
-            input_format = "conll" if by_name or looks_like_conll(lines.peek(SNIFFED_LINES)) else "text"
-        input_format, output_format = check_formats(None, input_format, output_format)
+    check_formats(None, input_format, output_format)
+    with LineSource(source) as lines:
+        input_format = detect_input_format(lines, input_format)
         return prediction.predict_stream(as_tagger(model), lines, input_format, Path(output) if output else None,
                                          stream, output_format=output_format, batch_size=batch_size,
                                          token_confidence=token_confidence, min_confidence=min_confidence)
-    finally:
-        lines.close()
 
 
 def tag(model: Union[PathLike, Tagger], texts, *, batch_size: int = 128, min_confidence: Threshold = None):

@@ -54,17 +54,28 @@ SNIFFED_LINES = 200
 
 
 def guess_input_format(path: Path) -> str:
-    """brat for a folder; conll for a CoNLL extension; otherwise decided by the content (``looks_like_conll``)."""
+    """brat for a folder; otherwise ``detect_input_format`` on the file's first lines."""
     if path.is_dir():
         return "brat"
-    if path.suffix.lower() in CONLL_SUFFIXES:
-        return "conll"
     try:
         with LineSource(path) as lines:
-            head = lines.peek(SNIFFED_LINES)
+            return detect_input_format(lines)
     except DataFormatError:
         return "conll"  # let the reader name the problem
-    return "conll" if looks_like_conll(head) else "text"
+
+
+def detect_input_format(lines: LineSource, input_format: Optional[str] = None) -> str:
+    """The format of a file's or standard input's lines, the one rule of every command: as given;
+    else conll for a file with a CoNLL extension; else decided by the first lines
+    (``looks_like_conll``). Standard input is never a BRAT folder."""
+    if input_format is None and not lines.from_stdin and Path(lines.name).suffix.lower() in CONLL_SUFFIXES:
+        input_format = "conll"
+    if input_format is None:
+        input_format = "conll" if looks_like_conll(lines.peek(SNIFFED_LINES)) else "text"
+    if input_format == "brat":
+        raise NeuronerError(f"{lines.name} is one text, not a BRAT folder: give the folder, or --input-format "
+                            f"text or conll")
+    return input_format
 
 
 def looks_like_conll(lines: Sequence[str]) -> bool:
@@ -100,8 +111,10 @@ def _looks_like_tag(tag: str) -> bool:
 
 
 def check_formats(source: Optional[Path], input_format: Optional[str], output_format: str):
-    input_format = input_format or guess_input_format(source)
-    if input_format not in INPUT_FORMATS:
+    """The format names checked; an input format left None is guessed from ``source`` when given."""
+    if input_format is None and source is not None:
+        input_format = guess_input_format(source)
+    if input_format is not None and input_format not in INPUT_FORMATS:
         raise NeuronerError(f"unknown input format {input_format!r} (expected {', '.join(INPUT_FORMATS)})")
     if output_format not in OUTPUT_FORMATS:
         raise NeuronerError(f"unknown output format {output_format!r} (expected {', '.join(OUTPUT_FORMATS)})")

@@ -192,3 +192,24 @@ def test_smaller_an_unusual_space_between_columns_is_named(tmp_path):
     path.write_text("Mario B-PER\nRossi\u00a0Bianchi I-PER\n", encoding="utf-8")
     with pytest.raises(DataFormatError, match=r"nbsp.conll:2: expected 2 columns .* found 3 .*no-break space, U\+00A0"):
         read_conll(path)
+
+
+# 5. standard input is detected like a file, whatever the output format ---------------------------------
+@pytest.mark.parametrize("options", [[], ["--input-format", "text"]])
+def test_5_raw_text_on_standard_input_to_brat_is_tokenized(micro_model, tmp_path, options):
+    from neuroner_tl.brat import read_brat
+
+    text = "Angela Merkel visited Paris\nMario Rossi vive a Roma\n"
+    output = tmp_path / "out"
+    code, printed = invoke("predict", micro_model, "-", "--format", "brat", "-o", output, *options, input=text)
+    assert code == 0, printed
+    assert (output / "stdin.txt").read_text(encoding="utf-8") == text
+    assert [s.tokens for s in read_brat(output).sentences] == [["Angela", "Merkel", "visited", "Paris"],
+                                                               ["Mario", "Rossi", "vive", "a", "Roma"]]
+    code, printed = invoke("predict", micro_model, "-", "--format", "json", *options, input=text)
+    assert code == 0 and '"tokens": ["Angela", "Merkel", "visited", "Paris"]' in printed, printed
+
+
+def test_5_standard_input_is_not_a_brat_folder(micro_model, tmp_path):
+    one_line_error(*invoke("predict", micro_model, "-", "--input-format", "brat", "--format", "brat", "-o",
+                           tmp_path / "out", input="Angela Merkel\n"), "not a BRAT folder")
