@@ -213,3 +213,35 @@ def test_5_raw_text_on_standard_input_to_brat_is_tokenized(micro_model, tmp_path
 def test_5_standard_input_is_not_a_brat_folder(micro_model, tmp_path):
     one_line_error(*invoke("predict", micro_model, "-", "--input-format", "brat", "--format", "brat", "-o",
                            tmp_path / "out", input="Angela Merkel\n"), "not a BRAT folder")
+
+
+# 7. labels that look like a scheme's prefixes without types ----------------------------------------------
+@pytest.mark.parametrize("rows, line, shown", [
+    (["Mario B", "Rossi I", "vive O"], 1, "'B' is a scheme prefix without a type"),
+    (["Mario O", "Rossi O", "", "Roma B", "vive O"], 4, "'B' is a scheme prefix"),
+    (["Mario PER", "vive o"], 2, "'o' is not a tag: outside is a capital O"),
+    (["Mario S", "vive O"], 1, "'S' is a scheme prefix"),
+])
+def test_7_labels_without_a_type_are_an_error_naming_the_line(tmp_path, rows, line, shown):
+    from neuroner_tl.conll import read_conll
+    from neuroner_tl.errors import DataFormatError
+
+    path = tmp_path / "bare.conll"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    with pytest.raises(DataFormatError, match=f"bare.conll:{line}: label {shown}"):
+        read_conll(path)
+    one_line_error(*invoke("train", path, "-o", tmp_path / "m", "--epochs", "1"), f"bare.conll:{line}:", shown)
+    assert not (tmp_path / "m").exists()
+
+
+def test_7_a_type_named_like_a_prefix_is_refused_everywhere(tmp_path):
+    from neuroner_tl.brat import read_brat
+    from neuroner_tl.corpora import check_types
+    from neuroner_tl.errors import DataFormatError, NeuronerError
+
+    with pytest.raises(NeuronerError, match="'I' cannot be an entity type name"):
+        check_types(["I"])
+    (tmp_path / "d.txt").write_text("Mario vive\n")
+    (tmp_path / "d.ann").write_text("T1\tB 0 5\tMario\n")
+    with pytest.raises(DataFormatError, match="d.ann:1: entity type 'B'"):
+        read_brat(tmp_path)
