@@ -15,7 +15,7 @@ from . import tags as tagging
 from .conll import Sentence, atomic_writer, iter_conll_blocks, sentence_from_block
 from .errors import DataFormatError
 from .lines import STDIN, LineSource  # noqa: F401 (LineSource: re-exported)
-from .tagger import Prediction, Tagger, Threshold
+from .tagger import Prediction, Tagger, Threshold, check_threshold
 from .tokenizer import split_sentences
 
 CHUNK_SENTENCES = 2000
@@ -140,6 +140,7 @@ def predict_stream(tagger: Tagger, lines: LineSource, input_format: str, output:
     """Tag ``lines`` (CoNLL or raw text) a chunk at a time and write CoNLL or JSON to ``output`` (an
     atomic file) or ``stream``; returns the number of sentences. JSON entities always carry their
     confidence; ``token_confidence`` adds each token's (a CoNLL column, a JSON list)."""
+    check_threshold(min_confidence, tagger.entity_types)  # before anything is read or written
     sentences = nonempty(stream_sentences(lines, input_format), lines.name)
     want_confidence = output_format == "json" or token_confidence or min_confidence is not None
     pairs = tag_stream(tagger, sentences, batch_size=batch_size, confidence=want_confidence,

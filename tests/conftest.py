@@ -89,3 +89,34 @@ def snapshot(folder):
     """Every file under ``folder`` and its bytes."""
     folder = Path(folder)
     return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def asgi_request(app, method, path, body=None, headers=()):
+    """(status, JSON or text) of one HTTP request to an ASGI application, in this process and
+    without a network client: what a test of the server needs."""
+    import asyncio
+    import json
+
+    payload = body if isinstance(body, bytes) else (b"" if body is None else json.dumps(body).encode())
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "path": path,
+             "raw_path": path.encode(), "query_string": b"", "root_path": "", "scheme": "http",
+             "server": ("test", 80), "client": ("test", 1234),
+             "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
+                         *headers]}
+    chunks = [{"type": "http.request", "body": payload, "more_body": False}]
+    sent = {"status": None, "body": b""}
+
+    async def receive():
+        return chunks.pop(0) if chunks else {"type": "http.disconnect"}
+
+    async def send(message):
+        if message["type"] == "http.response.start":
+            sent["status"] = message["status"]
+        elif message["type"] == "http.response.body":
+            sent["body"] += message.get("body", b"")
+
+    asyncio.run(app(scope, receive, send))
+    try:
+        return sent["status"], json.loads(sent["body"])
+    except ValueError:
+        return sent["status"], sent["body"].decode(errors="replace")

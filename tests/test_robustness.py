@@ -245,3 +245,36 @@ def test_7_a_type_named_like_a_prefix_is_refused_everywhere(tmp_path):
     (tmp_path / "d.ann").write_text("T1\tB 0 5\tMario\n")
     with pytest.raises(DataFormatError, match="d.ann:1: entity type 'B'"):
         read_brat(tmp_path)
+
+
+# 9. nothing the model does not have is silently ignored ---------------------------------------------------
+def test_9_a_type_that_differs_from_the_models_only_in_case_is_an_error(micro_model, tmp_path):
+    target = tmp_path / "target.conll"
+    target.write_text("Chiama B-person\nora O\n\nMario B-person\nRossi I-person\n", encoding="utf-8")
+    assert "Person" in api.load_tagger(micro_model).entity_types
+    for command in (["update", "-m", micro_model, "-t", target, "-e", "person", "-o", tmp_path / "v2"],
+                    ["annotate", micro_model, target, "-e", "person", "-o", tmp_path / "a.conll"]):
+        one_line_error(*invoke(*command), "'person'", "differs from the model's 'Person' only in case")
+    assert not (tmp_path / "v2").exists() and not (tmp_path / "a.conll").exists()
+
+
+def test_9_thresholds_for_unknown_types_or_booleans_are_errors(micro_model, conll_file, tmp_path):
+    from neuroner_tl.errors import ThresholdError
+    from neuroner_tl.serve import create_app
+    from conftest import asgi_request
+
+    tagger = api.load_tagger(micro_model)
+    with pytest.raises(ThresholdError, match="'PERSON', a type the model does not have .*Person"):
+        tagger.tag("Mario Rossi", min_confidence={"PERSON": 0.9})
+    with pytest.raises(ThresholdError, match="not True"):
+        tagger.tag("Mario Rossi", min_confidence=True)
+    for source in (conll_file, "-"):
+        one_line_error(*invoke("predict", micro_model, source, "--min-confidence", "PERSON=0.9",
+                               input="Mario Rossi\n"), "'PERSON'", "Person")
+    app = create_app(micro_model)
+    for threshold in (True, {"Person": False}, {"PERSON": 0.9}, "0.5"):
+        status, answer = asgi_request(app, "POST", "/tag", {"text": "Mario Rossi", "min_confidence": threshold})
+        assert status == 422, (threshold, answer)
+    status, answer = asgi_request(app, "POST", "/tag", {"text": "Mario Rossi", "min_confidence": {"Person": 0.5,
+                                                                                                    "*": 1}})
+    assert status == 200, answer
