@@ -24,7 +24,7 @@ from .errors import DataFormatError, NeuronerError
 from .evaluation import Report
 from .formats import (check_formats, check_output_file, detect_input_format, load_corpus,
                       path_of, require_labels, sentences_with_offsets)
-from .model_io import file_fingerprint, load_tagger
+from .model_io import file_fingerprint, load_tagger, read_evaluation
 from .model_io import upgrade as upgrade_folder
 from .runfolder import RunFolder, check_model_destination, check_writable_place, fingerprint_of_corpus, fingerprint_of_value
 from .tagger import Prediction, Tagger, Threshold, build_tagger
@@ -221,9 +221,9 @@ def info(model: Union[PathLike, Tagger]) -> dict:
               "hyperparameters": tagger.hp.to_dict(), "provenance": tagger.provenance,
               "epochs": len(tagger.history)}
     if not isinstance(model, Tagger):
-        evaluation = Path(model) / "evaluation.json"
-        if evaluation.exists():
-            result["evaluation"] = json.loads(evaluation.read_text(encoding="utf-8"))
+        evaluation = read_evaluation(model)
+        if evaluation is not None:
+            result["evaluation"] = evaluation
     return result
 
 

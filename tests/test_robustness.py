@@ -2,11 +2,16 @@
 the issue: nothing lost (1, 2), nothing silently wrong (3-10), no quadratic reading (11), the HTTP
 server (12, 13), and no traceback (14, 15)."""
 
+import json
 import os
 import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 from conftest import invoke, one_line_error, snapshot
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from neuroner_tl import api
 
@@ -278,3 +283,109 @@ def test_9_thresholds_for_unknown_types_or_booleans_are_errors(micro_model, conl
     status, answer = asgi_request(app, "POST", "/tag", {"text": "Mario Rossi", "min_confidence": {"Person": 0.5,
                                                                                                     "*": 1}})
     assert status == 200, answer
+
+
+# 14. every file of a model folder is checked when it is read ------------------------------------------------
+ASSETS = "saved_model/assets"
+
+
+def _edit_json(folder, name, change):
+    path = folder / name
+    value = json.loads(path.read_text(encoding="utf-8"))
+    path.write_text(json.dumps(change(value)), encoding="utf-8")
+
+
+def _without(key):
+    return lambda value: {k: v for k, v in value.items() if k != key}
+
+
+@pytest.mark.parametrize("name, change, expected", [
+    (f"{ASSETS}/model.json", _without("labels"), "model.json: labels is missing"),
+    (f"{ASSETS}/model.json", lambda v: {**v, "word_dim": "8"}, "model.json: word_dim must be an integer, not \"8\""),
+    (f"{ASSETS}/model.json", lambda v: {**v, "labels": [1, "O"]}, "model.json: labels[0] must be a string"),
+    (f"{ASSETS}/model.json", lambda v: [v], "model.json: the file must be an object"),
+    (f"{ASSETS}/model.json", lambda v: {**v, "word_dim": 10 ** 12}, "word_dim must be in [1, 4096]"),
+    (f"{ASSETS}/provenance.json", lambda v: [], "provenance.json: the file must be an object, not a list"),
+    (f"{ASSETS}/provenance.json", lambda v: {**v, "trained_on": [{"role": "train"}]},
+     "provenance.json: trained_on[0].sentences is missing"),
+    (f"{ASSETS}/provenance.json", lambda v: None, "provenance.json: the file must be an object, not null"),
+    (f"{ASSETS}/history.json", lambda v: {"epoch": 1}, "history.json: the file must be a list"),
+    ("evaluation.json", lambda v: {**v, "dev": 3}, "evaluation.json: dev must be an object, not 3"),
+    ("evaluation.json", lambda v: {**v, "dev": {"overall": {"f1": "high"}}}, "dev.overall.f1 must be a finite number"),
+    (f"{ASSETS}/config.json", lambda v: {**v, "seed": 2 ** 32}, "config.json: hyperparameter seed must be in"),
+    (f"{ASSETS}/config.json", lambda v: {**v, "token_lstm_units": 10 ** 9}, "token_lstm_units must be in [1, 4096]"),
+    (f"{ASSETS}/config.json", lambda v: {**v, "char_embedding_dim": 10 ** 6}, "char_embedding_dim must be in"),
+])
+def test_14_hand_edited_model_json_files_are_one_line_naming_the_file_and_field(model, name, change, expected):
+    _edit_json(model, name, change)
+    one_line_error(*invoke("info", model), f"model folder {model}", expected)
+
+
+@pytest.mark.parametrize("name, content, expected", [
+    (f"{ASSETS}/provenance.json", b"{'trained_on': []}", "provenance.json is not valid JSON"),
+    ("evaluation.json", b"{\"dev\": ", "evaluation.json is not valid JSON"),
+    (f"{ASSETS}/labels.txt", b"O\nB-Per\xf3on\n", "labels.txt is not UTF-8 text"),
+    (f"{ASSETS}/words.txt", b"\xff\xfe\n", "words.txt is not UTF-8 text"),
+    (f"{ASSETS}/history.json", b"\xff", "history.json is not valid JSON"),
+])
+def test_14_damaged_model_files_are_one_line(model, name, content, expected):
+    (model / name).write_bytes(content)
+    one_line_error(*invoke("info", model), expected)
+
+
+MODEL_FILES = ["evaluation.json", f"{ASSETS}/model.json", f"{ASSETS}/labels.txt", f"{ASSETS}/config.json",
+               f"{ASSETS}/words.txt", f"{ASSETS}/history.json", f"{ASSETS}/provenance.json", f"{ASSETS}/chars.txt",
+               "saved_model/saved_model.pb", "saved_model/variables/variables.index",
+               "saved_model/variables/variables.data-00000-of-00001"]
+JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-2 ** 40, 2 ** 40) | st.floats() | st.text(max_size=5),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                      max_size=3), max_leaves=6)
+
+
+@st.composite
+def corruptions(draw):
+    """(file, its new bytes given the old): truncated, bytes flipped or added, or, for JSON, a value
+    replaced, a key dropped or the whole file replaced by another JSON value."""
+    name = draw(st.sampled_from(MODEL_FILES))
+    kinds = ["truncate", "flip", "append"] + (["value", "drop", "replace"] if name.endswith(".json") else [])
+    kind = draw(st.sampled_from(kinds))
+    fraction = draw(st.floats(0, 1))
+    noise = draw(st.binary(min_size=1, max_size=8))
+    value = draw(JSON_VALUES)
+    pick = draw(st.integers(0, 10 ** 6))
+
+    def corrupt(old: bytes) -> bytes:
+        at = int(fraction * len(old))
+        if kind == "truncate":
+            return old[:at]
+        if kind == "flip":
+            return old[:at] + noise + old[at + len(noise):]
+        if kind == "append":
+            return old + noise
+        parsed = json.loads(old)
+        if kind == "replace" or not isinstance(parsed, dict) or not parsed:
+            return json.dumps(value).encode()
+        key = sorted(parsed)[pick % len(parsed)]
+        if kind == "drop":
+            parsed.pop(key)
+        else:
+            parsed[key] = value
+        return json.dumps(parsed).encode()
+
+    return name, kind, corrupt
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(corruption=corruptions())
+def test_14_property_a_corrupted_model_file_loads_or_is_one_line_naming_it(micro_model, corruption):
+    name, kind, corrupt = corruption
+    with tempfile.TemporaryDirectory() as work:
+        copy = shutil.copytree(micro_model, Path(work) / "m")
+        path = copy / name
+        path.write_bytes(corrupt(path.read_bytes()))
+        code, output = invoke("info", copy)
+    if code == 0:
+        return  # a harmless change (a byte in a weight, a key of its own)
+    one_line_error(code, output, f"model folder {copy}")
+    named = "variables" if "variables" in name else Path(name).name
+    assert named in output.strip().splitlines()[-1], (name, kind, output)
