@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import sys
@@ -13,7 +14,7 @@ import numpy as np
 from . import prediction
 from . import tags as tagging
 from .brat import read_brat_documents, text_sentences, write_brat
-from .config import Hyperparameters
+from .config import MAX_DIMENSION, Hyperparameters
 from .conll import Corpus, Sentence, atomic_write_text, atomic_writer, read_utf8_text, write_conll
 from .lines import LineSource
 from .corpora import (check_target_has_types, check_types, check_types_have_training_spans, describe_corpus,
@@ -233,11 +234,21 @@ def make_embeddings(text: PathLike, output: PathLike, *, method: str = "word2vec
     from .embeddings import train_vectors
 
     text = Path(text)
+    for name, value in (("dim", dim), ("epochs", epochs), ("min_count", min_count)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise NeuronerError(f"--{name.replace('_', '-')} must be a whole number of at least 1, not {value!r}")
+    if dim > MAX_DIMENSION:
+        raise NeuronerError(f"--dim must be at most {MAX_DIMENSION} (the largest word vectors a model takes), not {dim}")
     check_output_file(output, force, [text])
     raw = read_utf8_text(text)
     sentences = [s.tokens for s in text_sentences(raw)]
     if not sentences:
         raise DataFormatError("has no words to train vectors on", text)
+    counts = collections.Counter(token for tokens in sentences for token in tokens)
+    word, most = counts.most_common(1)[0]
+    if most < min_count:
+        raise DataFormatError(f"no word occurs --min-count {min_count} times (the most frequent, {word!r}, occurs "
+                              f"{most}); lower --min-count", text)
     return train_vectors(sentences, output, method=method, dim=dim, epochs=epochs, min_count=min_count, seed=seed)
 
 

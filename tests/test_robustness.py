@@ -389,3 +389,29 @@ def test_14_property_a_corrupted_model_file_loads_or_is_one_line_naming_it(micro
     one_line_error(code, output, f"model folder {copy}")
     named = "variables" if "variables" in name else Path(name).name
     assert named in output.strip().splitlines()[-1], (name, kind, output)
+
+
+# 15. the embeddings command and vector files -----------------------------------------------------------
+@pytest.mark.parametrize("options, expected", [
+    (["--dim", "-5"], "--dim must be a whole number of at least 1, not -5"),
+    (["--dim", "0"], "--dim must be"),
+    (["--epochs", "0"], "--epochs must be"),
+    (["--min-count", "0"], "--min-count must be"),
+    (["--min-count", "50"], "no word occurs --min-count 50 times (the most frequent, 'Mario', occurs 3)"),
+])
+def test_15_embeddings_options_out_of_range_are_one_line(tmp_path, options, expected):
+    text = tmp_path / "raw.txt"
+    text.write_text("Mario vive a Roma.\nMario Rossi.\nMario.\n", encoding="utf-8")
+    one_line_error(*invoke("embeddings", text, "-o", tmp_path / "v.vec", *options), expected)
+    assert not (tmp_path / "v.vec").exists()
+
+
+@pytest.mark.parametrize("content, expected", [
+    (b"", "v.vec: is empty"),
+    (b"2 2\nMario 0.1 0.2\nRoma nan 0.3\n", "v.vec: the vector of 'Roma' holds NaN or infinity"),
+])
+def test_15_empty_or_nan_vectors_are_one_line_naming_the_file(micro_data, tmp_path, content, expected):
+    vectors = tmp_path / "v.vec"
+    vectors.write_bytes(content)
+    one_line_error(*invoke("train", micro_data["train"], "-o", tmp_path / "m", "--embeddings", vectors,
+                           "--epochs", "1"), expected)
