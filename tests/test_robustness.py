@@ -415,3 +415,55 @@ def test_15_empty_or_nan_vectors_are_one_line_naming_the_file(micro_data, tmp_pa
     vectors.write_bytes(content)
     one_line_error(*invoke("train", micro_data["train"], "-o", tmp_path / "m", "--embeddings", vectors,
                            "--epochs", "1"), expected)
+
+
+# 11. reading BRAT is linear -------------------------------------------------------------------------------
+def _brat_document(folder, lines):
+    folder.mkdir()
+    row = "Mario Rossi vive a Roma con Laura Bianchi.\n"
+    (folder / "doc.txt").write_text(row * lines, encoding="utf-8")
+    annotations = []
+    for number in range(lines):
+        at = number * len(row)
+        annotations += [f"T{2 * number + 1}\tPER {at} {at + 11}\tMario Rossi",
+                        f"T{2 * number + 2}\tLOC {at + 19} {at + 23}\tRoma"]
+    (folder / "doc.ann").write_text("\n".join(annotations) + "\n", encoding="utf-8")
+    return folder
+
+
+def test_11_reading_twice_the_brat_text_takes_less_than_three_times_as_long(tmp_path):
+    import time
+
+    from neuroner_tl.brat import read_brat
+
+    def seconds(folder):
+        best = float("inf")
+        for _ in range(5):
+            started = time.perf_counter()
+            corpus = read_brat(folder)
+            best = min(best, time.perf_counter() - started)
+        return best, corpus
+
+    small, corpus = seconds(_brat_document(tmp_path / "small", 1500))
+    large, _ = seconds(_brat_document(tmp_path / "large", 3000))
+    assert corpus.sentences[1].labels == ["B-PER", "I-PER", "O", "O", "B-LOC", "O", "O", "O", "O"]
+    assert corpus.sentences[-1].line == 1500
+    assert large < 3 * small, (small, large)
+
+
+def test_smaller_brat_quirks_are_warned_about_with_the_file_and_id(tmp_path, capsys):
+    from neuroner_tl.brat import read_brat
+
+    folder = tmp_path / "brat"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Mario Rossi vive a Roma.\n", encoding="utf-8")
+    (folder / "a.ann").write_text("T1\tPER 0 11\tMario Rossi\nT2\tLOC 6 16\tRossi vive\nT3\tLOC 19 23\tRome\n")
+    (folder / "orphan.ann").write_text("T1\tPER 0 5\tMario\n")
+    (folder / "nested").mkdir()
+    (folder / "nested" / "b.txt").write_text("Laura\n")
+    corpus = read_brat(folder)
+    warnings = capsys.readouterr().err
+    assert "T2 (LOC 6-16) overlaps T1 (PER 0-11); T2 is left out" in warnings
+    assert "a.ann:3: T3's text 'Rome' is not the document's 'Roma'" in warnings
+    assert "orphan.ann has no orphan.txt" in warnings and "nested is a subfolder" in warnings
+    assert corpus.sentences[0].labels == ["B-PER", "I-PER", "O", "O", "B-LOC", "O"]
