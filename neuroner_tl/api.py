@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import sys
@@ -13,19 +14,19 @@ import numpy as np
 from . import prediction
 from . import tags as tagging
 from .brat import read_brat_documents, text_sentences, write_brat
-from .config import Hyperparameters
+from .config import MAX_DIMENSION, Hyperparameters
 from .conll import Corpus, Sentence, atomic_write_text, atomic_writer, read_utf8_text, write_conll
+from .lines import LineSource
 from .corpora import (check_target_has_types, check_types, check_types_have_training_spans, describe_corpus,
                       hold_out_dev)
 from .devices import Devices
 from .embeddings import load_vectors
 from .errors import DataFormatError, NeuronerError
 from .evaluation import Report
-from .formats import (CONLL_SUFFIXES, SNIFFED_LINES, check_formats, check_output_file, load_corpus, looks_like_conll,
+from .formats import (check_formats, check_output_file, detect_input_format, load_corpus,
                       path_of, require_labels, sentences_with_offsets)
-from .model_io import file_fingerprint, load_tagger
+from .model_io import file_fingerprint, load_tagger, read_evaluation
 from .model_io import upgrade as upgrade_folder
-from .prediction import LineSource
 from .runfolder import RunFolder, check_model_destination, check_writable_place, fingerprint_of_corpus, fingerprint_of_value
 from .tagger import Prediction, Tagger, Threshold, build_tagger
 from .training import Progress, Trainer, seed_everything
@@ -117,13 +118,18 @@ def as_tagger(model: Union[PathLike, Tagger]) -> Tagger:
     return model if isinstance(model, Tagger) else load_tagger(model)
 
 
+def model_path(model: Union[PathLike, Tagger]) -> Optional[PathLike]:
+    """A model folder given as a path is an input of the command (everything under it)."""
+    return None if isinstance(model, Tagger) else model
+
+
 def evaluate(model: Union[PathLike, Tagger], data: CorpusLike, scheme: Optional[str] = None,
              predictions_output: Optional[PathLike] = None, force: bool = False) -> Report:
     """conlleval figures of ``model`` on labelled ``data``; optionally writes gold and predicted tags."""
+    if predictions_output is not None:
+        check_output_file(predictions_output, force, [path_of(data), model_path(model)])
     tagger = as_tagger(model)
     corpus = require_labels(load_corpus(data, scheme), "evaluation")
-    if predictions_output is not None:
-        check_output_file(predictions_output, force, [data])
     report, predicted = tagger.evaluate(corpus)
     if predictions_output is not None:
         write_conll(predictions_output, [s.with_labels(tagging.convert(s.labels, "IOB2")) for s in corpus.sentences],
@@ -141,29 +147,33 @@ def predict(model: Union[PathLike, Tagger], source: PathLike, output: Optional[P
     ``token_confidence`` adds each token's confidence to CoNLL (a column) and JSON output. For
     inputs of any size, :func:`predict_stream` keeps memory flat.
     """
-    source = Path(source)
-    input_format, output_format = check_formats(source, input_format, output_format)
+    from_stdin = str(source) == prediction.STDIN
+    if input_format is None and not from_stdin and Path(source).is_dir():
+        input_format = "brat"
+    input_format, output_format = check_formats(None, input_format, output_format)
     if output is not None:
-        check_output_file(output, force, [source], folder=output_format == "brat")
+        check_output_file(output, force, [source, model_path(model)], folder=output_format == "brat")
     tagger = as_tagger(model)
     texts: Dict[str, str] = {}
-    if input_format == "brat":
+    if input_format == "brat" and not from_stdin:
         corpus, texts = read_brat_documents(source)
-        sentences = corpus.sentences
+        sentences, document = corpus.sentences, Path(source).name
     else:
-        lines = LineSource(source)
-        try:
-            sentences = list(prediction.nonempty(prediction.stream_sentences(lines, input_format), source))
-        finally:
-            lines.close()
+        with LineSource(source) as lines:
+            input_format = detect_input_format(lines, input_format)
+            read = list(lines)
+        document = lines.document
+        found = prediction.conll_sentences(read, lines.name) if input_format == "conll" else \
+            prediction.text_sentences(read, document)
+        sentences = list(prediction.nonempty(iter(found), lines.name))
         if input_format == "text":
-            texts[source.stem] = read_utf8_text(source)
+            texts[document] = "".join(read)
     want_confidence = output_format == "json" or token_confidence or min_confidence is not None
     predictions = tagger.predict_with_confidence(sentences, batch_size, want_confidence, min_confidence)
     predicted = [p.tags for p in predictions]
     if output is not None and output_format == "brat":
         if not texts:  # CoNLL input: the text is the tokens joined by spaces, a sentence a line
-            sentences, texts = sentences_with_offsets(sentences, source.stem)
+            sentences, texts = sentences_with_offsets(sentences, document)
         write_brat(output, texts, sentences, predicted)
     elif output is not None:
         with atomic_writer(output) as stream:
@@ -182,18 +192,13 @@ def predict_stream(model: Union[PathLike, Tagger], source: PathLike, output: Opt
     if output_format == "brat" or input_format == "brat" or (not from_stdin and Path(source).is_dir()):
         raise NeuronerError("BRAT documents are tagged whole: use predict, not predict_stream")
     if output is not None:
-        check_output_file(output, force, [] if from_stdin else [source])
-    lines = LineSource(source)
-    try:
-        if input_format is None:
-            by_name = not from_stdin and Path(source).suffix.lower() in CONLL_SUFFIXES
-            input_format = "conll" if by_name or looks_like_conll(lines.peek(SNIFFED_LINES)) else "text"
-        input_format, output_format = check_formats(None, input_format, output_format)
+        check_output_file(output, force, [source, model_path(model)])
+    check_formats(None, input_format, output_format)
+    with LineSource(source) as lines:
+        input_format = detect_input_format(lines, input_format)
         return prediction.predict_stream(as_tagger(model), lines, input_format, Path(output) if output else None,
                                          stream, output_format=output_format, batch_size=batch_size,
                                          token_confidence=token_confidence, min_confidence=min_confidence)
-    finally:
-        lines.close()
 
 
 def tag(model: Union[PathLike, Tagger], texts, *, batch_size: int = 128, min_confidence: Threshold = None):
@@ -217,9 +222,9 @@ def info(model: Union[PathLike, Tagger]) -> dict:
               "hyperparameters": tagger.hp.to_dict(), "provenance": tagger.provenance,
               "epochs": len(tagger.history)}
     if not isinstance(model, Tagger):
-        evaluation = Path(model) / "evaluation.json"
-        if evaluation.exists():
-            result["evaluation"] = json.loads(evaluation.read_text(encoding="utf-8"))
+        evaluation = read_evaluation(model)
+        if evaluation is not None:
+            result["evaluation"] = evaluation
     return result
 
 
@@ -229,11 +234,21 @@ def make_embeddings(text: PathLike, output: PathLike, *, method: str = "word2vec
     from .embeddings import train_vectors
 
     text = Path(text)
+    for name, value in (("dim", dim), ("epochs", epochs), ("min_count", min_count)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise NeuronerError(f"--{name.replace('_', '-')} must be a whole number of at least 1, not {value!r}")
+    if dim > MAX_DIMENSION:
+        raise NeuronerError(f"--dim must be at most {MAX_DIMENSION} (the largest word vectors a model takes), not {dim}")
     check_output_file(output, force, [text])
     raw = read_utf8_text(text)
     sentences = [s.tokens for s in text_sentences(raw)]
     if not sentences:
         raise DataFormatError("has no words to train vectors on", text)
+    counts = collections.Counter(token for tokens in sentences for token in tokens)
+    word, most = counts.most_common(1)[0]
+    if most < min_count:
+        raise DataFormatError(f"no word occurs --min-count {min_count} times (the most frequent, {word!r}, occurs "
+                              f"{most}); lower --min-count", text)
     return train_vectors(sentences, output, method=method, dim=dim, epochs=epochs, min_count=min_count, seed=seed)
 
 
@@ -310,12 +325,12 @@ def annotate(model: Union[PathLike, Tagger], target: CorpusLike, entity_types: S
     """
     from .pseudo import annotate as annotate_with_model
 
+    if output is not None:
+        check_output_file(output, force, [path_of(target), model_path(model)])
     tagger = as_tagger(model)
     types = check_types(entity_types)
     corpus = require_labels(load_corpus(target, scheme), "target")
     check_target_has_types(corpus, types, tagger, path_of(target))
-    if output is not None:
-        check_output_file(output, force, [target])
     result = annotate_with_model(tagger, corpus, types)
     if output is not None:
         write_conll(output, result.corpus.sentences)

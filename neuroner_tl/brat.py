@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from . import tags as tagging
 from .conll import Corpus, Sentence, atomic_write_folder, read_utf8_text
@@ -13,12 +14,28 @@ from .tokenizer import split_sentences
 Entity = Tuple[str, int, int]  # type, start, end (character offsets, end exclusive)
 
 
-def read_ann(path: Path, text: str) -> List[Entity]:
+class Annotation(NamedTuple):
+    """A text-bound entity of an ``.ann`` file, with its id for messages."""
+
+    type: str
+    start: int
+    end: int
+    id: str
+    line: int
+
+
+def warn(message: str) -> None:
+    """A problem in BRAT input that does not stop reading: said on stderr, naming the file and the id."""
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def read_ann(path: Path, text: str) -> List[Annotation]:
     """The text-bound entities (``T`` lines) of an ``.ann`` file; other annotations are ignored.
 
     A discontinuous entity (``start end;start end``) is taken from its first start to its last end.
+    A text column that is not the document's text at the offsets is warned about (offsets off by some).
     """
-    entities: List[Entity] = []
+    entities: List[Annotation] = []
     content = read_utf8_text(path)
     for number, line in enumerate(content.splitlines(), start=1):
         if not line.startswith("T"):
@@ -40,46 +57,78 @@ def read_ann(path: Path, text: str) -> List[Entity]:
                                   path, number)
         if tagging.tag_problem(kind, "IO"):
             raise DataFormatError(f"entity type {kind!r} cannot be used as a label", path, number)
-        entities.append((kind, start, end))
+        if len(parts) > 2 and all(len(piece) == 2 for piece in pieces):
+            covered = " ".join(text[a:b] for a, b in pieces)
+            if parts[2] != covered:
+                warn(f"{path}:{number}: {parts[0]}'s text {parts[2][:40]!r} is not the document's "
+                     f"{covered[:40]!r} at {ranges} (offsets off?)")
+        entities.append(Annotation(kind, start, end, parts[0], number))
     return entities
 
 
-def document_sentences(name: str, text: str, entities: Sequence[Entity]) -> List[Sentence]:
-    """Tokenize a document and label every token that overlaps an entity (IOB2)."""
-    ordered = sorted(entities, key=lambda e: (e[1], -e[2]))
+def without_overlaps(entities: Sequence[Annotation], path) -> List[Annotation]:
+    """The entities in text order, an entity that overlaps an earlier (or longer, at the same start)
+    one left out with a warning naming both: a token carries one label."""
+    kept: List[Annotation] = []
+    for entity in sorted(entities, key=lambda e: (e.start, -e.end)):
+        if kept and entity.start < kept[-1].end:
+            other = kept[-1]
+            warn(f"{path}: {entity.id} ({entity.type} {entity.start}-{entity.end}) overlaps {other.id} "
+                 f"({other.type} {other.start}-{other.end}); {entity.id} is left out")
+            continue
+        kept.append(entity)
+    return kept
+
+
+def document_sentences(name: str, text: str, entities: Sequence[Entity], path=None) -> List[Sentence]:
+    """Tokenize a document and label every token that overlaps an entity (IOB2); entities that overlap
+    another are left out (``without_overlaps``). Linear in the text and the entities: one sweep."""
+    ordered = without_overlaps([e if isinstance(e, Annotation) else Annotation(*e, id=f"#{i + 1}", line=0)
+                                for i, e in enumerate(entities)], path or name)
     sentences = []
+    line, counted, next_entity = 1, 0, 0
     for tokens in split_sentences(text):
         labels = []
-        previous: Optional[Entity] = None
+        previous: Optional[Annotation] = None
         for _, start, end in tokens:
-            entity = next((e for e in ordered if e[1] < end and start < e[2]), None)
+            while next_entity < len(ordered) and ordered[next_entity].end <= start:
+                next_entity += 1
+            entity = ordered[next_entity] if next_entity < len(ordered) and ordered[next_entity].start < end else None
             if entity is None:
                 labels.append(tagging.OUTSIDE)
             else:
-                labels.append(("I-" if entity is previous else "B-") + entity[0])
+                labels.append(("I-" if entity is previous else "B-") + entity.type)
             previous = entity
+        line += text.count("\n", counted, tokens[0][1])
+        counted = tokens[0][1]
         sentences.append(Sentence(tokens=[t[0] for t in tokens], labels=labels,
-                                  offsets=[(t[1], t[2]) for t in tokens], document=name,
-                                  line=text.count("\n", 0, tokens[0][1]) + 1))
+                                  offsets=[(t[1], t[2]) for t in tokens], document=name, line=line))
     return sentences
 
 
 def read_brat_documents(folder: Union[str, Path]) -> Tuple[Corpus, Dict[str, str]]:
     """(the sentences of every ``*.txt`` in ``folder``, labelled from its ``.ann``, and each document's
-    text by name). A missing ``.ann`` means no entities."""
+    text by name). A missing ``.ann`` means no entities; an ``.ann`` without its ``.txt`` and
+    subfolders (not read) are warned about."""
     folder = Path(folder)
     if not folder.is_dir():
         raise DataFormatError("is not a BRAT folder", folder)
     sentences: List[Sentence] = []
     texts: Dict[str, str] = {}
     paths = sorted(folder.glob("*.txt"))
+    for ann_path in sorted(folder.glob("*.ann")):
+        if not ann_path.with_suffix(".txt").is_file():
+            warn(f"{ann_path} has no {ann_path.stem}.txt beside it: its annotations are not read")
+    for subfolder in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if any(subfolder.rglob("*.txt")):
+            warn(f"{subfolder} is a subfolder: only the documents of {folder} itself are read")
     if not paths:
         raise DataFormatError("has no .txt files", folder)
     for text_path in paths:
         text = texts[text_path.stem] = read_utf8_text(text_path)
         ann_path = text_path.with_suffix(".ann")
         entities = read_ann(ann_path, text) if ann_path.exists() else []
-        sentences.extend(document_sentences(text_path.stem, text, entities))
+        sentences.extend(document_sentences(text_path.stem, text, entities, ann_path))
     if not sentences:
         raise DataFormatError("has no tokens in its .txt files", folder)
     return Corpus(sentences, "IOB2", str(folder)), texts

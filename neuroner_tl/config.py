@@ -71,15 +71,17 @@ class Hyperparameters:
 
 
 # every hyperparameter's valid values: (low, high, low included, high included), or the choices
+# (sizes are capped where a larger one cannot be meant and might not be allocated; seeds are 32-bit)
+MAX_DIMENSION = 4096
 HYPERPARAMETER_RANGES: Dict[str, Any] = {
-    "char_embedding_dim": (1, None, True, False), "char_lstm_units": (1, None, True, False),
-    "token_embedding_dim": (1, None, True, False), "token_lstm_units": (1, None, True, False),
+    "char_embedding_dim": (1, MAX_DIMENSION, True, True), "char_lstm_units": (1, MAX_DIMENSION, True, True),
+    "token_embedding_dim": (1, MAX_DIMENSION, True, True), "token_lstm_units": (1, MAX_DIMENSION, True, True),
     "dropout": (0.0, 1.0, True, False), "tag_scheme": ("BIO", "BIOES"), "min_word_count": (1, None, True, False),
-    "singleton_unk_probability": (0.0, 1.0, True, True), "max_word_length": (1, None, True, False),
+    "singleton_unk_probability": (0.0, 1.0, True, True), "max_word_length": (1, 1000, True, True),
     "optimizer": ("adam", "sgd"), "learning_rate": (0.0, None, False, False),
     "gradient_clipping": (0.0, None, True, False), "batch_size": (1, None, True, False),
     "max_epochs": (1, None, True, False), "patience": (0, None, True, False),
-    "patience_steps": (0, None, True, False), "seed": (0, None, True, False),
+    "patience_steps": (0, None, True, False), "seed": (0, 2 ** 32 - 1, True, True),
 }
 
 

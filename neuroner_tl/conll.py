@@ -8,11 +8,13 @@ import glob
 import io
 import os
 import shutil
+import unicodedata
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from . import tags as tagging
 from .errors import DataFormatError
+from .lines import LineSource, line_of, split_lines
 
 DOCSTART = "-DOCSTART-"
 PathLike = Union[str, Path]
@@ -79,8 +81,8 @@ def read_conll(path: PathLike, scheme: Optional[str] = None, labelled: Optional[
             scheme = tagging.canonical_scheme(scheme)
         except ValueError as error:
             raise DataFormatError(str(error), path) from None
-    text = read_utf8_text(path)
-    return parse_conll(text, path=path, scheme=scheme, labelled=labelled)
+    with LineSource(path) as lines:
+        return corpus_from_lines(lines, path, scheme, labelled)
 
 
 def read_utf8_text(path: PathLike) -> str:
@@ -98,20 +100,27 @@ def read_utf8_text(path: PathLike) -> str:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise DataFormatError("not UTF-8 text", path, raw[: error.start].count(b"\n") + 1) from None
+        raise DataFormatError(f"not UTF-8 text (byte 0x{raw[error.start]:02x})", path, line_of(raw, error.start)) from None
     return text[1:] if text.startswith("\ufeff") else text  # a byte-order mark is not part of the text
 
 
 def parse_conll(text: str, path: Optional[PathLike] = None, scheme: Optional[str] = None,
                 labelled: Optional[bool] = None) -> Corpus:
-    """Parse CoNLL text; ``path`` only names the source in error messages."""
+    """Parse CoNLL text; ``path`` only names the source in error messages. Lines are split as in a
+    file (``lines.split_lines``)."""
+    return corpus_from_lines(split_lines(text), path, scheme, labelled)
+
+
+def corpus_from_lines(lines: Iterable[str], path: Optional[PathLike] = None, scheme: Optional[str] = None,
+                      labelled: Optional[bool] = None) -> Corpus:
+    """The corpus of CoNLL ``lines`` (``read_conll`` and ``parse_conll`` alike)."""
     where = path if path is not None else "<text>"
     if scheme is not None:
         scheme = tagging.canonical_scheme(scheme)
     rows: List[List[List[str]]] = []
     starts: List[int] = []
     width: Optional[int] = None
-    for start, block in iter_conll_blocks(io.StringIO(text), where):
+    for start, block in iter_conll_blocks(lines, where):
         rows.append(block)
         starts.append(start)
         width = len(block[0]) - 1
@@ -158,13 +167,22 @@ def iter_conll_blocks(lines: Iterable[str], where, first_line: int = 1):
         if width is None:
             width = len(fields)
         elif len(fields) != width:
-            raise DataFormatError(f"expected {width} columns like the first token line, found {len(fields)}",
-                                  where, number)
+            raise DataFormatError(f"expected {width} columns like the first token line, found {len(fields)}"
+                                  f"{_unusual_space(line)}", where, number)
         if not current:
             start = number
         current.append(fields + [number])
     if current:
         yield start, current
+
+
+def _unusual_space(line: str) -> str:
+    """A note naming a space other than a blank or a tab, which separates columns too."""
+    for character in line.rstrip("\r\n"):
+        if character.isspace() and character not in " \t":
+            name = unicodedata.name(character, "a space").lower()
+            return f" (a {name}, U+{ord(character):04X}, separates columns like a blank)"
+    return ""
 
 
 def sentence_from_block(block: List[list], start: int, labelled: bool) -> Sentence:

@@ -101,7 +101,18 @@ def check_types(entity_types: Sequence[str]) -> List[str]:
     return list(dict.fromkeys(types))
 
 
+def check_no_case_clash(entity_types: Sequence[str], known: Sequence[str], where: str) -> None:
+    """A type that differs from one of the model's only in case is a typo, not a new type."""
+    for kind in entity_types:
+        clash = [other for other in known if other != kind and other.lower() == kind.lower()]
+        if clash and kind not in known:
+            raise NeuronerError(f"entity type {kind!r} ({where}) differs from the model's {clash[0]!r} only in case; "
+                                f"write {clash[0]} (types are case-sensitive)")
+
+
 def check_target_has_types(corpus: Corpus, entity_types: Sequence[str], source: "Tagger", path) -> None:
+    check_no_case_clash(entity_types, source.entity_types, "asked for with -e")
+    check_no_case_clash(corpus.entity_types(), source.entity_types, f"in {path or corpus.path or 'the target data'}")
     present = set(corpus.entity_types())
     missing = [t for t in entity_types if t not in present]
     if missing:

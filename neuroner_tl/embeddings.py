@@ -39,6 +39,8 @@ def load_vectors(path: Union[str, Path], format: Optional[str] = None):
     path = Path(path)
     if not path.is_file():
         raise DataFormatError("no such embeddings file", path)
+    if path.stat().st_size == 0:
+        raise DataFormatError("is empty: a vectors file holds a word and its numbers a line", path)
     try:
         format = format or guess_format(path)
         if format not in FORMATS:
@@ -51,12 +53,22 @@ def load_vectors(path: Union[str, Path], format: Optional[str] = None):
             vectors = KeyedVectors.load_word2vec_format(str(path), binary=(format == "word2vec-binary"))
     except DataFormatError:
         raise
-    except (ValueError, UnicodeDecodeError, EOFError, IndexError, OSError, AssertionError) as error:
+    except (ValueError, UnicodeDecodeError, EOFError, IndexError, OSError, AssertionError, TypeError) as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise DataFormatError(f"not a readable {format or 'embeddings'} file ({reason})", path) from None
     if len(vectors) == 0:
         raise DataFormatError("has no vectors", path)
+    check_finite(vectors, path)
     return vectors
+
+
+def check_finite(vectors, path: Path) -> None:
+    """A NaN or an infinity in a vector would surface later as a diverging training: name the word now."""
+    finite = np.isfinite(vectors.vectors).all(axis=1)
+    if not finite.all():
+        word = vectors.index_to_key[int(np.argmin(finite))]
+        raise DataFormatError(f"the vector of {word!r} holds NaN or infinity ({int((~finite).sum())} such "
+                              f"vectors); fix or drop them", path)
 
 
 def find_vector(vectors, word: str) -> Optional[np.ndarray]:

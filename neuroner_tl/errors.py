@@ -31,6 +31,10 @@ class ModelFolderError(NeuronerError):
         super().__init__(f"model folder {self.folder}: {message}")
 
 
+class ThresholdError(NeuronerError, ValueError):
+    """A confidence threshold that is not a probability, or names a type the model does not have."""
+
+
 class UpdateError(NeuronerError):
     """An update request does not make sense for this model and these data."""
 

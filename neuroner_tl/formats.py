@@ -11,7 +11,8 @@ from . import tags as tagging
 from .brat import read_brat
 from .conll import Corpus, Sentence, read_conll
 from .errors import DataFormatError, NeuronerError
-from .runfolder import check_writable_place
+from .lines import LineSource
+from .outputs import check_output
 
 PathLike = Union[str, Path]
 CorpusLike = Union[PathLike, Corpus]
@@ -39,24 +40,9 @@ def path_of(source) -> Optional[str]:
 
 
 def check_output_file(output: PathLike, force: bool, inputs: Sequence, folder: bool = False) -> None:
-    """An output file (or, with ``folder``, a BRAT output folder) may replace neither an input nor,
-    without ``force``, anything; its place must be writable."""
-    output = Path(output)
-    resolved = output.resolve()
-    for source in inputs:
-        if source is not None and not isinstance(source, Corpus) and Path(source).exists():
-            source_path = Path(source).resolve()
-            if source_path == resolved:
-                raise NeuronerError(f"{output} is an input; write the output somewhere else")
-            if resolved in source_path.parents:
-                raise NeuronerError(f"{output} holds {source}, an input; write the output somewhere else")
-    if output.is_dir() and not folder:
-        raise NeuronerError(f"{output} is a folder; name a file to write")
-    if output.exists() and folder and not output.is_dir():
-        raise NeuronerError(f"{output} is a file; BRAT output is a folder")
-    if output.exists() and not force and not (folder and not any(output.iterdir())):
-        raise NeuronerError(f"{output} already exists; choose another output or pass --force to replace it")
-    check_writable_place(output)
+    """An output file (or, with ``folder``, a BRAT output folder): ``outputs.check_output``, the rule
+    of every command (never an input, inside one or holding one; nothing replaced without ``force``)."""
+    check_output(output, "brat" if folder else "file", force, inputs)
 
 
 INPUT_FORMATS = ("conll", "text", "brat")
@@ -68,17 +54,28 @@ SNIFFED_LINES = 200
 
 
 def guess_input_format(path: Path) -> str:
-    """brat for a folder; conll for a CoNLL extension; otherwise decided by the content (``looks_like_conll``)."""
+    """brat for a folder; otherwise ``detect_input_format`` on the file's first lines."""
     if path.is_dir():
         return "brat"
-    if path.suffix.lower() in CONLL_SUFFIXES:
-        return "conll"
     try:
-        with path.open(encoding="utf-8-sig") as stream:
-            lines = [line for _, line in zip(range(SNIFFED_LINES), stream)]
-    except (OSError, UnicodeDecodeError):
+        with LineSource(path) as lines:
+            return detect_input_format(lines)
+    except DataFormatError:
         return "conll"  # let the reader name the problem
-    return "conll" if looks_like_conll(lines) else "text"
+
+
+def detect_input_format(lines: LineSource, input_format: Optional[str] = None) -> str:
+    """The format of a file's or standard input's lines, the one rule of every command: as given;
+    else conll for a file with a CoNLL extension; else decided by the first lines
+    (``looks_like_conll``). Standard input is never a BRAT folder."""
+    if input_format is None and not lines.from_stdin and Path(lines.name).suffix.lower() in CONLL_SUFFIXES:
+        input_format = "conll"
+    if input_format is None:
+        input_format = "conll" if looks_like_conll(lines.peek(SNIFFED_LINES)) else "text"
+    if input_format == "brat":
+        raise NeuronerError(f"{lines.name} is one text, not a BRAT folder: give the folder, or --input-format "
+                            f"text or conll")
+    return input_format
 
 
 def looks_like_conll(lines: Sequence[str]) -> bool:
@@ -86,8 +83,9 @@ def looks_like_conll(lines: Sequence[str]) -> bool:
     line (a one-line file always does), so the rule asks for what only CoNLL has:
 
     - one column: a token per line with blank lines between sentences;
-    - several columns (the same number on every line): a last column of tags on every line (O,
-      B-/I-/E-/S-TYPE, or an upper-case IO type) with at least one O.
+    - several columns (the same number on every line, however many: CoNLL-2012 has more than ten): a
+      last column of tags on every line (O, B-/I-/E-/S-TYPE, or an upper-case IO type) with at least
+      one O.
     """
     rows = [line.split() for line in lines]
     filled = [row for row in rows if row and row[0] != "-DOCSTART-"]
@@ -100,8 +98,6 @@ def looks_like_conll(lines: Sequence[str]) -> bool:
     if width == 1:
         blank_inside = any(not row for row in rows[1:-1])
         return blank_inside and len(filled) > 1
-    if width > 10:
-        return False
     last = [row[-1] for row in filled]
     return "O" in last and all(_looks_like_tag(tag) for tag in last)
 
@@ -115,8 +111,10 @@ def _looks_like_tag(tag: str) -> bool:
 
 
 def check_formats(source: Optional[Path], input_format: Optional[str], output_format: str):
-    input_format = input_format or guess_input_format(source)
-    if input_format not in INPUT_FORMATS:
+    """The format names checked; an input format left None is guessed from ``source`` when given."""
+    if input_format is None and source is not None:
+        input_format = guess_input_format(source)
+    if input_format is not None and input_format not in INPUT_FORMATS:
         raise NeuronerError(f"unknown input format {input_format!r} (expected {', '.join(INPUT_FORMATS)})")
     if output_format not in OUTPUT_FORMATS:
         raise NeuronerError(f"unknown output format {output_format!r} (expected {', '.join(OUTPUT_FORMATS)})")

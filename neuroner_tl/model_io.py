@@ -35,6 +35,7 @@ import tensorflow as tf
 from .config import Hyperparameters
 from .errors import ModelFolderError, NeuronerError
 from .model import assign_weights, check_heads
+from .model_schema import check_file
 from .runfolder import check_model_destination
 from .serving import ServingModule, WEIGHTS_ATTRIBUTE
 from .tagger import Tagger
@@ -189,40 +190,98 @@ def _what_is_missing(folder: Path) -> str:
 
 
 def _tagger_from_files(folder: Path, files: Path, version: int) -> Tagger:
+    """The Tagger the files of a model folder describe, each file checked against its schema
+    (``model_schema``) as it is read: a damaged or hand-edited file is one line naming it and the field."""
     info = _read_json(folder, files, "model.json")
-    found = info.get("format_version") if isinstance(info, dict) else None
+    found = info.get("format_version")
     if found != version:
         raise ModelFolderError(folder, f"written in model format {found!r}; this neuroner_tl "
                                        f"({package_version()}) reads formats {LEGACY_FORMAT} and {FORMAT_VERSION}")
     config = _read_json(folder, files, "config.json")
-    if not isinstance(config, dict):
-        raise ModelFolderError(folder, "config.json does not hold a JSON object of hyperparameters")
     try:
         hp = Hyperparameters.from_dict(config)
     except NeuronerError as error:
-        raise ModelFolderError(folder, f"config.json: {error}") from None
-    words = Vocabulary.load(files / "words.txt")
-    chars = Vocabulary.load(files / "chars.txt")
-    labels = [label for label in (files / "labels.txt").read_text(encoding="utf-8").split("\n") if label]
-    if labels != info.get("labels"):
+        raise ModelFolderError(folder, f"{_where(folder, files)}config.json: {error}") from None
+    words = Vocabulary(_read_lines(folder, files, "words.txt"))
+    chars = Vocabulary(_read_lines(folder, files, "chars.txt"))
+    labels = [label for label in _read_lines(folder, files, "labels.txt") if label]
+    if labels != info["labels"]:
         raise ModelFolderError(folder, "labels.txt does not match the labels in model.json")
+    _check_labels(folder, files, labels, hp)
     try:
         heads = check_heads(info.get("heads"), len(labels))
     except (ValueError, KeyError, TypeError) as error:
-        raise ModelFolderError(folder, f"model.json: {error}") from None
-    return Tagger(hp, words, chars, labels, word_dim=info["word_dim"],
-                  history=_read_json(folder, files, "history.json", default=[]),
-                  provenance=_read_json(folder, files, "provenance.json", default=None), heads=heads)
+        raise ModelFolderError(folder, f"model.json: heads: {error}") from None
+    history = _read_json(folder, files, "history.json", default=[])
+    provenance = _read_json(folder, files, "provenance.json", default=None)
+    try:
+        return Tagger(hp, words, chars, labels, word_dim=info["word_dim"], history=history, provenance=provenance,
+                      heads=heads)
+    except (MemoryError, tf.errors.ResourceExhaustedError, ValueError) as error:
+        reason = str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__
+        raise ModelFolderError(folder, f"the network that config.json and model.json describe cannot be built "
+                                       f"({reason})") from None
+
+
+def _where(folder: Path, files: Path) -> str:
+    """How a file of ``files`` is named in messages: its place within the model folder."""
+    relative = os.path.relpath(files, folder)
+    return "" if relative == "." else f"{Path(relative).as_posix()}/"
+
+
+def _check_labels(folder: Path, files: Path, labels, hp: Hyperparameters) -> None:
+    """The labels are distinct tags of the model's scheme, O among them."""
+    from . import tags as tagging
+
+    where = f"{_where(folder, files)}labels.txt"
+    if tagging.OUTSIDE not in labels or len(set(labels)) != len(labels):
+        raise ModelFolderError(folder, f"{where} must list distinct labels, O among them")
+    for label in labels:
+        problem = tagging.tag_problem(label, None)
+        if problem:
+            raise ModelFolderError(folder, f"{where}: {problem}")
+    try:
+        tagging.allowed_transitions(hp.tag_scheme, labels)
+    except ValueError as error:
+        raise ModelFolderError(folder, f"{where}: {error} (config.json's tag_scheme is {hp.tag_scheme})") from None
+
+
+def _read_lines(folder: Path, files: Path, name: str):
+    """A vocabulary or label file: one entry a line, UTF-8."""
+    try:
+        text = (files / name).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ModelFolderError(folder, f"{_where(folder, files)}{name} is not UTF-8 text") from None
+    except OSError as error:
+        raise ModelFolderError(folder, f"{_where(folder, files)}{name} cannot be read ({error.strerror})") from None
+    return text.split("\n")[:-1] if text else []
 
 
 def _read_json(folder: Path, files: Path, name: str, default=...):
+    """A JSON file of the model folder, checked against its schema (``model_schema.SCHEMAS``)."""
     path = files / name
     if not path.exists() and default is not ...:
         return default
+    where = f"{_where(folder, files)}{name}"
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        value = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ModelFolderError(folder, f"{name} is not valid JSON ({error})") from None
+        raise ModelFolderError(folder, f"{where} is not valid JSON ({str(error)[:120]})") from None
+    except OSError as error:
+        raise ModelFolderError(folder, f"{where} cannot be read ({error.strerror})") from None
+    problems = check_file(name, value)
+    if problems:
+        raise ModelFolderError(folder, f"{where}: {'; '.join(problems[:5])}"
+                                       f"{f' (and {len(problems) - 5} more)' if len(problems) > 5 else ''}")
+    return value
+
+
+def read_evaluation(folder: PathLike) -> Optional[dict]:
+    """A model folder's ``evaluation.json`` (None when it has none), checked against its schema."""
+    folder = Path(folder)
+    if not (folder / "evaluation.json").is_file():
+        return None
+    return _read_json(folder, folder, "evaluation.json")
 
 
 def _check_saved_model_graph(folder: Path, saved_model: Path) -> None:
@@ -325,6 +384,7 @@ def _load_legacy(folder: Path, quiet: bool) -> Tagger:
 def upgrade(folder: PathLike, output: PathLike, force: bool = False) -> Path:
     """Rewrite a model folder (of either format) in the current one, keeping its evaluation and plots."""
     folder = Path(folder)
+    check_model_destination(output, force, [folder])
     tagger = load_tagger(folder, quiet=True)
     extras = {name: folder / name for name in ("evaluation.json", "training.png", "update.png", "logs")
               if (folder / name).exists()}

@@ -5,7 +5,6 @@ with the input (BRAT folders, whose documents are written whole, go through ``ap
 from __future__ import annotations
 
 import contextlib
-import io
 import itertools
 import json
 import sys
@@ -15,64 +14,11 @@ from typing import Iterable, Iterator, List, Optional, TextIO, Tuple
 from . import tags as tagging
 from .conll import Sentence, atomic_writer, iter_conll_blocks, sentence_from_block
 from .errors import DataFormatError
-from .tagger import Prediction, Tagger, Threshold
+from .lines import STDIN, LineSource  # noqa: F401 (LineSource: re-exported)
+from .tagger import Prediction, Tagger, Threshold, check_threshold
 from .tokenizer import split_sentences
 
 CHUNK_SENTENCES = 2000
-STDIN = "-"
-
-
-class LineSource:
-    """The lines of a file or of standard input (``"-"``), without a byte-order mark; the first
-    ``peek`` lines can be looked at before reading starts (to guess the format). A line that is not
-    UTF-8 is a ``DataFormatError`` naming the file and the line."""
-
-    def __init__(self, source, stream: Optional[TextIO] = None):
-        self.name = "<stdin>" if str(source) == STDIN else str(source)
-        if stream is None and str(source) == STDIN:
-            stream = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", newline="")
-        elif stream is None:
-            path = Path(source)
-            if not path.is_file():
-                raise DataFormatError("is a folder, not a file" if path.is_dir() else "no such file", path)
-            stream = open(path, encoding="utf-8", newline="")
-        self.stream = stream
-        self.line = 0
-        self._head: List[str] = []
-
-    def peek(self, count: int) -> List[str]:
-        while len(self._head) < count:
-            line = self._read()
-            if line is None:
-                break
-            self._head.append(line)
-        return list(self._head)
-
-    def _read(self) -> Optional[str]:
-        try:
-            line = self.stream.readline()
-        except UnicodeDecodeError:
-            raise DataFormatError("not UTF-8 text", self.name, self.line + len(self._head) + 1) from None
-        if not line:
-            return None
-        if self.line == 0 and not self._head and line.startswith("\ufeff"):
-            line = line[1:]
-        return line
-
-    def __iter__(self) -> Iterator[str]:
-        while True:
-            if self._head:
-                line = self._head.pop(0)
-            else:
-                line = self._read()
-                if line is None:
-                    return
-            self.line += 1
-            yield line
-
-    def close(self) -> None:
-        if self.stream is not sys.stdin and self.name != "<stdin>":
-            self.stream.close()
 
 
 def conll_sentences(lines: Iterable[str], where) -> Iterator[Sentence]:
@@ -176,7 +122,7 @@ def output_stream(output: Optional[Path], stream: Optional[TextIO]):
 def stream_sentences(lines: LineSource, input_format: str) -> Iterator[Sentence]:
     if input_format == "conll":
         return conll_sentences(lines, lines.name)
-    return text_sentences(lines, Path(lines.name).stem if lines.name != "<stdin>" else "stdin")
+    return text_sentences(lines, lines.document)
 
 
 def nonempty(sentences: Iterator[Sentence], where) -> Iterator[Sentence]:
@@ -194,6 +140,7 @@ def predict_stream(tagger: Tagger, lines: LineSource, input_format: str, output:
     """Tag ``lines`` (CoNLL or raw text) a chunk at a time and write CoNLL or JSON to ``output`` (an
     atomic file) or ``stream``; returns the number of sentences. JSON entities always carry their
     confidence; ``token_confidence`` adds each token's (a CoNLL column, a JSON list)."""
+    check_threshold(min_confidence, tagger.entity_types)  # before anything is read or written
     sentences = nonempty(stream_sentences(lines, input_format), lines.name)
     want_confidence = output_format == "json" or token_confidence or min_confidence is not None
     pairs = tag_stream(tagger, sentences, batch_size=batch_size, confidence=want_confidence,

@@ -3,8 +3,9 @@
 A run never loses a user's file:
 
 - ``check_model_destination``: the output may only be a new folder, an empty one, or (with
-  ``force``) an existing *model* folder; never a folder that holds an input of the command, a folder
-  of other files, the current folder, or a place that cannot be written.
+  ``force``) an existing *model* folder; never an input of the command, a folder inside one or
+  holding one, a folder of other files, the current folder, or a place that cannot be written
+  (``outputs.check_output``).
 - ``RunFolder``: the checkpoint folder ``.NAME.checkpoint`` next to the output holds a lock (one run
   per output at a time; a lock whose process is gone is stale and taken over), the fingerprint of
   what the run depends on (data, vectors, hyperparameters: a resume with other inputs is refused
@@ -25,13 +26,12 @@ from typing import Dict, Iterable, Mapping, Optional, Sequence, Union
 
 from .conll import process_alive
 from .errors import Interrupted, NeuronerError, TrainingDiverged
+from .outputs import check_output, check_writable_place, is_model_folder  # noqa: F401 (re-exported)
 
 PathLike = Union[str, Path]
 LOCK_FILE = "lock"
 FINGERPRINT_FILE = "fingerprint.json"
 STATE_FILE = "state.json"  # written by training.Trainer after every epoch
-MODEL_MARKERS = ("saved_model/saved_model.pb", "saved_model/assets/model.json")  # what a model folder holds
-LEGACY_MODEL_MARKERS = ("model.json", "config.json")  # format 1 (neuroner_tl 0.1)
 
 
 def checkpoint_folder(output: PathLike) -> Path:
@@ -39,50 +39,10 @@ def checkpoint_folder(output: PathLike) -> Path:
     return output.parent / f".{output.name}.checkpoint"
 
 
-def is_model_folder(folder: Path) -> bool:
-    return any(all((folder / name).is_file() for name in markers) for markers in (MODEL_MARKERS, LEGACY_MODEL_MARKERS))
-
-
-def _inside(path: Path, folder: Path) -> bool:
-    return path == folder or folder in path.parents
-
-
-def check_writable_place(path: PathLike) -> None:
-    """``path`` can be created: its first existing ancestor is a folder this process may write in."""
-    path = Path(os.path.abspath(path))
-    ancestor = path.parent
-    while not ancestor.exists():
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise NeuronerError(f"{ancestor} is a file, so {path} cannot be created there")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise NeuronerError(f"cannot write in {ancestor} (permission denied); choose another output")
-
-
 def check_model_destination(output: PathLike, force: bool, inputs: Iterable[Optional[PathLike]] = ()) -> Path:
-    """Refuse, whatever ``force`` says, an output that would destroy something that is not a model."""
-    output = Path(output)
-    resolved = output.resolve()
-    if _inside(Path.cwd().resolve(), resolved):
-        raise NeuronerError(f"{output} is the current folder or holds it; write the model to a new folder")
-    for source in inputs:
-        if source is None or not isinstance(source, (str, Path)):
-            continue
-        source_path = Path(source).resolve()
-        if _inside(source_path, resolved):
-            raise NeuronerError(f"{output} holds {source}, an input of this command; write the model to "
-                                f"another folder")
-    if output.exists() and not output.is_dir():
-        raise NeuronerError(f"{output} exists and is not a folder; choose another output")
-    if output.exists() and any(output.iterdir()):
-        if not is_model_folder(output):
-            shown = ", ".join(sorted(p.name for p in output.iterdir())[:3])
-            raise NeuronerError(f"{output} exists and is not a model folder (it holds {shown}...); a model is "
-                                f"only written to a new folder or over another model")
-        if not force:
-            raise NeuronerError(f"{output} already exists; choose another output or pass --force to replace it")
-    check_writable_place(output)
-    return output
+    """Refuse, whatever ``force`` says, an output that would destroy something that is not a model
+    (``outputs.check_output``, the rule of every command)."""
+    return check_output(output, "model", force, inputs)
 
 
 # fingerprints --------------------------------------------------------------------------------

@@ -19,12 +19,13 @@ texts (or sentences) is refused with 413.
 
 import importlib.util
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import Any, List, Optional, Union
 
 from .errors import NeuronerError
 
 MAX_TEXTS = 1000
-Threshold = Union[float, Dict[str, float], None]  # as in a request's JSON
+Threshold = Any  # a probability or {"TYPE": p, "*": p}, as in a request's JSON: checked by tagger.check_threshold
+                # (pydantic would take true for 1.0)
 
 
 def missing_extra_message() -> Optional[str]:
@@ -66,7 +67,7 @@ def create_app(model: Union[str, Path], max_texts: int = MAX_TEXTS):
         from .tagger import check_threshold
 
         try:
-            check_threshold(min_confidence)
+            check_threshold(min_confidence, tagger.entity_types)
         except ValueError as error:
             raise HTTPException(status_code=422, detail=str(error)) from None
         return min_confidence

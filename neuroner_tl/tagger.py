@@ -12,7 +12,7 @@ from . import tags as tagging
 from .batching import Batch, Encoded, encode, inference_batches
 from .config import Hyperparameters
 from .conll import Corpus, Sentence
-from .errors import DataFormatError
+from .errors import DataFormatError, ThresholdError
 from .evaluation import evaluate
 from .model import CHAR_INPUT, CHARS_SPEC, WORD_INPUT, WORDS_SPEC, build_model, crf_layer
 from .tokenizer import split_sentences
@@ -63,11 +63,23 @@ def threshold_for(min_confidence: Threshold, kind: str) -> float:
     return float(min_confidence)
 
 
-def check_threshold(min_confidence: Threshold) -> None:
-    values = min_confidence.values() if isinstance(min_confidence, Mapping) else [min_confidence]
+def check_threshold(min_confidence: Threshold, entity_types: Optional[Sequence[str]] = None) -> None:
+    """A threshold is None, a probability, or a mapping from the model's entity types (and ``"*"``, the
+    rest) to probabilities; a boolean is not a probability, and a type the model lacks would be
+    silently ignored, so both are a ``ThresholdError`` (with ``entity_types``, the model's types)."""
+    if isinstance(min_confidence, Mapping):
+        values = list(min_confidence.values())
+        unknown = [kind for kind in min_confidence if kind != "*" and (entity_types is not None
+                                                                       and kind not in entity_types)]
+        if unknown:
+            raise ThresholdError(f"a confidence threshold for {', '.join(map(repr, unknown))}, a type the model does "
+                                 f"not have (its types: {', '.join(entity_types) or 'none'}; '*' sets the rest)")
+    else:
+        values = [min_confidence]
     for value in values:
-        if value is not None and not (isinstance(value, (int, float)) and 0.0 <= value <= 1.0):
-            raise ValueError(f"a confidence threshold is a probability in [0, 1], not {value!r}")
+        if value is not None and not (isinstance(value, (int, float)) and not isinstance(value, bool)
+                                      and 0.0 <= value <= 1.0):
+            raise ThresholdError(f"a confidence threshold is a probability in [0, 1], not {value!r}")
 
 
 def drop_unconfident(prediction: Prediction, min_confidence: Threshold, scheme: str) -> Prediction:
@@ -272,7 +284,7 @@ class Tagger:
         """A ``Prediction`` for each sentence (a ``Sentence`` or a list of tokens), in the model's
         scheme, with token and entity confidences; entities below ``min_confidence`` (one number or
         a mapping by type, ``"*"`` for the rest) are dropped."""
-        check_threshold(min_confidence)
+        check_threshold(min_confidence, self.entity_types)
         token_lists = [s.tokens if isinstance(s, Sentence) else list(s) for s in sentences]
         check_tokens(token_lists)
         predictions = self.predict_encoded(encode(token_lists, self.encoder), batch_size,

@@ -13,6 +13,7 @@ from typing import Iterable, List, NamedTuple, Optional, Sequence, Tuple
 SCHEMES = ("IO", "IOB1", "IOB2", "BIOES")
 SCHEME_ALIASES = {"BIO": "IOB2", "IOB": "IOB2", "IOBES": "BIOES", "BILOU": "BIOES"}
 OUTSIDE = "O"
+PREFIX_LETTERS = ("B", "I", "E", "S", "L", "U")  # IOB, BIOES and BILOU prefixes: never a type on their own
 
 # an entity type has a letter in it: a last column of numbers (B-0, I-3) is not a label column
 _PREFIXED = re.compile(r"^([BIES])-(?=\S*[^\W\d_])(\S+)$")
@@ -54,6 +55,10 @@ def tag_problem(tag: str, scheme: Optional[str]) -> Optional[str]:
         return None
     if not re.search(r"[^\W\d_]", tag):
         return f"label {tag!r} is not a tag: an entity type needs a letter (the last column must hold O, B-PER, ...)"
+    if tag.upper() == OUTSIDE:
+        return f"label {tag!r} is not a tag: outside is a capital O (labels are case-sensitive)"
+    if tag.upper() in PREFIX_LETTERS:
+        return f"label {tag!r} is a scheme prefix without a type (expected O, B-TYPE, I-TYPE, ...)"
     prefixed = _PREFIXED.match(tag)
     if scheme is None:
         if prefixed or _BARE_TYPE.match(tag):

@@ -9,10 +9,11 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Union
 
 import numpy as np
 
-PAD = "<PAD>"
-UNK = "<UNK>"
+PAD = "<PAD>"  # how ids 0 and 1 are shown (``Vocabulary.entries``); never looked up: real text may hold
+UNK = "<UNK>"  # these very strings, and they are words like any other
 PAD_ID = 0
 UNK_ID = 1
+RESERVED_IDS = 2
 _DIGIT = re.compile(r"[0-9]")  # ASCII digits only: the SavedModel's RE2 rule must match this one
 
 
@@ -21,11 +22,12 @@ def replace_digits(token: str) -> str:
 
 
 class Vocabulary:
-    """An indexed list of entries; index 0 is padding and index 1 the unknown entry."""
+    """An indexed list of entries; ids 0 (padding) and 1 (unknown) are reserved by number, not by a
+    string: no entry gets them, whatever its text (a literal ``<PAD>`` in the data is a word)."""
 
     def __init__(self, entries: Iterable[str]):
         self.entries: List[str] = [PAD, UNK]
-        self.index: Dict[str, int] = {PAD: PAD_ID, UNK: UNK_ID}
+        self.index: Dict[str, int] = {}
         for entry in entries:
             self.add(entry)
 
@@ -45,7 +47,7 @@ class Vocabulary:
         return self.index.get(entry, UNK_ID)
 
     def save(self, path: Union[str, Path]) -> None:
-        Path(path).write_text("".join(e + "\n" for e in self.entries[2:]), encoding="utf-8")
+        Path(path).write_text("".join(e + "\n" for e in self.entries[RESERVED_IDS:]), encoding="utf-8")
 
     @classmethod
     def load(cls, path: Union[str, Path]) -> "Vocabulary":

@@ -1,0 +1,469 @@
+"""Issue #19: the second round of trying the package as a new user would. Each test names its class in
+the issue: nothing lost (1, 2), nothing silently wrong (3-10), no quadratic reading (11), the HTTP
+server (12, 13), and no traceback (14, 15)."""
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+from conftest import invoke, one_line_error, snapshot
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from neuroner_tl import api
+
+
+@pytest.fixture
+def model(micro_model, tmp_path):
+    """A copy of the micro model that a test may lose."""
+    return shutil.copytree(micro_model, tmp_path / "m")
+
+
+@pytest.fixture
+def brat_folder(tmp_path):
+    folder = tmp_path / "brat_in"
+    folder.mkdir()
+    (folder / "doc.txt").write_text("Angela Merkel visited Paris.\nMario Rossi lives in Roma.\n", encoding="utf-8")
+    (folder / "doc.ann").write_text("T1\tPER 0 13\tAngela Merkel\n", encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def conll_file(tmp_path):
+    path = tmp_path / "test.conll"
+    path.write_text("Mario B-PER\nRossi I-PER\nlives O\nin O\nRoma B-LOC\n", encoding="utf-8")
+    return path
+
+
+# 1. BRAT output follows the -o rule of every folder output ---------------------------------------------
+def test_1_brat_output_never_replaces_a_folder_of_other_files_a_model_or_the_current_folder(micro_model, model,
+                                                                                               brat_folder, tmp_path):
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.doc").write_text("thesis")
+    for output in (precious, model):
+        before = snapshot(output)
+        one_line_error(*invoke("predict", micro_model, brat_folder, "--format", "brat", "-o", output, "--force"),
+                       "is not a folder of BRAT .txt/.ann files only")
+        assert snapshot(output) == before
+    cwd = os.getcwd()
+    work = tmp_path / "a" / "work"
+    work.mkdir(parents=True)
+    (work / "doc.txt").write_text("x")
+    os.chdir(work)
+    try:
+        one_line_error(*invoke("predict", model, brat_folder, "--format", "brat", "-o", ".", "--force"),
+                       "is the current folder")
+        one_line_error(*invoke("predict", model, brat_folder, "--format", "brat", "-o", "..", "--force"),
+                       "current folder")
+    finally:
+        os.chdir(cwd)
+    assert (work / "doc.txt").read_text() == "x"
+
+
+def test_1_brat_output_replaces_earlier_brat_output_with_force(model, brat_folder, tmp_path):
+    output = tmp_path / "out"
+    code, text = invoke("predict", model, brat_folder, "--format", "brat", "-o", output)
+    assert code == 0, text
+    one_line_error(*invoke("predict", model, brat_folder, "--format", "brat", "-o", output), "already exists")
+    code, text = invoke("predict", model, brat_folder, "--format", "brat", "-o", output, "--force")
+    assert code == 0, text
+    assert sorted(p.name for p in output.iterdir()) == ["doc.ann", "doc.txt"]
+
+
+# 2. a model folder, and everything under it, is an input -------------------------------------------------
+def test_2_no_command_writes_inside_its_model_or_any_input(model, conll_file, brat_folder, tmp_path):
+    before = snapshot(model)
+    index = model / "saved_model" / "variables" / "variables.index"
+    for args in (["predict", model, conll_file, "-o", index, "--force"],
+                 ["predict", model, conll_file, "-o", model / "new.conll", "--force"],
+                 ["evaluate", model, conll_file, "--predictions", model / "saved_model" / "x.conll", "--force"],
+                 ["annotate", model, conll_file, "-e", "PER", "-o", index, "--force"],
+                 ["predict", model, brat_folder, "--format", "brat", "-o", model / "brat", "--force"],
+                 ["predict", model, brat_folder, "--format", "brat", "-o", brat_folder / "sub", "--force"],
+                 ["upgrade", model, "-o", model / "v2", "--force"],
+                 ["embeddings", conll_file, "-o", conll_file, "--force"]):
+        one_line_error(*invoke(*args), "an input of this command")
+    one_line_error(*invoke("update", "-m", model, "-t", conll_file, "-e", "PER", "-o", model / "v2", "--epochs", "1"),
+                   "lies inside", "an input of this command")
+    one_line_error(*invoke("train", conll_file, "-o", tmp_path, "--force", "--epochs", "1"), "holds",
+                   "an input of this command")
+    assert snapshot(model) == before
+    assert not (model / "v2").exists() and not (brat_folder / "sub").exists()
+    api.load_tagger(model)
+
+
+def test_2_a_symlink_to_an_input_is_that_input(model, conll_file, tmp_path):
+    link = tmp_path / "link.conll"
+    link.symlink_to(conll_file)
+    before = conll_file.read_bytes()
+    one_line_error(*invoke("predict", model, conll_file, "-o", link, "--force"), "is an input of this command")
+    linked_model = tmp_path / "linked_model"
+    linked_model.symlink_to(model)
+    one_line_error(*invoke("predict", model, conll_file, "-o", linked_model / "x.conll", "--force"),
+                   "lies inside")
+    assert conll_file.read_bytes() == before
+
+
+# 3. ids are reserved, not strings ---------------------------------------------------------------------------
+def test_3_a_literal_padding_symbol_is_a_word_and_the_saved_model_agrees(micro_model):
+    import numpy as np
+    import tensorflow as tf
+
+    from neuroner_tl.vocabulary import PAD, PAD_ID, UNK, UNK_ID, Vocabulary
+
+    vocabulary = Vocabulary(["casa", PAD, UNK])
+    assert vocabulary.id(PAD) not in (PAD_ID, UNK_ID) and vocabulary.id(UNK) not in (PAD_ID, UNK_ID)
+    assert Vocabulary([]).id(PAD) == UNK_ID and PAD not in Vocabulary([])
+    tagger = api.load_tagger(micro_model)
+    tokens = ["Mario", "Rossi", PAD, "vive", "a", "Roma", UNK, "."]
+    assert tagger.encoder.word_id(PAD) == UNK_ID
+    prediction = tagger.predict_with_confidence([tokens])[0]
+    assert len(prediction.tags) == len(tokens)
+    served = tf.saved_model.load(str(micro_model / "saved_model")).signatures["serving_default"](
+        tokens=tf.constant([tokens]))
+    assert [t.decode() for t in served["tags"].numpy()[0]] == prediction.tags
+    np.testing.assert_allclose(served["confidence"].numpy()[0], prediction.token_confidences, atol=1e-4)
+
+
+# 4, 6, 10. one line reader for every command --------------------------------------------------------------
+CONLL_ROWS = ["Mario B-PER", "Rossi I-PER", "vive O", "a O", "Roma B-LOC", "", "Ciao O", "Laura B-PER"]
+
+
+@pytest.mark.parametrize("ending", ["\r", "\r\n", "\n"])
+def test_4_every_reader_splits_cr_only_lines(micro_model, tmp_path, ending):
+    from neuroner_tl.conll import parse_conll, read_conll
+    from neuroner_tl.formats import guess_input_format
+    from neuroner_tl.lines import LineSource
+    from neuroner_tl.prediction import conll_sentences
+
+    path = tmp_path / "mac.txt"
+    path.write_bytes(ending.join(CONLL_ROWS).encode() + ending.encode())
+    expected = [(["Mario", "Rossi", "vive", "a", "Roma"], ["B-PER", "I-PER", "O", "O", "B-LOC"]),
+                (["Ciao", "Laura"], ["O", "B-PER"])]
+    assert [(s.tokens, s.labels) for s in read_conll(path).sentences] == expected
+    assert [(s.tokens, s.labels) for s in parse_conll(path.read_bytes().decode())] == expected
+    with LineSource(path) as lines:
+        assert [(s.tokens, s.labels) for s in conll_sentences(lines, path)] == expected
+    assert [s.line for s in read_conll(path).sentences] == [1, 7]
+    assert guess_input_format(path) == "conll"
+    code, output = invoke("evaluate", micro_model, path, "--json")
+    assert code == 0, output
+    code, output = invoke("predict", micro_model, path)
+    assert code == 0 and len(output.strip().splitlines()) == 8, output
+
+
+def test_6_conll_with_many_columns_is_conll_whatever_the_suffix(micro_model, tmp_path):
+    from neuroner_tl.formats import guess_input_format
+
+    rows = [f"{token} x x x x x x x x x x {label}" for token, label in
+            [("Mario", "B-PER"), ("Rossi", "I-PER"), ("vive", "O"), ("a", "O"), ("Roma", "B-LOC")]]
+    path = tmp_path / "ontonotes.txt"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    assert len(rows[0].split()) == 12 and guess_input_format(path) == "conll"
+    code, output = invoke("predict", micro_model, path)
+    assert code == 0 and [line.split()[0] for line in output.split("\n") if line] == \
+        ["Mario", "Rossi", "vive", "a", "Roma"], output
+
+
+@pytest.mark.parametrize("bad_line, lines", [(4, 6), (15001, 15010)])
+def test_10_invalid_utf8_is_reported_on_its_line(micro_model, tmp_path, bad_line, lines):
+    from neuroner_tl.conll import read_conll
+    from neuroner_tl.errors import DataFormatError
+
+    rows = [b"parola O" if (n + 1) % 7 else b"" for n in range(lines)]
+    rows[bad_line - 1] = b"caf\xe9 O"
+    path = tmp_path / "latin1.conll"
+    path.write_bytes(b"\n".join(rows) + b"\n")
+    one_line_error(*invoke("predict", micro_model, path, "-o", tmp_path / "out.conll"),
+                   f"latin1.conll:{bad_line}: not UTF-8")
+    assert not (tmp_path / "out.conll").exists()
+    with pytest.raises(DataFormatError, match=f":{bad_line}: not UTF-8"):
+        read_conll(path)
+    text = tmp_path / "latin1.txt"
+    text.write_bytes(b"\r".join(rows) + b"\r")
+    one_line_error(*invoke("predict", micro_model, text, "--input-format", "text", "-o", tmp_path / "out.conll"),
+                   f"latin1.txt:{bad_line}: not UTF-8")
+
+
+def test_smaller_an_unusual_space_between_columns_is_named(tmp_path):
+    from neuroner_tl.conll import read_conll
+    from neuroner_tl.errors import DataFormatError
+
+    path = tmp_path / "nbsp.conll"
+    path.write_text("Mario B-PER\nRossi\u00a0Bianchi I-PER\n", encoding="utf-8")
+    with pytest.raises(DataFormatError, match=r"nbsp.conll:2: expected 2 columns .* found 3 .*no-break space, U\+00A0"):
+        read_conll(path)
+
+
+# 5. standard input is detected like a file, whatever the output format ---------------------------------
+@pytest.mark.parametrize("options", [[], ["--input-format", "text"]])
+def test_5_raw_text_on_standard_input_to_brat_is_tokenized(micro_model, tmp_path, options):
+    from neuroner_tl.brat import read_brat
+
+    text = "Angela Merkel visited Paris\nMario Rossi vive a Roma\n"
+    output = tmp_path / "out"
+    code, printed = invoke("predict", micro_model, "-", "--format", "brat", "-o", output, *options, input=text)
+    assert code == 0, printed
+    assert (output / "stdin.txt").read_text(encoding="utf-8") == text
+    assert [s.tokens for s in read_brat(output).sentences] == [["Angela", "Merkel", "visited", "Paris"],
+                                                               ["Mario", "Rossi", "vive", "a", "Roma"]]
+    code, printed = invoke("predict", micro_model, "-", "--format", "json", *options, input=text)
+    assert code == 0 and '"tokens": ["Angela", "Merkel", "visited", "Paris"]' in printed, printed
+
+
+def test_5_standard_input_is_not_a_brat_folder(micro_model, tmp_path):
+    one_line_error(*invoke("predict", micro_model, "-", "--input-format", "brat", "--format", "brat", "-o",
+                           tmp_path / "out", input="Angela Merkel\n"), "not a BRAT folder")
+
+
+# 7. labels that look like a scheme's prefixes without types ----------------------------------------------
+@pytest.mark.parametrize("rows, line, shown", [
+    (["Mario B", "Rossi I", "vive O"], 1, "'B' is a scheme prefix without a type"),
+    (["Mario O", "Rossi O", "", "Roma B", "vive O"], 4, "'B' is a scheme prefix"),
+    (["Mario PER", "vive o"], 2, "'o' is not a tag: outside is a capital O"),
+    (["Mario S", "vive O"], 1, "'S' is a scheme prefix"),
+])
+def test_7_labels_without_a_type_are_an_error_naming_the_line(tmp_path, rows, line, shown):
+    from neuroner_tl.conll import read_conll
+    from neuroner_tl.errors import DataFormatError
+
+    path = tmp_path / "bare.conll"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    with pytest.raises(DataFormatError, match=f"bare.conll:{line}: label {shown}"):
+        read_conll(path)
+    one_line_error(*invoke("train", path, "-o", tmp_path / "m", "--epochs", "1"), f"bare.conll:{line}:", shown)
+    assert not (tmp_path / "m").exists()
+
+
+def test_7_a_type_named_like_a_prefix_is_refused_everywhere(tmp_path):
+    from neuroner_tl.brat import read_brat
+    from neuroner_tl.corpora import check_types
+    from neuroner_tl.errors import DataFormatError, NeuronerError
+
+    with pytest.raises(NeuronerError, match="'I' cannot be an entity type name"):
+        check_types(["I"])
+    (tmp_path / "d.txt").write_text("Mario vive\n")
+    (tmp_path / "d.ann").write_text("T1\tB 0 5\tMario\n")
+    with pytest.raises(DataFormatError, match="d.ann:1: entity type 'B'"):
+        read_brat(tmp_path)
+
+
+# 9. nothing the model does not have is silently ignored ---------------------------------------------------
+def test_9_a_type_that_differs_from_the_models_only_in_case_is_an_error(micro_model, tmp_path):
+    target = tmp_path / "target.conll"
+    target.write_text("Chiama B-person\nora O\n\nMario B-person\nRossi I-person\n", encoding="utf-8")
+    assert "Person" in api.load_tagger(micro_model).entity_types
+    for command in (["update", "-m", micro_model, "-t", target, "-e", "person", "-o", tmp_path / "v2"],
+                    ["annotate", micro_model, target, "-e", "person", "-o", tmp_path / "a.conll"]):
+        one_line_error(*invoke(*command), "'person'", "differs from the model's 'Person' only in case")
+    assert not (tmp_path / "v2").exists() and not (tmp_path / "a.conll").exists()
+
+
+def test_9_thresholds_for_unknown_types_or_booleans_are_errors(micro_model, conll_file, tmp_path):
+    from neuroner_tl.errors import ThresholdError
+    from neuroner_tl.serve import create_app
+    from conftest import asgi_request
+
+    tagger = api.load_tagger(micro_model)
+    with pytest.raises(ThresholdError, match="'PERSON', a type the model does not have .*Person"):
+        tagger.tag("Mario Rossi", min_confidence={"PERSON": 0.9})
+    with pytest.raises(ThresholdError, match="not True"):
+        tagger.tag("Mario Rossi", min_confidence=True)
+    for source in (conll_file, "-"):
+        one_line_error(*invoke("predict", micro_model, source, "--min-confidence", "PERSON=0.9",
+                               input="Mario Rossi\n"), "'PERSON'", "Person")
+    app = create_app(micro_model)
+    for threshold in (True, {"Person": False}, {"PERSON": 0.9}, "0.5"):
+        status, answer = asgi_request(app, "POST", "/tag", {"text": "Mario Rossi", "min_confidence": threshold})
+        assert status == 422, (threshold, answer)
+    status, answer = asgi_request(app, "POST", "/tag", {"text": "Mario Rossi", "min_confidence": {"Person": 0.5,
+                                                                                                    "*": 1}})
+    assert status == 200, answer
+
+
+# 14. every file of a model folder is checked when it is read ------------------------------------------------
+ASSETS = "saved_model/assets"
+
+
+def _edit_json(folder, name, change):
+    path = folder / name
+    value = json.loads(path.read_text(encoding="utf-8"))
+    path.write_text(json.dumps(change(value)), encoding="utf-8")
+
+
+def _without(key):
+    return lambda value: {k: v for k, v in value.items() if k != key}
+
+
+@pytest.mark.parametrize("name, change, expected", [
+    (f"{ASSETS}/model.json", _without("labels"), "model.json: labels is missing"),
+    (f"{ASSETS}/model.json", lambda v: {**v, "word_dim": "8"}, "model.json: word_dim must be an integer, not \"8\""),
+    (f"{ASSETS}/model.json", lambda v: {**v, "labels": [1, "O"]}, "model.json: labels[0] must be a string"),
+    (f"{ASSETS}/model.json", lambda v: [v], "model.json: the file must be an object"),
+    (f"{ASSETS}/model.json", lambda v: {**v, "word_dim": 10 ** 12}, "word_dim must be in [1, 4096]"),
+    (f"{ASSETS}/provenance.json", lambda v: [], "provenance.json: the file must be an object, not a list"),
+    (f"{ASSETS}/provenance.json", lambda v: {**v, "trained_on": [{"role": "train"}]},
+     "provenance.json: trained_on[0].sentences is missing"),
+    (f"{ASSETS}/provenance.json", lambda v: None, "provenance.json: the file must be an object, not null"),
+    (f"{ASSETS}/history.json", lambda v: {"epoch": 1}, "history.json: the file must be a list"),
+    ("evaluation.json", lambda v: {**v, "dev": 3}, "evaluation.json: dev must be an object, not 3"),
+    ("evaluation.json", lambda v: {**v, "dev": {"overall": {"f1": "high"}}}, "dev.overall.f1 must be a finite number"),
+    (f"{ASSETS}/config.json", lambda v: {**v, "seed": 2 ** 32}, "config.json: hyperparameter seed must be in"),
+    (f"{ASSETS}/config.json", lambda v: {**v, "token_lstm_units": 10 ** 9}, "token_lstm_units must be in [1, 4096]"),
+    (f"{ASSETS}/config.json", lambda v: {**v, "char_embedding_dim": 10 ** 6}, "char_embedding_dim must be in"),
+])
+def test_14_hand_edited_model_json_files_are_one_line_naming_the_file_and_field(model, name, change, expected):
+    _edit_json(model, name, change)
+    one_line_error(*invoke("info", model), f"model folder {model}", expected)
+
+
+@pytest.mark.parametrize("name, content, expected", [
+    (f"{ASSETS}/provenance.json", b"{'trained_on': []}", "provenance.json is not valid JSON"),
+    ("evaluation.json", b"{\"dev\": ", "evaluation.json is not valid JSON"),
+    (f"{ASSETS}/labels.txt", b"O\nB-Per\xf3on\n", "labels.txt is not UTF-8 text"),
+    (f"{ASSETS}/words.txt", b"\xff\xfe\n", "words.txt is not UTF-8 text"),
+    (f"{ASSETS}/history.json", b"\xff", "history.json is not valid JSON"),
+])
+def test_14_damaged_model_files_are_one_line(model, name, content, expected):
+    (model / name).write_bytes(content)
+    one_line_error(*invoke("info", model), expected)
+
+
+MODEL_FILES = ["evaluation.json", f"{ASSETS}/model.json", f"{ASSETS}/labels.txt", f"{ASSETS}/config.json",
+               f"{ASSETS}/words.txt", f"{ASSETS}/history.json", f"{ASSETS}/provenance.json", f"{ASSETS}/chars.txt",
+               "saved_model/saved_model.pb", "saved_model/variables/variables.index",
+               "saved_model/variables/variables.data-00000-of-00001"]
+JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-2 ** 40, 2 ** 40) | st.floats() | st.text(max_size=5),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                      max_size=3), max_leaves=6)
+
+
+@st.composite
+def corruptions(draw):
+    """(file, its new bytes given the old): truncated, bytes flipped or added, or, for JSON, a value
+    replaced, a key dropped or the whole file replaced by another JSON value."""
+    name = draw(st.sampled_from(MODEL_FILES))
+    kinds = ["truncate", "flip", "append"] + (["value", "drop", "replace"] if name.endswith(".json") else [])
+    kind = draw(st.sampled_from(kinds))
+    fraction = draw(st.floats(0, 1))
+    noise = draw(st.binary(min_size=1, max_size=8))
+    value = draw(JSON_VALUES)
+    pick = draw(st.integers(0, 10 ** 6))
+
+    def corrupt(old: bytes) -> bytes:
+        at = int(fraction * len(old))
+        if kind == "truncate":
+            return old[:at]
+        if kind == "flip":
+            return old[:at] + noise + old[at + len(noise):]
+        if kind == "append":
+            return old + noise
+        parsed = json.loads(old)
+        if kind == "replace" or not isinstance(parsed, dict) or not parsed:
+            return json.dumps(value).encode()
+        key = sorted(parsed)[pick % len(parsed)]
+        if kind == "drop":
+            parsed.pop(key)
+        else:
+            parsed[key] = value
+        return json.dumps(parsed).encode()
+
+    return name, kind, corrupt
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(corruption=corruptions())
+def test_14_property_a_corrupted_model_file_loads_or_is_one_line_naming_it(micro_model, corruption):
+    name, kind, corrupt = corruption
+    with tempfile.TemporaryDirectory() as work:
+        copy = shutil.copytree(micro_model, Path(work) / "m")
+        path = copy / name
+        path.write_bytes(corrupt(path.read_bytes()))
+        code, output = invoke("info", copy)
+    if code == 0:
+        return  # a harmless change (a byte in a weight, a key of its own)
+    one_line_error(code, output, f"model folder {copy}")
+    named = "variables" if "variables" in name else Path(name).name
+    assert named in output.strip().splitlines()[-1], (name, kind, output)
+
+
+# 15. the embeddings command and vector files -----------------------------------------------------------
+@pytest.mark.parametrize("options, expected", [
+    (["--dim", "-5"], "--dim must be a whole number of at least 1, not -5"),
+    (["--dim", "0"], "--dim must be"),
+    (["--epochs", "0"], "--epochs must be"),
+    (["--min-count", "0"], "--min-count must be"),
+    (["--min-count", "50"], "no word occurs --min-count 50 times (the most frequent, 'Mario', occurs 3)"),
+])
+def test_15_embeddings_options_out_of_range_are_one_line(tmp_path, options, expected):
+    text = tmp_path / "raw.txt"
+    text.write_text("Mario vive a Roma.\nMario Rossi.\nMario.\n", encoding="utf-8")
+    one_line_error(*invoke("embeddings", text, "-o", tmp_path / "v.vec", *options), expected)
+    assert not (tmp_path / "v.vec").exists()
+
+
+@pytest.mark.parametrize("content, expected", [
+    (b"", "v.vec: is empty"),
+    (b"2 2\nMario 0.1 0.2\nRoma nan 0.3\n", "v.vec: the vector of 'Roma' holds NaN or infinity"),
+])
+def test_15_empty_or_nan_vectors_are_one_line_naming_the_file(micro_data, tmp_path, content, expected):
+    vectors = tmp_path / "v.vec"
+    vectors.write_bytes(content)
+    one_line_error(*invoke("train", micro_data["train"], "-o", tmp_path / "m", "--embeddings", vectors,
+                           "--epochs", "1"), expected)
+
+
+# 11. reading BRAT is linear -------------------------------------------------------------------------------
+def _brat_document(folder, lines):
+    folder.mkdir()
+    row = "Mario Rossi vive a Roma con Laura Bianchi.\n"
+    (folder / "doc.txt").write_text(row * lines, encoding="utf-8")
+    annotations = []
+    for number in range(lines):
+        at = number * len(row)
+        annotations += [f"T{2 * number + 1}\tPER {at} {at + 11}\tMario Rossi",
+                        f"T{2 * number + 2}\tLOC {at + 19} {at + 23}\tRoma"]
+    (folder / "doc.ann").write_text("\n".join(annotations) + "\n", encoding="utf-8")
+    return folder
+
+
+def test_11_reading_twice_the_brat_text_takes_less_than_three_times_as_long(tmp_path):
+    import time
+
+    from neuroner_tl.brat import read_brat
+
+    def seconds(folder):
+        best = float("inf")
+        for _ in range(5):
+            started = time.perf_counter()
+            corpus = read_brat(folder)
+            best = min(best, time.perf_counter() - started)
+        return best, corpus
+
+    small, corpus = seconds(_brat_document(tmp_path / "small", 1500))
+    large, _ = seconds(_brat_document(tmp_path / "large", 3000))
+    assert corpus.sentences[1].labels == ["B-PER", "I-PER", "O", "O", "B-LOC", "O", "O", "O", "O"]
+    assert corpus.sentences[-1].line == 1500
+    assert large < 3 * small, (small, large)
+
+
+def test_smaller_brat_quirks_are_warned_about_with_the_file_and_id(tmp_path, capsys):
+    from neuroner_tl.brat import read_brat
+
+    folder = tmp_path / "brat"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Mario Rossi vive a Roma.\n", encoding="utf-8")
+    (folder / "a.ann").write_text("T1\tPER 0 11\tMario Rossi\nT2\tLOC 6 16\tRossi vive\nT3\tLOC 19 23\tRome\n")
+    (folder / "orphan.ann").write_text("T1\tPER 0 5\tMario\n")
+    (folder / "nested").mkdir()
+    (folder / "nested" / "b.txt").write_text("Laura\n")
+    corpus = read_brat(folder)
+    warnings = capsys.readouterr().err
+    assert "T2 (LOC 6-16) overlaps T1 (PER 0-11); T2 is left out" in warnings
+    assert "a.ann:3: T3's text 'Rome' is not the document's 'Roma'" in warnings
+    assert "orphan.ann has no orphan.txt" in warnings and "nested is a subfolder" in warnings
+    assert corpus.sentences[0].labels == ["B-PER", "I-PER", "O", "O", "B-LOC", "O"]
