@@ -136,6 +136,8 @@ def main(argv=None):
     parser.add_argument("--config", type=Path, help="a JSON config (overrides --task)")
     parser.add_argument("--output", type=Path, help="results folder (default runs/<config name>)")
     parser.add_argument("--seed", type=int, help="override the config's seed")
+    parser.add_argument("--method", help="the update method (default: the config's, else the package default); "
+                                         "--method paper reproduces the paper (self-training at 0.005)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     if args.config is None and args.task is None:
@@ -144,6 +146,8 @@ def main(argv=None):
     config = json.loads(Path(path).read_text(encoding="utf-8"))
     if args.seed is not None:
         config["seed"] = args.seed
+    if args.method is not None:
+        config["update"] = {**config.get("update", {}), "method": args.method}
     output = args.output or ROOT / "runs" / Path(path).stem
     run(config, output, verbose=not args.quiet)
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = ROOT / "experiments" / "configs" / "protocol.json"
-METHOD_ORDER = ("finetune", "self-training", "l2-sp", "distill")
+METHOD_ORDER = ("finetune", "self-training", "paper", "l2-sp", "distill", "ewc", "distill-states", "cpfd", "isolate")
 
 
 def load_records(folder: Path) -> list:
@@ -46,13 +46,23 @@ def fmt(stat, signed=False) -> str:
     return text + (f" ± {std:.2f}" if n > 1 else "")
 
 
-def rows_for(setting: str, spec: dict, size: int, records: list):
-    """(header, rows) for one setting and size."""
+def report_of(record: dict, setting: str, test: str = None):
+    """A record's report on the setting's test set (``test`` None) or on one of its further test sets
+    (the ``tests`` of a setting, e.g. ``"source"``)."""
+    if test is None:
+        return record["test"][setting] if record["kind"] in ("source", "joint") else record["test"]
+    tests = record.get("tests", {})
+    tests = tests.get(setting, {}) if record["kind"] in ("source", "joint") else tests
+    return tests.get(test)
+
+
+def rows_for(setting: str, spec: dict, size: int, records: list, test: str = None):
+    """(header, rows) for one setting and size, on its test set or on the further test set ``test``."""
     target = spec["target_type"]
     source = next((r for r in records if r["kind"] == "source" and r["source"] == spec["source"]), None)
-    if source is None or setting not in source["test"]:
+    if source is None or setting not in source["test"] or report_of(source, setting, test) is None:
         return None
-    initial = source["test"][setting]
+    initial = report_of(source, setting, test)
     old_types = sorted(t for t in initial["types"] if t != target)
     if spec.get("task") == "iii":
         old_types = [t for t in old_types if t in set(initial["types"]) and type_f1(initial, t) > 0]
@@ -64,7 +74,7 @@ def rows_for(setting: str, spec: dict, size: int, records: list):
     updates = collections.defaultdict(list)
     for record in records:
         if record["kind"] == "update" and record["setting"] == setting and record["size"] == size:
-            updates[record["method"]].append(record)
+            updates[record["method"]].append(dict(record, test=report_of(record, setting, test)))
     methods = [m for m in METHOD_ORDER if m in updates] + sorted(set(updates) - set(METHOD_ORDER))
     for method in methods:
         runs = updates[method]
@@ -77,15 +87,16 @@ def rows_for(setting: str, spec: dict, size: int, records: list):
         rows.append([method, fmt(new)] + [fmt(deltas[t], True) for t in old_types]
                     + [fmt(mean_delta, True), fmt(overall), fmt(seconds), str(len(runs))])
         summary[method] = {"new": new, "old_delta": mean_delta, "seconds": seconds}
-    scratch = [r for r in records if r["kind"] == "scratch" and r["setting"] == setting and r["size"] == size]
+    scratch = [dict(r, test=report_of(r, setting, test)) for r in records
+               if r["kind"] == "scratch" and r["setting"] == setting and r["size"] == size]
     if scratch:
         summary["scratch"] = mean_std([type_f1(r["test"], target) for r in scratch])
         rows.append(["scratch on D_T", fmt(mean_std([type_f1(r["test"], target) for r in scratch]))]
                     + ["–"] * len(old_types) + ["–", "–", "–", str(len(scratch))])
     joint = next((r for r in records if r["kind"] == "joint" and r["group"] == spec["joint"] and r["size"] == size),
                  None)
-    if joint is not None:
-        report = joint["test"][setting]
+    if joint is not None and report_of(joint, setting, test) is not None:
+        report = report_of(joint, setting, test)
         rows.append(["joint D_S ∪ D_T", f"{type_f1(report, target):.2f}"]
                     + [f"{type_f1(report, t) - type_f1(initial, t):+.2f}" for t in old_types]
                     + [f"{statistics.mean(type_f1(report, t) - type_f1(initial, t) for t in old_types):+.2f}"
@@ -119,7 +130,12 @@ def target_checks(summaries: dict, method: str) -> list:
         if not result:
             continue
         parts = [f"{setting}, {size} sentences:"]
-        if result["old_delta"] is not None:
+        on_source = summary.get("on source test", {}).get(method)
+        if on_source and on_source["old_delta"] is not None:  # what the provider ships must not get worse
+            parts.append(f"old types on the source test {on_source['old_delta'][0]:+.2f} (target ≥ -0.3: "
+                         f"{'met' if on_source['old_delta'][0] >= -0.3 else 'not met'}); in the target domain "
+                         f"{result['old_delta'][0]:+.2f} (target ≥ 0: {'met' if result['old_delta'][0] >= 0 else 'not met'})")
+        elif result["old_delta"] is not None:
             limit = -0.5 if size < 1000 else -0.3
             parts.append(f"old types {result['old_delta'][0]:+.2f} (target ≥ {limit}: "
                          f"{'met' if result['old_delta'][0] >= limit else 'not met'})")
@@ -163,16 +179,21 @@ def summarize(folder: Path, config: dict, style: str = "markdown", method: str =
     out, summaries = [], {}
     for setting, spec in config["settings"].items():
         for size in sizes:
-            table = rows_for(setting, spec, size, records)
-            if table is None or len(table[1]) <= 1:
-                continue
-            header, rows, summary = table
-            summaries[(setting, size)] = summary
-            title = f"{setting}: {spec['target_type']} from {size} target sentences (task {spec.get('task', '?')})"
-            if style == "rst":
-                out += [title, "~" * len(title), "", rst_table(header, rows), ""]
-            else:
-                out += [f"### {title}", "", markdown_table(header, rows), ""]
+            for test in [None] + list(spec.get("tests", {})):
+                table = rows_for(setting, spec, size, records, test)
+                if table is None or len(table[1]) <= 1:
+                    continue
+                header, rows, summary = table
+                if test is None:
+                    summaries[(setting, size)] = summary
+                else:
+                    summaries[(setting, size)][f"on {test} test"] = summary
+                title = f"{setting}: {spec['target_type']} from {size} target sentences (task {spec.get('task', '?')})" \
+                    + (f", scored on the {test} test set" if test else "")
+                if style == "rst":
+                    out += [title, "~" * len(title), "", rst_table(header, rows), ""]
+                else:
+                    out += [f"### {title}", "", markdown_table(header, rows), ""]
     if compact:
         out = []
         for size in sizes:
@@ -180,7 +201,7 @@ def summarize(folder: Path, config: dict, style: str = "markdown", method: str =
             title = f"{size} target sentences (mean ± std over seeds)"
             out += ([title, "~" * len(title), "", rst_table(header, rows), ""] if style == "rst"
                     else [f"### {title}", "", markdown_table(header, rows), ""])
-    for name in ([method] if method else ["distill", "self-training"]):
+    for name in ([method] if method else ["isolate", "distill", "self-training", "paper"]):
         checks = target_checks(summaries, name)
         if checks:
             out += [f"Targets, {name}:", ""] + [f"- {line}" for line in checks] + [""]

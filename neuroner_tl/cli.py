@@ -62,8 +62,8 @@ def friendly_errors(command):
     return wrapper
 
 
-METHOD_CHOICES = ("auto", "isolate", "distill", "self-training", "l2-sp", "finetune", "ewc", "distill-states",
-                  "cpfd")  # transfer.METHODS, without importing TF
+METHOD_CHOICES = ("auto", "isolate", "distill", "self-training", "paper", "l2-sp", "finetune", "ewc",
+                  "distill-states", "cpfd")  # transfer.METHODS, without importing TF
 DEFAULT_METHOD = "auto"
 
 

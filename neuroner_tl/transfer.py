@@ -11,7 +11,8 @@ Methods (``UpdateSettings.method``):
 - ``finetune``: the CRF likelihood of the target annotation alone, every other token O. Nothing
   tells the network to keep the other types: the catastrophic-forgetting floor.
 - ``self-training``: the paper's method. The teacher's Viterbi spans of the other types are taken
-  as labels (gold target spans win). With ``min_confidence``, tokens whose teacher marginal is
+  as labels (gold target spans win). ``paper`` is the same at the paper's learning rate, 0.005,
+  whatever ``learning_rate`` says: the paper's setting in one flag. With ``min_confidence``, tokens whose teacher marginal is
   below it are left open (any non-target label) instead of being forced to the teacher's guess.
 - ``distill``: the student matches the teacher's per-token CRF marginals over the old labels on
   every non-target token (ExtendNER, Monaikul et al., AAAI 2021; CFNER, Zheng et al., ACL 2022
@@ -69,11 +70,12 @@ from .runfolder import RunFolder, fingerprint_of_corpus, fingerprint_of_value
 from .tagger import Tagger
 from .training import DevScore
 
-METHODS = ("auto", "isolate", "distill", "self-training", "l2-sp", "finetune", "ewc", "distill-states", "cpfd")
+METHODS = ("auto", "isolate", "distill", "self-training", "paper", "l2-sp", "finetune", "ewc", "distill-states",
+           "cpfd")
 DEFAULT_METHOD = "auto"
 NEW_TYPE_METHOD = "isolate"  # what ``auto`` means when every target type is new (task iii)
 KNOWN_TYPE_METHOD = "distill"  # ... and when a target type is known (tasks i and ii)
-PSEUDO_LABEL_METHODS = ("self-training", "l2-sp", "cpfd")
+PSEUDO_LABEL_METHODS = ("self-training", "paper", "l2-sp", "cpfd")
 DISTILLING_METHODS = ("distill", "ewc", "distill-states")
 EWC_DEFAULT = 1000.0
 STATES_DEFAULT = 1.0
@@ -135,7 +137,8 @@ class UpdateSettings:
             return Objective(partial=True, distill_weight=self.distill_weight, l2sp_weight=self.l2sp_weight,
                              ewc_weight=self.ewc_weight if self.method == "ewc" else 0.0,
                              states_weight=self.states_weight if self.method == "distill-states" else 0.0)
-        partial = self.method == "cpfd" or (self.method in ("self-training", "l2-sp") and self.min_confidence > 0)
+        partial = self.method == "cpfd" or (self.method in ("self-training", "paper", "l2-sp")
+                                            and self.min_confidence > 0)
         return Objective(partial=partial, l2sp_weight=self.l2sp_weight)
 
     def frozen_layers(self) -> tuple:
@@ -144,6 +147,14 @@ class UpdateSettings:
     @property
     def uses_pseudo_labels(self) -> bool:
         return self.method in PSEUDO_LABEL_METHODS
+
+    @property
+    def training_rate(self) -> float:
+        """The optimizer's learning rate: ``isolate`` trains new weights at ``adapter_learning_rate``,
+        ``paper`` at the paper's 0.005, the others at ``learning_rate``."""
+        if self.method == "isolate":
+            return self.adapter_learning_rate
+        return PAPER_LEARNING_RATE if self.method == "paper" else self.learning_rate
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -414,14 +425,13 @@ def update(model, target, entity_types: Sequence[str], output, *, settings: Opti
         frozen, masks = settings.frozen_layers(), None
         if settings.method == "isolate":
             frozen, masks = isolated_training(tagger, splits.entity_types)
-        rate = settings.adapter_learning_rate if settings.method == "isolate" else settings.learning_rate
-        trainer = Trainer(tagger, learning_rate=rate, progress=progress, checkpoint_dir=staging,
+        trainer = Trainer(tagger, learning_rate=settings.training_rate, progress=progress, checkpoint_dir=staging,
                           log_dir=staging / "logs" if staging else None, objective=settings.objective(),
                           frozen=frozen, update_masks=masks, importance=importance, devices=devices)
         source_history = list(source.history)
         selection = update_selection(annotated_dev.corpus, splits.gold_types, settings.retention_weight,
                                      earlier=_epoch_scores(run.saved_state) if run.resuming else ())
-        if _too_few_to_select(splits, say):
+        if settings.method == "isolate" and _too_few_to_select(splits, say):
             selection = None
             trainer.hp = dataclasses.replace(trainer.hp, max_epochs=fixed_budget_epochs(len(items), trainer.hp))
         trainer.fit(items, selection=selection, resume=run.resuming)
@@ -458,6 +468,9 @@ FIXED_BUDGET_STEPS = 1500  # optimizer steps of an update that cannot select on 
 
 
 def _too_few_to_select(splits: "TargetSplits", say) -> bool:
+    """Whether dev holds too few gold target spans to select an epoch on. Only ``isolate`` then trains
+    for a fixed budget: its old types are safe whatever the epoch; the other methods keep selecting
+    on dev (a later epoch would cost them the old types)."""
     found = sum(span_counts(splits.dev).get(kind, 0) for kind in splits.gold_types)
     if found >= MIN_DEV_TARGET_SPANS:
         return False
@@ -686,6 +699,7 @@ def _describe_method(settings: UpdateSettings) -> str:
             "cpfd": "self-training whose pseudo-labels above their type's median entropy are left open",
             "distill": f"gold spans by likelihood, the other types distilled from the source model's marginals "
                        f"(weight {settings.distill_weight})",
+            "paper": "the paper's method: self-training at learning rate 0.005",
             "self-training": "gold spans plus the source model's predictions as labels"
                              + (f", tokens under confidence {settings.min_confidence} left open"
                                 if settings.min_confidence > 0 else ""),
