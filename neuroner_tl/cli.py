@@ -225,16 +225,25 @@ def _thresholds(values):
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
 @click.option("--max-texts", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Most texts (or sentences) in one request.")
+@click.option("--max-bytes", type=click.IntRange(min=1), default=1 << 20, show_default=True,
+              help="Largest request body, in bytes.")
+@click.option("--max-tokens", type=click.IntRange(min=1), default=50_000, show_default=True,
+              help="Most tokens in one request, every sentence together.")
+@click.option("--max-sentence-tokens", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Most tokens in one sentence.")
 @friendly_errors
-def serve(model, host, port, max_texts):
+def serve(model, host, port, max_texts, max_bytes, max_tokens, max_sentence_tokens):
     """Serve MODEL over HTTP: POST /tag {"text": ...} or {"texts": [...]}, POST /tag/tokens,
-    GET /health, GET /model (needs the extra: pip install "neuroner-tl[serve]")."""
-    from .serve import missing_extra_message, run_server
+    GET /health, GET /model (needs the extra: pip install "neuroner-tl[serve]"). A request beyond a
+    limit is refused with 413."""
+    from .serve import Limits, missing_extra_message, run_server
 
     problem = missing_extra_message()
     if problem:
         raise click.ClickException(problem)
-    run_server(model, host=host, port=port, max_texts=max_texts)
+    limits = Limits(max_texts=max_texts, max_bytes=max_bytes, max_tokens=max_tokens,
+                    max_sentence_tokens=max_sentence_tokens)
+    run_server(model, host=host, port=port, max_texts=max_texts, limits=limits)
 
 
 @cli.command()

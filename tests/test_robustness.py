@@ -467,3 +467,65 @@ def test_smaller_brat_quirks_are_warned_about_with_the_file_and_id(tmp_path, cap
     assert "a.ann:3: T3's text 'Rome' is not the document's 'Roma'" in warnings
     assert "orphan.ann has no orphan.txt" in warnings and "nested is a subfolder" in warnings
     assert corpus.sentences[0].labels == ["B-PER", "I-PER", "O", "O", "B-LOC", "O"]
+
+
+# 12, 13. the HTTP server -----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def small_limits_app(micro_model):
+    pytest.importorskip("fastapi")
+    from neuroner_tl.serve import Limits, create_app
+
+    return create_app(micro_model, limits=Limits(max_texts=50, max_bytes=20_000, max_tokens=2000,
+                                                 max_sentence_tokens=300))
+
+
+def test_12_requests_beyond_the_limits_are_refused_with_413(small_limits_app):
+    from conftest import asgi_request
+
+    app = small_limits_app
+    status, answer = asgi_request(app, "POST", "/tag", {"text": "Mario " * 5000})
+    assert status == 413 and "larger than 20000 bytes" in answer["detail"]
+    status, answer = asgi_request(app, "POST", "/tag", b"{" + b" " * 30_000 + b"}",
+                                  headers=[(b"content-length", b"10")])  # a lie about the size does not help
+    assert status == 413
+    status, answer = asgi_request(app, "POST", "/tag", {"text": "Mario " * 301})
+    assert status == 413 and "sentence 1 has 301 tokens; at most 300" in answer["detail"]
+    status, answer = asgi_request(app, "POST", "/tag", {"texts": ["Mario Rossi .\n" * 100] * 8})
+    assert status == 413 and "more than 2000 tokens" in answer["detail"]
+    status, answer = asgi_request(app, "POST", "/tag/tokens", {"tokens": [["Mario"] * 301]})
+    assert status == 413 and "at most 300" in answer["detail"]
+    status, answer = asgi_request(app, "POST", "/tag", {"text": "Mario " * 300})
+    assert status == 200, answer
+
+
+def test_12_memory_stays_flat_under_repeated_large_requests(small_limits_app):
+    from conftest import asgi_request
+
+    def resident_mib():
+        with open("/proc/self/statm") as stream:
+            return int(stream.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
+
+    texts = [" ".join(f"Parola{i % 97} Mario Rossi vive a Roma ." for i in range(n)) for n in (280, 150, 60)]
+    sizes = []
+    for round_ in range(8):
+        for text in texts:
+            status, _ = asgi_request(small_limits_app, "POST", "/tag", {"texts": [text.replace(" .", "")[:1600]]})
+            assert status in (200, 413)
+            status, _ = asgi_request(small_limits_app, "POST", "/tag", {"text": text[: 1500 + round_]})
+            assert status == 200
+        sizes.append(resident_mib())
+    assert sizes[-1] - sizes[2] < 25, sizes
+
+
+def test_13_model_route_shows_no_paths_and_gives_a_model_id(small_limits_app, micro_model, tmp_path):
+    from conftest import asgi_request
+
+    from neuroner_tl.model_io import model_id
+
+    status, answer = asgi_request(small_limits_app, "GET", "/model")
+    assert status == 200
+    shown = json.dumps(answer)
+    assert str(micro_model) not in shown and "/tmp" not in shown and "sha256" not in shown and "path" not in shown
+    assert answer["labels"] == api.load_tagger(micro_model).labels and answer["limits"]["max_sentence_tokens"] == 300
+    assert answer["model_id"] == model_id(shutil.copytree(micro_model, tmp_path / "copy"))
+    assert "neuroner_tl" in answer and answer["format_version"] == 2
