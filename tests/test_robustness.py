@@ -529,3 +529,34 @@ def test_13_model_route_shows_no_paths_and_gives_a_model_id(small_limits_app, mi
     assert answer["labels"] == api.load_tagger(micro_model).labels and answer["limits"]["max_sentence_tokens"] == 300
     assert answer["model_id"] == model_id(shutil.copytree(micro_model, tmp_path / "copy"))
     assert "neuroner_tl" in answer and answer["format_version"] == 2
+
+
+# 8. the tokenizer never splits a word at a combining mark, in the package and the SavedModel alike ---------
+SCRIPTS = {"नरेंद्र मोदी दिल्ली में हैं।": ["नरेंद्र", "मोदी", "दिल्ली", "में", "हैं", "।"],
+           "مُحَمَّد ذهب إلى القاهرة.": ["مُحَمَّد", "ذهب", "إلى", "القاهرة", "."],
+           "Cafe\u0301 de l'Ope\u0301ra, Paris": ["Cafe\u0301", "de", "l'", "Ope\u0301ra", ",", "Paris"],
+           "ஸ்ரீ ராமன் ภาษาไทย দু'টি": ["ஸ்ரீ", "ராமன்", "ภาษาไทย", "দু'", "টি"],
+           "क्‍ष and क्‌ष 👩\u200d💻 x-ẍ\u0301": ["क्\u200dष", "and", "क्\u200cष", "👩\u200d", "💻", "x-ẍ\u0301"]}
+
+
+def test_8_tokens_never_start_with_a_combining_mark_or_joiner_in_any_script(micro_model):
+    import tensorflow as tf
+
+    from neuroner_tl.tokenizer import is_mark, split_sentences, tokenize
+
+    for text, expected in SCRIPTS.items():
+        tokens = tokenize(text)
+        assert [t for t, _, _ in tokens] == expected, text
+        assert all(not is_mark(t[0]) for t, _, _ in tokens) and all(text[a:b] == t for t, a, b in tokens)
+    texts = list(SCRIPTS)
+    served = tf.saved_model.load(str(micro_model / "saved_model")).signatures["serve_text"](texts=tf.constant(texts))
+    served = {name: value.numpy() for name, value in served.items()}
+    for row, text in enumerate(texts):
+        count = int(served["token_count"][row])
+        found = [(t.decode(), int(a), int(b)) for t, a, b in zip(served["tokens"][row][:count],
+                                                                 served["starts"][row][:count],
+                                                                 served["ends"][row][:count])]
+        assert found == [token for sentence in split_sentences(text) for token in sentence], text
+    for text, entities in zip(texts, api.load_tagger(micro_model).tag(texts)):
+        for entity in entities:  # an entity never ends inside a character
+            assert not is_mark(text[entity["start"]]) and not is_mark((text + " ")[entity["end"]])
