@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -147,6 +148,8 @@ def train(train_file, output, dev, test, embeddings, embeddings_format, config_f
     """Train a model on TRAIN_FILE (CoNLL or a BRAT folder)."""
     from . import api
 
+    if quiet:
+        _quiet_python_logs()
     hp = _hyperparameters(config_file, overrides, max_epochs=max_epochs, batch_size=batch_size, tag_scheme=tag_scheme)
     result = api.train(train_file, output, dev=dev, test=test, hp=hp, embeddings=embeddings,
                        embeddings_format=embeddings_format, scheme=scheme, force=force, resume=resume, restart=restart,
@@ -379,6 +382,8 @@ def update(model, target, entities, output, method, forget, annotated, dev, test
     from . import api
     from .config import parse_overrides
 
+    if quiet:
+        _quiet_python_logs()
     options = _json_object(config_file) if config_file else {}
     options.update(parse_overrides(overrides))
     types = [t for group in entities for t in group.split(",")]
@@ -419,8 +424,30 @@ def annotate(model, target, entities, output, scheme, force):
                f"the annotated spans)")
 
 
+def _terminate_like_ctrl_c() -> None:
+    """SIGTERM (``kill``, a process manager stopping a job) stops every command the way Ctrl-C does:
+    the SIGINT handler in force runs (training's keeps the last epoch), temporaries are removed and
+    the command says what was kept, instead of dying silently with a partial hidden file."""
+
+    def terminate(signum, frame):
+        handler = signal.getsignal(signal.SIGINT)
+        if callable(handler):
+            handler(signal.SIGINT, frame)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
+
+
+def _quiet_python_logs() -> None:
+    """``--quiet``: TensorFlow's Python warnings (retracing notes) are not errors, so they are not shown."""
+    import logging
+
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
 def main():
     _quiet_tensorflow()
+    _terminate_like_ctrl_c()
     cli(prog_name="neuroner-tl")
 
 

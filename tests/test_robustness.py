@@ -560,3 +560,52 @@ def test_8_tokens_never_start_with_a_combining_mark_or_joiner_in_any_script(micr
     for text, entities in zip(texts, api.load_tagger(micro_model).tag(texts)):
         for entity in entities:  # an entity never ends inside a character
             assert not is_mark(text[entity["start"]]) and not is_mark((text + " ")[entity["end"]])
+
+
+# the smaller items ------------------------------------------------------------------------------------------
+def test_smaller_sigterm_during_predict_is_ctrl_c_and_leaves_no_temporary(micro_model, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    source = tmp_path / "big.txt"
+    source.write_text("Mario Rossi vive a Roma con Laura Bianchi e lavora per la Banca di Milano.\n" * 40000)
+    output = tmp_path / "out.conll"
+    process = subprocess.Popen([sys.executable, "-m", "neuroner_tl.cli", "predict", str(micro_model), str(source),
+                                "-o", str(output)], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    deadline = time.time() + 120
+    while not list(tmp_path.glob(".out.conll.*.tmp")) and process.poll() is None and time.time() < deadline:
+        time.sleep(0.1)
+    assert process.poll() is None, "predict finished before it could be stopped: give it more text"
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr, stderr
+    assert not output.exists() and not list(tmp_path.glob(".out.conll.*"))
+
+
+def test_smaller_training_data_without_entities_is_an_error(tmp_path):
+    path = tmp_path / "no_entities.conll"
+    path.write_text("ciao O\na O\ntutti O\n\ngrazie O\n", encoding="utf-8")
+    one_line_error(*invoke("train", path, "-o", tmp_path / "m", "--epochs", "1"), "no_entities.conll",
+                   "no entity at all")
+    assert not (tmp_path / "m").exists()
+
+
+def test_smaller_demo_checks_its_sizes_before_writing(tmp_path):
+    one_line_error(*invoke("demo", "--workdir", tmp_path / "demo", "--train-size", "-5"), "--train-size", "-5")
+    assert not (tmp_path / "demo").exists()
+
+
+def test_smaller_quiet_silences_tensorflows_python_warnings(micro_data, tmp_path):
+    import logging
+
+    logger = logging.getLogger("tensorflow")
+    level = logger.level
+    try:
+        code, output = invoke("train", micro_data["train"], "-o", tmp_path / "m", "-q", "--epochs", "1",
+                              "--set", "token_embedding_dim=8", "--set", "token_lstm_units=8")
+        assert code == 0 and output == "", output
+        assert logger.getEffectiveLevel() >= logging.ERROR
+    finally:
+        logger.setLevel(level)
