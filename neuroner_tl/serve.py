@@ -111,6 +111,8 @@ def create_app(model: Union[str, Path], max_texts: int = MAX_TEXTS, limits: Opti
     """The FastAPI application serving ``model`` (a model folder), wrapped in ``BodyLimit``; the model
     is loaded here, once. ``limits`` (default ``Limits(max_texts=max_texts)``) bound each request."""
     from fastapi import FastAPI, HTTPException
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
     from pydantic import BaseModel, Field
 
     from . import __version__, api
@@ -136,6 +138,13 @@ def create_app(model: Union[str, Path], max_texts: int = MAX_TEXTS, limits: Opti
         min_confidence: Threshold = None
 
     app = FastAPI(title="neuroner_tl", description="Named entities with character offsets and confidence.")
+
+    @app.exception_handler(RequestValidationError)
+    async def malformed(request, error):
+        """422 with the reasons, without echoing the input (which may not even be JSON: ``Infinity``)."""
+        reasons = "; ".join(f"{'.'.join(str(part) for part in problem.get('loc', ()))}: {problem.get('msg')}"
+                            for problem in error.errors())
+        return JSONResponse(status_code=422, content={"detail": reasons})
 
     def checked(min_confidence: Threshold) -> Threshold:
         from .tagger import check_threshold

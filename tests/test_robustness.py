@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import invoke, one_line_error, snapshot
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from neuroner_tl import api
@@ -609,3 +609,107 @@ def test_smaller_quiet_silences_tensorflows_python_warnings(micro_data, tmp_path
         assert logger.getEffectiveLevel() >= logging.ERROR
     finally:
         logger.setLevel(level)
+
+
+# property tests of every reader: random line endings, encodings and label shapes ----------------------------
+ENDINGS = st.sampled_from(["\n", "\r\n", "\r"])
+TOKENS = st.text(st.characters(blacklist_categories=("Zs", "Zl", "Zp", "Cc", "Cs", "Cf")), min_size=1, max_size=6)
+LABELS = st.sampled_from(["O", "B-PER", "I-PER", "B-LOC", "E-LOC", "S-ORG", "PER", "LOC", "B", "I", "o", "B-",
+                          "12", "B-1", "i-PER", "X"])
+READERS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@READERS
+@given(sentences=st.lists(st.lists(st.tuples(TOKENS, LABELS), min_size=1, max_size=4), min_size=1, max_size=4),
+       ending=ENDINGS, bom=st.booleans(), latin1=st.booleans())
+def test_property_every_conll_reader_agrees_or_names_the_line(sentences, ending, bom, latin1):
+    from neuroner_tl.conll import read_conll
+    from neuroner_tl.errors import DataFormatError
+    from neuroner_tl.lines import LineSource
+    from neuroner_tl.prediction import conll_sentences
+
+    text = ending.join(ending.join(f"{token} {label}" for token, label in rows) + ending for rows in sentences)
+    try:
+        raw = ("\ufeff" * bom + text).encode("latin-1" if latin1 else "utf-8")
+    except UnicodeEncodeError:
+        raw = ("\ufeff" * bom + text).encode("utf-8")
+    with tempfile.TemporaryDirectory() as work:
+        path = Path(work) / "f.conll"
+        path.write_bytes(raw)
+        try:
+            corpus = read_conll(path)
+        except DataFormatError as error:
+            assert str(error).startswith(f"{path}:") and "\n" not in str(error)
+            return
+        assert [s.tokens for s in corpus.sentences] == [[t for t, _ in rows] for rows in sentences]
+        assert [s.labels for s in corpus.sentences] == [[label for _, label in rows] for rows in sentences]
+        with LineSource(path) as lines:
+            assert [s.tokens for s in conll_sentences(lines, path)] == [s.tokens for s in corpus.sentences]
+
+
+@READERS
+@given(lines=st.lists(st.text(max_size=30), min_size=1, max_size=5), ending=ENDINGS,
+       noise=st.one_of(st.none(), st.tuples(st.integers(0, 4), st.sampled_from([b"\xff", b"\xc3", b"\xe9 "]))))
+def test_property_raw_text_streamed_or_whole_gives_the_same_tokens_and_offsets(lines, ending, noise):
+    from neuroner_tl.brat import text_sentences
+    from neuroner_tl.errors import DataFormatError
+    from neuroner_tl.lines import LineSource
+    from neuroner_tl.prediction import text_sentences as streamed_sentences
+
+    rows = [line.replace("\r", " ").replace("\n", " ").encode() for line in lines]
+    if noise is not None:
+        at, junk = noise
+        rows[at % len(rows)] += junk
+    raw = ending.encode().join(rows) + ending.encode()
+    with tempfile.TemporaryDirectory() as work:
+        path = Path(work) / "t.txt"
+        path.write_bytes(raw)
+        with LineSource(path) as source:
+            try:
+                streamed = [(s.tokens, s.offsets) for s in streamed_sentences(source, "t")]
+            except DataFormatError as error:
+                assert noise is not None and f"t.txt:{noise[0] % len(rows) + 1}: not UTF-8" in str(error)
+                return
+    text = raw.decode()
+    assert streamed == [(s.tokens, s.offsets) for s in text_sentences(text)]
+    assert all(text[a:b] == token for tokens, offsets in streamed for token, (a, b) in zip(tokens, offsets))
+
+
+@READERS
+@given(text=st.text(min_size=1, max_size=40), ending=ENDINGS,
+       spans=st.lists(st.tuples(st.integers(-2, 45), st.integers(-2, 45), st.sampled_from(["PER", "LOC", "B", "1"])),
+                      max_size=4))
+def test_property_brat_reads_or_names_the_file_and_line(text, ending, spans):
+    from neuroner_tl.brat import read_brat
+    from neuroner_tl.errors import DataFormatError
+
+    text = text.replace("\n", ending)
+    with tempfile.TemporaryDirectory() as work:
+        folder = Path(work)
+        (folder / "d.txt").write_bytes(text.encode())
+        document = (folder / "d.txt").read_bytes().decode()
+        (folder / "d.ann").write_text("".join(f"T{i}\t{kind} {a} {b}\t{document[max(a, 0):max(b, 0)]}\n"
+                                              for i, (a, b, kind) in enumerate(spans, start=1)
+                                              ).replace("\r", " ").replace("\n", " ") + "\n")
+        try:
+            corpus = read_brat(folder)
+        except DataFormatError as error:
+            assert str(error).startswith(str(folder)) and "\n" not in str(error)
+            return
+        for sentence in corpus.sentences:
+            assert [document[a:b] for a, b in sentence.offsets] == sentence.tokens
+
+
+@settings(max_examples=30, deadline=None)
+@given(body=st.one_of(st.binary(max_size=40), JSON_VALUES.map(lambda v: json.dumps(v).encode()),
+                      st.fixed_dictionaries({"text": JSON_VALUES}).map(lambda v: json.dumps(v).encode()),
+                      st.fixed_dictionaries({"tokens": JSON_VALUES, "min_confidence": JSON_VALUES}).map(
+                          lambda v: json.dumps(v).encode())),
+       route=st.sampled_from(["/tag", "/tag/tokens"]))
+@example(body=b"Infinity", route="/tag")  # FastAPI's own 422 echoed the input and failed on it: a 500
+@example(body=b'{"text": "x", "min_confidence": NaN}', route="/tag")
+def test_property_json_over_http_is_answered_or_refused_never_a_server_error(small_limits_app, body, route):
+    from conftest import asgi_request
+
+    status, answer = asgi_request(small_limits_app, "POST", route, body)
+    assert status in (200, 400, 413, 422), (status, answer)  # 400: a body that is not JSON at all
