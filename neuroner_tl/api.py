@@ -16,15 +16,15 @@ from . import tags as tagging
 from .brat import read_brat_documents, text_sentences, write_brat
 from .config import MAX_DIMENSION, Hyperparameters
 from .conll import Corpus, Sentence, atomic_write_text, atomic_writer, read_utf8_text, write_conll
-from .lines import LineSource
-from .corpora import (check_target_has_types, check_types, check_types_have_training_spans, describe_corpus,
-                      hold_out_dev)
+from .corpora import (check_has_entities, check_target_has_types, check_types, check_types_have_training_spans,
+                      describe_corpus, hold_out_dev)
 from .devices import Devices
 from .embeddings import load_vectors
 from .errors import DataFormatError, NeuronerError
 from .evaluation import Report
 from .formats import (check_formats, check_output_file, detect_input_format, load_corpus,
                       path_of, require_labels, sentences_with_offsets)
+from .lines import LineSource
 from .model_io import file_fingerprint, load_tagger, read_evaluation
 from .model_io import upgrade as upgrade_folder
 from .runfolder import RunFolder, check_model_destination, check_writable_place, fingerprint_of_corpus, fingerprint_of_value
@@ -67,6 +67,7 @@ def train(train_data: CorpusLike, output: Optional[PathLike], *, dev: Optional[C
     with RunFolder(output, force=force, resume=resume, restart=restart, inputs=inputs, command="train",
                    say=progress.log, devices=devices) as run:
         train_corpus = require_labels(load_corpus(train_data, scheme), "training")
+        check_has_entities(train_corpus, "training")
         dev_corpus = require_labels(load_corpus(dev, scheme), "dev") if dev is not None else None
         test_corpus = require_labels(load_corpus(test, scheme), "test") if test is not None else None
         vectors = load_vectors(embeddings, embeddings_format) if embeddings else None
@@ -262,6 +263,10 @@ def demo(workdir: PathLike, *, sizes=(1500, 300, 300), domain: str = "A", hp: Op
     from .datasets import dataset_texts
 
     workdir = Path(workdir)
+    for name, size in zip(("train", "dev", "test"), sizes):
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise NeuronerError(f"the {name} size must be a whole number of at least 1 sentence, not {size!r}"
+                                f"{' (--train-size)' if name == 'train' else ''}")
     hp = hp or Hyperparameters(max_epochs=30, patience=5)
     model_folder = workdir / "model"
     check_model_destination(model_folder, force)

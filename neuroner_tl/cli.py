@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -148,6 +149,8 @@ def train(train_file, output, dev, test, embeddings, embeddings_format, config_f
     """Train a model on TRAIN_FILE (CoNLL or a BRAT folder)."""
     from . import api
 
+    if quiet:
+        _quiet_python_logs()
     hp = _hyperparameters(config_file, overrides, max_epochs=max_epochs, batch_size=batch_size, tag_scheme=tag_scheme)
     result = api.train(train_file, output, dev=dev, test=test, hp=hp, embeddings=embeddings,
                        embeddings_format=embeddings_format, scheme=scheme, force=force, resume=resume, restart=restart,
@@ -226,16 +229,25 @@ def _thresholds(values):
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
 @click.option("--max-texts", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Most texts (or sentences) in one request.")
+@click.option("--max-bytes", type=click.IntRange(min=1), default=1 << 20, show_default=True,
+              help="Largest request body, in bytes.")
+@click.option("--max-tokens", type=click.IntRange(min=1), default=50_000, show_default=True,
+              help="Most tokens in one request, every sentence together.")
+@click.option("--max-sentence-tokens", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Most tokens in one sentence.")
 @friendly_errors
-def serve(model, host, port, max_texts):
+def serve(model, host, port, max_texts, max_bytes, max_tokens, max_sentence_tokens):
     """Serve MODEL over HTTP: POST /tag {"text": ...} or {"texts": [...]}, POST /tag/tokens,
-    GET /health, GET /model (needs the extra: pip install "neuroner-tl[serve]")."""
-    from .serve import missing_extra_message, run_server
+    GET /health, GET /model (needs the extra: pip install "neuroner-tl[serve]"). A request beyond a
+    limit is refused with 413."""
+    from .serve import Limits, missing_extra_message, run_server
 
     problem = missing_extra_message()
     if problem:
         raise click.ClickException(problem)
-    run_server(model, host=host, port=port, max_texts=max_texts)
+    limits = Limits(max_texts=max_texts, max_bytes=max_bytes, max_tokens=max_tokens,
+                    max_sentence_tokens=max_sentence_tokens)
+    run_server(model, host=host, port=port, max_texts=max_texts, limits=limits)
 
 
 @cli.command()
@@ -371,6 +383,8 @@ def update(model, target, entities, output, method, forget, annotated, dev, test
     from . import api
     from .config import parse_overrides
 
+    if quiet:
+        _quiet_python_logs()
     options = _json_object(config_file) if config_file else {}
     options.update(parse_overrides(overrides))
     types = [t for group in entities for t in group.split(",")]
@@ -411,8 +425,30 @@ def annotate(model, target, entities, output, scheme, force):
                f"the annotated spans)")
 
 
+def _terminate_like_ctrl_c() -> None:
+    """SIGTERM (``kill``, a process manager stopping a job) stops every command the way Ctrl-C does:
+    the SIGINT handler in force runs (training's keeps the last epoch), temporaries are removed and
+    the command says what was kept, instead of dying silently with a partial hidden file."""
+
+    def terminate(signum, frame):
+        handler = signal.getsignal(signal.SIGINT)
+        if callable(handler):
+            handler(signal.SIGINT, frame)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
+
+
+def _quiet_python_logs() -> None:
+    """``--quiet``: TensorFlow's Python warnings (retracing notes) are not errors, so they are not shown."""
+    import logging
+
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
 def main():
     _quiet_tensorflow()
+    _terminate_like_ctrl_c()
     cli(prog_name="neuroner-tl")
 
 

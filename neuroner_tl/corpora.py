@@ -31,6 +31,13 @@ def describe_corpus(corpus: Corpus, role: str, path: Optional[PathLike] = None) 
     return record
 
 
+def check_has_entities(corpus: Corpus, role: str) -> None:
+    """Data with no entity at all would train a model that only ever predicts O."""
+    if not span_counts(corpus):
+        raise DataFormatError(f"the {role} data have no entity at all (every label is O): a model trained on them "
+                              f"would only ever predict O", corpus.path)
+
+
 MIN_SENTENCES_TO_SPLIT = 10
 
 

@@ -391,6 +391,20 @@ def upgrade(folder: PathLike, output: PathLike, force: bool = False) -> Path:
     return save_tagger(tagger, output, force=force, extra_files=extras)
 
 
+def model_id(folder: PathLike) -> str:
+    """A short digest of what makes a model: its weights (the SavedModel's variables) and its assets
+    (vocabularies, labels, hyperparameters). Copies of a folder share it; another model has another."""
+    folder = Path(folder)
+    saved_model = saved_model_of(folder) or folder
+    digest = hashlib.sha256()
+    for part in ("variables", ASSETS):
+        for path in sorted((saved_model / part).rglob("*")):
+            if path.is_file():
+                digest.update(path.relative_to(saved_model).as_posix().encode() + b"\0")
+                digest.update(file_fingerprint(path).encode())
+    return digest.hexdigest()[:16]
+
+
 def file_fingerprint(path: PathLike) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as stream:

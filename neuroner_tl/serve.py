@@ -4,7 +4,9 @@ the optional extra ``pip install "neuroner-tl[serve]"``).
 Routes:
 
 - ``GET /health`` -> ``{"status": "ok"}`` once the model is loaded and warmed up;
-- ``GET /model`` -> labels, entity types, scheme, hyperparameters and where the model was trained;
+- ``GET /model`` -> what a client needs: labels, entity types, scheme, hyperparameters, the package and
+  format versions, a model id (a digest of the weights and vocabularies) and the limits below; never
+  a path or a training file (``neuroner-tl info`` shows those);
 - ``POST /tag`` with ``{"text": "..."}`` -> ``{"entities": [...]}``, or with ``{"texts": [...]}`` ->
   ``{"results": [[...], ...]}``; each entity is ``{"type", "text", "start", "end", "confidence"}`` with
   character offsets (end exclusive). ``"min_confidence"`` (a probability, or one per type with
@@ -12,18 +14,86 @@ Routes:
 - ``POST /tag/tokens`` with ``{"tokens": [["Angela", "Merkel"], ...]}`` -> per sentence its tags,
   entities (token offsets) and token confidences, for callers that tokenize themselves.
 
-Every sentence of a request is tagged in the same batches. A request of more than ``max_texts``
-texts (or sentences) is refused with 413.
+Every sentence of a request is tagged in the same batches. Limits (``Limits``), each refused with 413
+and the reason: a body of more than ``max_bytes``, more than ``max_texts`` texts (or sentences), more
+than ``max_tokens`` tokens in one request, or a sentence of more than ``max_sentence_tokens`` tokens.
+They bound the time and the memory of one request: a server's memory stays flat under repeated
+large requests (measured in the tests).
 """
 
 
+import dataclasses
 import importlib.util
+import json
 from pathlib import Path
 from typing import Any, List, Optional, Union
 
 from .errors import NeuronerError
 
 MAX_TEXTS = 1000
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """What one request may ask for (``neuroner-tl serve`` options of the same names)."""
+
+    max_texts: int = MAX_TEXTS
+    max_bytes: int = 1 << 20  # the request body
+    max_tokens: int = 50_000  # every sentence of the request together
+    max_sentence_tokens: int = 1000  # one sentence (the network's time axis)
+
+
+class RequestTooLarge(NeuronerError):
+    """A request beyond ``Limits``: answered with 413 and this message."""
+
+
+def check_token_counts(sentences_tokens, limits: Limits) -> None:
+    """The request's sentences (token counts) fit ``limits``."""
+    total = 0
+    for number, count in enumerate(sentences_tokens, start=1):
+        if count > limits.max_sentence_tokens:
+            raise RequestTooLarge(f"sentence {number} has {count} tokens; at most {limits.max_sentence_tokens} "
+                                  f"per sentence (split the text, or serve with a larger --max-sentence-tokens)")
+        total += count
+        if total > limits.max_tokens:
+            raise RequestTooLarge(f"more than {limits.max_tokens} tokens in one request; send fewer texts at once")
+
+
+class BodyLimit:
+    """ASGI middleware: a request body larger than ``max_bytes`` is refused with 413 before anything
+    parses it (whatever its Content-Length says: the body is counted as it arrives)."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            return await self._refuse(send)
+        body, more = b"", True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.max_bytes:
+                return await self._refuse(send)
+        replay = [{"type": "http.request", "body": body, "more_body": False}]
+
+        async def replayed():
+            return replay.pop() if replay else await receive()
+
+        await self.app(scope, replayed, send)
+
+    async def _refuse(self, send):
+        detail = json.dumps({"detail": f"the request body is larger than {self.max_bytes} bytes"}).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(detail)).encode())]})
+        await send({"type": "http.response.body", "body": detail})
 Threshold = Any  # a probability or {"TYPE": p, "*": p}, as in a request's JSON: checked by tagger.check_threshold
                 # (pydantic would take true for 1.0)
 
@@ -37,20 +107,26 @@ def missing_extra_message() -> Optional[str]:
     return None
 
 
-def create_app(model: Union[str, Path], max_texts: int = MAX_TEXTS):
-    """The FastAPI application serving ``model`` (a model folder); the model is loaded here, once."""
+def create_app(model: Union[str, Path], max_texts: int = MAX_TEXTS, limits: Optional[Limits] = None):
+    """The FastAPI application serving ``model`` (a model folder), wrapped in ``BodyLimit``; the model
+    is loaded here, once. ``limits`` (default ``Limits(max_texts=max_texts)``) bound each request."""
     from fastapi import FastAPI, HTTPException
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
     from pydantic import BaseModel, Field
 
-    from . import api
+    from . import __version__, api
+    from .model_io import FORMAT_VERSION, model_id
+    from .tokenizer import split_sentences
 
+    limits = limits or Limits(max_texts=max_texts)
+    max_texts = limits.max_texts
     tagger = api.load_tagger(model)
     tagger.tag("Warm up.")  # compile the decoder before the first request
-    description = api.info(tagger)
-    model_info = {"model": str(Path(model).resolve()), "labels": tagger.labels, "entity_types": tagger.entity_types,
+    model_info = {"model_id": model_id(model), "neuroner_tl": __version__, "format_version": FORMAT_VERSION,
+                  "labels": tagger.labels, "entity_types": tagger.entity_types,
                   "tag_scheme": tagger.hp.tag_scheme, "constrained_decoding": tagger.constrained,
-                  "hyperparameters": tagger.hp.to_dict(), "trained_on": description["provenance"].get("trained_on"),
-                  "updates": description["provenance"].get("updates", [])}
+                  "hyperparameters": tagger.hp.to_dict(), "limits": dataclasses.asdict(limits)}
 
     class TextRequest(BaseModel):
         text: Optional[str] = Field(None, description="one text")
@@ -62,6 +138,13 @@ def create_app(model: Union[str, Path], max_texts: int = MAX_TEXTS):
         min_confidence: Threshold = None
 
     app = FastAPI(title="neuroner_tl", description="Named entities with character offsets and confidence.")
+
+    @app.exception_handler(RequestValidationError)
+    async def malformed(request, error):
+        """422 with the reasons, without echoing the input (which may not even be JSON: ``Infinity``)."""
+        reasons = "; ".join(f"{'.'.join(str(part) for part in problem.get('loc', ()))}: {problem.get('msg')}"
+                            for problem in error.errors())
+        return JSONResponse(status_code=422, content={"detail": reasons})
 
     def checked(min_confidence: Threshold) -> Threshold:
         from .tagger import check_threshold
@@ -76,6 +159,12 @@ def create_app(model: Union[str, Path], max_texts: int = MAX_TEXTS):
         if count > max_texts:
             raise HTTPException(status_code=413, detail=f"{count} items in one request; at most {max_texts}")
 
+    def within_token_limits(counts) -> None:
+        try:
+            check_token_counts(counts, limits)
+        except RequestTooLarge as error:
+            raise HTTPException(status_code=413, detail=str(error)) from None
+
     @app.get("/health")
     def health():
         return {"status": "ok"}
@@ -89,14 +178,17 @@ def create_app(model: Union[str, Path], max_texts: int = MAX_TEXTS):
         if (request.text is None) == (request.texts is None):
             raise HTTPException(status_code=422, detail="give either \"text\" or \"texts\"")
         threshold = checked(request.min_confidence)
+        texts = [request.text] if request.text is not None else request.texts
+        within_limit(len(texts))
+        within_token_limits(len(sentence) for text in texts for sentence in split_sentences(text))
         if request.text is not None:
             return {"entities": tagger.tag(request.text, min_confidence=threshold)}
-        within_limit(len(request.texts))
         return {"results": tagger.tag(request.texts, min_confidence=threshold)}
 
     @app.post("/tag/tokens")
     def tag_tokens(request: TokensRequest):
         within_limit(len(request.tokens))
+        within_token_limits(len(tokens) for tokens in request.tokens)
         threshold = checked(request.min_confidence)
         try:
             predictions = tagger.predict_with_confidence(request.tokens, min_confidence=threshold)
@@ -107,15 +199,15 @@ def create_app(model: Union[str, Path], max_texts: int = MAX_TEXTS):
                                            "confidence": round(s.confidence, 6)} for s in p.entities()]}
                             for p in predictions]}
 
-    return app
+    return BodyLimit(app, limits.max_bytes)
 
 
 def run_server(model: Union[str, Path], host: str = "127.0.0.1", port: int = 8000, max_texts: int = MAX_TEXTS,
-               log_level: str = "info") -> None:
+               log_level: str = "info", limits: Optional[Limits] = None) -> None:
     """Load ``model`` and serve it until interrupted."""
     problem = missing_extra_message()
     if problem:
         raise NeuronerError(problem)
     import uvicorn
 
-    uvicorn.run(create_app(model, max_texts), host=host, port=port, log_level=log_level)
+    uvicorn.run(create_app(model, max_texts, limits), host=host, port=port, log_level=log_level)

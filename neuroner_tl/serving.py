@@ -143,11 +143,11 @@ class ServingModule(tf.Module):
     # raw text --------------------------------------------------------------------------------
     def _tokenize(self, texts):
         """(tokens, starts, ends) as ragged ``[B, None]``: ``tokenizer.tokenize`` in RE2."""
-        word = self.patterns["word"]
+        word, before = self.patterns["word"], self.patterns["word_or_mark"]
         marked = tf.strings.regex_replace(texts, RESERVED, RESERVED_STAND_IN)
         for _ in range(2):  # twice: a match consumes the word character after the apostrophe
             for apostrophe, mark in ELISION_MARKS.items():
-                marked = tf.strings.regex_replace(marked, f"({word}){apostrophe}({word})", f"\\1{mark}\\2")
+                marked = tf.strings.regex_replace(marked, f"({before}){apostrophe}({word})", f"\\1{mark}\\2")
         wrapped = tf.strings.regex_replace(marked, self.patterns["token"], f"{TOKEN_START}\\0{TOKEN_END}")
         code_points = tf.strings.unicode_decode(wrapped, "UTF-8")
         positions = tf.ragged.range(code_points.row_lengths())

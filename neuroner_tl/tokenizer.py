@@ -4,24 +4,60 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 from typing import List, Tuple
 
 Token = Tuple[str, int, int]  # text, start, end (exclusive)
 
-_TOKEN = re.compile(
-    r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+"  # e-mail addresses
-    r"|https?://\S+"  # links
-    r"|\w+['’](?=\w)"  # Italian and French elisions keep their apostrophe: l'|Istituto
-    r"|\+?\d+(?:[.,:/]\d+)*"  # numbers (international phone prefixes too), dates, times
-    r"|\w+(?:[\-]\w+)*"  # words, hyphenated words
-    r"|[^\w\s]",  # any other symbol on its own
-    re.UNICODE,
-)
+JOINERS = "\u200c\u200d"  # zero-width non-joiner and joiner: part of the token they are in
+
+
+def is_mark(character: str) -> bool:
+    """A character that never starts a token: a combining mark (accents, Indic vowel signs and
+    viramas, Arabic diacritics: Unicode categories M*) or a zero-width (non-)joiner."""
+    return unicodedata.category(character).startswith("M") or character in JOINERS
+
+
+def _code_point_ranges(predicate):
+    """``[(first, last), ...]``: the code points (no surrogates) where ``predicate(chr(c))`` holds."""
+    ranges, start = [], None
+    for code in range(0x110001):
+        inside = code < 0x110000 and not 0xD800 <= code <= 0xDFFF and predicate(chr(code))
+        if inside and start is None:
+            start = code
+        elif not inside and start is not None:
+            ranges.append((start, code - 1))
+            start = None
+    return ranges
+
+
+@functools.lru_cache(maxsize=1)
+def _mark_ranges():
+    return _code_point_ranges(is_mark)
+
+
+@functools.lru_cache(maxsize=1)
+def _token_pattern() -> "re.Pattern":
+    """Grapheme-aware: a word is a word character followed by word characters and marks, and a mark
+    (or a joiner) after any other character stays with it, so it never starts a token."""
+    marks = "".join(f"\\U{a:08x}" if a == b else f"\\U{a:08x}-\\U{b:08x}" for a, b in _mark_ranges())
+    m = f"[{marks}]"
+    return re.compile(
+        rf"[\w{marks}.+\-]+@[\w{marks}\-]+(?:\.[\w{marks}\-]+)+"  # e-mail addresses
+        r"|https?://\S+"  # links
+        rf"|\w[\w{marks}]*['’](?=\w)"  # Italian and French elisions keep their apostrophe: l'|Istituto
+        rf"|\+?\d+(?:[.,:/]\d+)*{m}*"  # numbers (international phone prefixes too), dates, times
+        rf"|\w[\w{marks}]*(?:[\-]\w[\w{marks}]*)*"  # words, hyphenated words, with their marks
+        rf"|[^\w\s]{m}*",  # any other symbol on its own (with its marks)
+        re.UNICODE,
+    )
+
+
 _SENTENCE_END = re.compile(r"[.!?…]+$")
 
 
 def tokenize(text: str, offset: int = 0) -> List[Token]:
-    return [(m.group(), m.start() + offset, m.end() + offset) for m in _TOKEN.finditer(text)]
+    return [(m.group(), m.start() + offset, m.end() + offset) for m in _token_pattern().finditer(text)]
 
 
 def split_sentences(text: str) -> List[List[Token]]:
@@ -61,16 +97,8 @@ LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"  # what str.splitlines(
 
 def _ranges(predicate) -> str:
     """An RE2 class body for the code points (no surrogates) where ``predicate(chr(c))`` holds."""
-    parts, start = [], None
-    for code in range(0x110001):
-        inside = code < 0x110000 and not 0xD800 <= code <= 0xDFFF and predicate(chr(code))
-        if inside and start is None:
-            start = code
-        elif not inside and start is not None:
-            end = code - 1
-            parts.append(f"\\x{{{start:x}}}" if start == end else f"\\x{{{start:x}}}-\\x{{{end:x}}}")
-            start = None
-    return "".join(parts)
+    return "".join(f"\\x{{{a:x}}}" if a == b else f"\\x{{{a:x}}}-\\x{{{b:x}}}"
+                   for a, b in _code_point_ranges(predicate))
 
 
 @functools.lru_cache(maxsize=1)
@@ -79,14 +107,15 @@ def re2_patterns() -> dict:
     word = _ranges(lambda c: c.isalnum() or c == "_")
     digit = _ranges(str.isdecimal)
     space = _ranges(str.isspace)
-    w, d, marks = f"[{word}]", f"[{digit}]", "".join(ELISION_MARKS.values())
+    mark = _ranges(is_mark)
+    w, d, m, elided = f"[{word}]", f"[{digit}]", f"[{mark}]", "".join(ELISION_MARKS.values())
     token = "|".join([
-        f"[{word}.+\\-]+@[{word}\\-]+(?:\\.[{word}\\-]+)+",  # e-mail addresses
+        f"[{word}{mark}.+\\-]+@[{word}{mark}\\-]+(?:\\.[{word}{mark}\\-]+)+",  # e-mail addresses
         f"https?://[^{space}]+",  # links
-        f"{w}+[{marks}]",  # elisions (their apostrophe marked beforehand)
-        f"\\+?{d}+(?:[.,:/]{d}+)*",  # numbers, dates, times
-        f"{w}+(?:[\\-]{w}+)*",  # words, hyphenated words
-        f"[^{word}{space}]",  # any other symbol on its own
+        f"{w}[{word}{mark}]*[{elided}]",  # elisions (their apostrophe marked beforehand)
+        f"\\+?{d}+(?:[.,:/]{d}+)*{m}*",  # numbers, dates, times
+        f"{w}[{word}{mark}]*(?:[\\-]{w}[{word}{mark}]*)*",  # words, hyphenated words, with their marks
+        f"[^{word}{space}]{m}*",  # any other symbol on its own (with its marks)
     ])
-    return {"token": token, "word": w, "upper": f"[{_ranges(str.isupper)}]",
+    return {"token": token, "word": w, "word_or_mark": f"[{word}{mark}]", "upper": f"[{_ranges(str.isupper)}]",
             "sentence_end": "[.!?…]", "line_break": "[" + "".join(f"\\x{{{ord(c):x}}}" for c in LINE_BREAKS) + "]"}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import invoke, one_line_error, snapshot
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from neuroner_tl import api
@@ -467,3 +467,249 @@ def test_smaller_brat_quirks_are_warned_about_with_the_file_and_id(tmp_path, cap
     assert "a.ann:3: T3's text 'Rome' is not the document's 'Roma'" in warnings
     assert "orphan.ann has no orphan.txt" in warnings and "nested is a subfolder" in warnings
     assert corpus.sentences[0].labels == ["B-PER", "I-PER", "O", "O", "B-LOC", "O"]
+
+
+# 12, 13. the HTTP server -----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def small_limits_app(micro_model):
+    pytest.importorskip("fastapi")
+    from neuroner_tl.serve import Limits, create_app
+
+    return create_app(micro_model, limits=Limits(max_texts=50, max_bytes=20_000, max_tokens=2000,
+                                                 max_sentence_tokens=300))
+
+
+def test_12_requests_beyond_the_limits_are_refused_with_413(small_limits_app):
+    from conftest import asgi_request
+
+    app = small_limits_app
+    status, answer = asgi_request(app, "POST", "/tag", {"text": "Mario " * 5000})
+    assert status == 413 and "larger than 20000 bytes" in answer["detail"]
+    status, answer = asgi_request(app, "POST", "/tag", b"{" + b" " * 30_000 + b"}",
+                                  headers=[(b"content-length", b"10")])  # a lie about the size does not help
+    assert status == 413
+    status, answer = asgi_request(app, "POST", "/tag", {"text": "Mario " * 301})
+    assert status == 413 and "sentence 1 has 301 tokens; at most 300" in answer["detail"]
+    status, answer = asgi_request(app, "POST", "/tag", {"texts": ["Mario Rossi .\n" * 100] * 8})
+    assert status == 413 and "more than 2000 tokens" in answer["detail"]
+    status, answer = asgi_request(app, "POST", "/tag/tokens", {"tokens": [["Mario"] * 301]})
+    assert status == 413 and "at most 300" in answer["detail"]
+    status, answer = asgi_request(app, "POST", "/tag", {"text": "Mario " * 300})
+    assert status == 200, answer
+
+
+def test_12_memory_stays_flat_under_repeated_large_requests(small_limits_app):
+    from conftest import asgi_request
+
+    def resident_mib():
+        with open("/proc/self/statm") as stream:
+            return int(stream.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
+
+    texts = [" ".join(f"Parola{i % 97} Mario Rossi vive a Roma ." for i in range(n)) for n in (280, 150, 60)]
+    sizes = []
+    for round_ in range(8):
+        for text in texts:
+            status, _ = asgi_request(small_limits_app, "POST", "/tag", {"texts": [text.replace(" .", "")[:1600]]})
+            assert status in (200, 413)
+            status, _ = asgi_request(small_limits_app, "POST", "/tag", {"text": text[: 1500 + round_]})
+            assert status == 200
+        sizes.append(resident_mib())
+    assert sizes[-1] - sizes[2] < 25, sizes
+
+
+def test_13_model_route_shows_no_paths_and_gives_a_model_id(small_limits_app, micro_model, tmp_path):
+    from conftest import asgi_request
+
+    from neuroner_tl.model_io import model_id
+
+    status, answer = asgi_request(small_limits_app, "GET", "/model")
+    assert status == 200
+    shown = json.dumps(answer)
+    assert str(micro_model) not in shown and "/tmp" not in shown and "sha256" not in shown and "path" not in shown
+    assert answer["labels"] == api.load_tagger(micro_model).labels and answer["limits"]["max_sentence_tokens"] == 300
+    assert answer["model_id"] == model_id(shutil.copytree(micro_model, tmp_path / "copy"))
+    assert "neuroner_tl" in answer and answer["format_version"] == 2
+
+
+# 8. the tokenizer never splits a word at a combining mark, in the package and the SavedModel alike ---------
+SCRIPTS = {"नरेंद्र मोदी दिल्ली में हैं।": ["नरेंद्र", "मोदी", "दिल्ली", "में", "हैं", "।"],
+           "مُحَمَّد ذهب إلى القاهرة.": ["مُحَمَّد", "ذهب", "إلى", "القاهرة", "."],
+           "Cafe\u0301 de l'Ope\u0301ra, Paris": ["Cafe\u0301", "de", "l'", "Ope\u0301ra", ",", "Paris"],
+           "ஸ்ரீ ராமன் ภาษาไทย দু'টি": ["ஸ்ரீ", "ராமன்", "ภาษาไทย", "দু'", "টি"],
+           "क्‍ष and क्‌ष 👩\u200d💻 x-ẍ\u0301": ["क्\u200dष", "and", "क्\u200cष", "👩\u200d", "💻", "x-ẍ\u0301"]}
+
+
+def test_8_tokens_never_start_with_a_combining_mark_or_joiner_in_any_script(micro_model):
+    import tensorflow as tf
+
+    from neuroner_tl.tokenizer import is_mark, split_sentences, tokenize
+
+    for text, expected in SCRIPTS.items():
+        tokens = tokenize(text)
+        assert [t for t, _, _ in tokens] == expected, text
+        assert all(not is_mark(t[0]) for t, _, _ in tokens) and all(text[a:b] == t for t, a, b in tokens)
+    texts = list(SCRIPTS)
+    served = tf.saved_model.load(str(micro_model / "saved_model")).signatures["serve_text"](texts=tf.constant(texts))
+    served = {name: value.numpy() for name, value in served.items()}
+    for row, text in enumerate(texts):
+        count = int(served["token_count"][row])
+        found = [(t.decode(), int(a), int(b)) for t, a, b in zip(served["tokens"][row][:count],
+                                                                 served["starts"][row][:count],
+                                                                 served["ends"][row][:count])]
+        assert found == [token for sentence in split_sentences(text) for token in sentence], text
+    for text, entities in zip(texts, api.load_tagger(micro_model).tag(texts)):
+        for entity in entities:  # an entity never ends inside a character
+            assert not is_mark(text[entity["start"]]) and not is_mark((text + " ")[entity["end"]])
+
+
+# the smaller items ------------------------------------------------------------------------------------------
+def test_smaller_sigterm_during_predict_is_ctrl_c_and_leaves_no_temporary(micro_model, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    source = tmp_path / "big.txt"
+    source.write_text("Mario Rossi vive a Roma con Laura Bianchi e lavora per la Banca di Milano.\n" * 40000)
+    output = tmp_path / "out.conll"
+    process = subprocess.Popen([sys.executable, "-m", "neuroner_tl.cli", "predict", str(micro_model), str(source),
+                                "-o", str(output)], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    deadline = time.time() + 120
+    while not list(tmp_path.glob(".out.conll.*.tmp")) and process.poll() is None and time.time() < deadline:
+        time.sleep(0.1)
+    assert process.poll() is None, "predict finished before it could be stopped: give it more text"
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr, stderr
+    assert not output.exists() and not list(tmp_path.glob(".out.conll.*"))
+
+
+def test_smaller_training_data_without_entities_is_an_error(tmp_path):
+    path = tmp_path / "no_entities.conll"
+    path.write_text("ciao O\na O\ntutti O\n\ngrazie O\n", encoding="utf-8")
+    one_line_error(*invoke("train", path, "-o", tmp_path / "m", "--epochs", "1"), "no_entities.conll",
+                   "no entity at all")
+    assert not (tmp_path / "m").exists()
+
+
+def test_smaller_demo_checks_its_sizes_before_writing(tmp_path):
+    one_line_error(*invoke("demo", "--workdir", tmp_path / "demo", "--train-size", "-5"), "--train-size", "-5")
+    assert not (tmp_path / "demo").exists()
+
+
+def test_smaller_quiet_silences_tensorflows_python_warnings(micro_data, tmp_path):
+    import logging
+
+    logger = logging.getLogger("tensorflow")
+    level = logger.level
+    try:
+        code, output = invoke("train", micro_data["train"], "-o", tmp_path / "m", "-q", "--epochs", "1",
+                              "--set", "token_embedding_dim=8", "--set", "token_lstm_units=8")
+        assert code == 0 and output == "", output
+        assert logger.getEffectiveLevel() >= logging.ERROR
+    finally:
+        logger.setLevel(level)
+
+
+# property tests of every reader: random line endings, encodings and label shapes ----------------------------
+ENDINGS = st.sampled_from(["\n", "\r\n", "\r"])
+TOKENS = st.text(st.characters(blacklist_categories=("Zs", "Zl", "Zp", "Cc", "Cs", "Cf")), min_size=1, max_size=6)
+LABELS = st.sampled_from(["O", "B-PER", "I-PER", "B-LOC", "E-LOC", "S-ORG", "PER", "LOC", "B", "I", "o", "B-",
+                          "12", "B-1", "i-PER", "X"])
+READERS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@READERS
+@given(sentences=st.lists(st.lists(st.tuples(TOKENS, LABELS), min_size=1, max_size=4), min_size=1, max_size=4),
+       ending=ENDINGS, bom=st.booleans(), latin1=st.booleans())
+def test_property_every_conll_reader_agrees_or_names_the_line(sentences, ending, bom, latin1):
+    from neuroner_tl.conll import read_conll
+    from neuroner_tl.errors import DataFormatError
+    from neuroner_tl.lines import LineSource
+    from neuroner_tl.prediction import conll_sentences
+
+    text = ending.join(ending.join(f"{token} {label}" for token, label in rows) + ending for rows in sentences)
+    try:
+        raw = ("\ufeff" * bom + text).encode("latin-1" if latin1 else "utf-8")
+    except UnicodeEncodeError:
+        raw = ("\ufeff" * bom + text).encode("utf-8")
+    with tempfile.TemporaryDirectory() as work:
+        path = Path(work) / "f.conll"
+        path.write_bytes(raw)
+        try:
+            corpus = read_conll(path)
+        except DataFormatError as error:
+            assert str(error).startswith(f"{path}:") and "\n" not in str(error)
+            return
+        assert [s.tokens for s in corpus.sentences] == [[t for t, _ in rows] for rows in sentences]
+        assert [s.labels for s in corpus.sentences] == [[label for _, label in rows] for rows in sentences]
+        with LineSource(path) as lines:
+            assert [s.tokens for s in conll_sentences(lines, path)] == [s.tokens for s in corpus.sentences]
+
+
+@READERS
+@given(lines=st.lists(st.text(max_size=30), min_size=1, max_size=5), ending=ENDINGS,
+       noise=st.one_of(st.none(), st.tuples(st.integers(0, 4), st.sampled_from([b"\xff", b"\xc3", b"\xe9 "]))))
+def test_property_raw_text_streamed_or_whole_gives_the_same_tokens_and_offsets(lines, ending, noise):
+    from neuroner_tl.brat import text_sentences
+    from neuroner_tl.errors import DataFormatError
+    from neuroner_tl.lines import LineSource
+    from neuroner_tl.prediction import text_sentences as streamed_sentences
+
+    rows = [line.replace("\r", " ").replace("\n", " ").encode() for line in lines]
+    if noise is not None:
+        at, junk = noise
+        rows[at % len(rows)] += junk
+    raw = ending.encode().join(rows) + ending.encode()
+    with tempfile.TemporaryDirectory() as work:
+        path = Path(work) / "t.txt"
+        path.write_bytes(raw)
+        with LineSource(path) as source:
+            try:
+                streamed = [(s.tokens, s.offsets) for s in streamed_sentences(source, "t")]
+            except DataFormatError as error:
+                assert noise is not None and f"t.txt:{noise[0] % len(rows) + 1}: not UTF-8" in str(error)
+                return
+    text = raw.decode()
+    assert streamed == [(s.tokens, s.offsets) for s in text_sentences(text)]
+    assert all(text[a:b] == token for tokens, offsets in streamed for token, (a, b) in zip(tokens, offsets))
+
+
+@READERS
+@given(text=st.text(min_size=1, max_size=40), ending=ENDINGS,
+       spans=st.lists(st.tuples(st.integers(-2, 45), st.integers(-2, 45), st.sampled_from(["PER", "LOC", "B", "1"])),
+                      max_size=4))
+def test_property_brat_reads_or_names_the_file_and_line(text, ending, spans):
+    from neuroner_tl.brat import read_brat
+    from neuroner_tl.errors import DataFormatError
+
+    text = text.replace("\n", ending)
+    with tempfile.TemporaryDirectory() as work:
+        folder = Path(work)
+        (folder / "d.txt").write_bytes(text.encode())
+        document = (folder / "d.txt").read_bytes().decode()
+        (folder / "d.ann").write_text("".join(f"T{i}\t{kind} {a} {b}\t{document[max(a, 0):max(b, 0)]}\n"
+                                              for i, (a, b, kind) in enumerate(spans, start=1)
+                                              ).replace("\r", " ").replace("\n", " ") + "\n")
+        try:
+            corpus = read_brat(folder)
+        except DataFormatError as error:
+            assert str(error).startswith(str(folder)) and "\n" not in str(error)
+            return
+        for sentence in corpus.sentences:
+            assert [document[a:b] for a, b in sentence.offsets] == sentence.tokens
+
+
+@settings(max_examples=30, deadline=None)
+@given(body=st.one_of(st.binary(max_size=40), JSON_VALUES.map(lambda v: json.dumps(v).encode()),
+                      st.fixed_dictionaries({"text": JSON_VALUES}).map(lambda v: json.dumps(v).encode()),
+                      st.fixed_dictionaries({"tokens": JSON_VALUES, "min_confidence": JSON_VALUES}).map(
+                          lambda v: json.dumps(v).encode())),
+       route=st.sampled_from(["/tag", "/tag/tokens"]))
+@example(body=b"Infinity", route="/tag")  # FastAPI's own 422 echoed the input and failed on it: a 500
+@example(body=b'{"text": "x", "min_confidence": NaN}', route="/tag")
+def test_property_json_over_http_is_answered_or_refused_never_a_server_error(small_limits_app, body, route):
+    from conftest import asgi_request
+
+    status, answer = asgi_request(small_limits_app, "POST", route, body)
+    assert status in (200, 400, 413, 422), (status, answer)  # 400: a body that is not JSON at all
