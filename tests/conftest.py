@@ -120,3 +120,16 @@ def asgi_request(app, method, path, body=None, headers=()):
         return sent["status"], json.loads(sent["body"])
     except ValueError:
         return sent["status"], sent["body"].decode(errors="replace")
+
+
+SMALL_UPDATE_NETWORK = dict(token_embedding_dim=32, token_lstm_units=32, batch_size=16, learning_rate=0.005)
+
+
+def keep_types(corpus, types):
+    """``corpus`` (IOB2) with every span not of ``types`` relabelled O: target data with only the
+    target types annotated."""
+    from neuroner_tl import tags
+    from neuroner_tl.conll import Corpus
+
+    return Corpus([s.with_labels(tags.tags_from_spans([x for x in tags.spans(s.labels) if x.type in types], len(s),
+                                                      "IOB2")) for s in corpus.sentences], "IOB2")

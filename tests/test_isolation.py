@@ -7,7 +7,6 @@ import pytest
 
 from neuroner_tl import api, tags
 from neuroner_tl.batching import pad
-from neuroner_tl.conll import Corpus
 from neuroner_tl.config import Hyperparameters
 from neuroner_tl.datasets import generate_corpus
 from neuroner_tl.model import CHAR_INPUT, WORD_INPUT
@@ -15,12 +14,10 @@ from neuroner_tl.surgery import ModelSurgeon, crf_index_map
 from neuroner_tl.transfer import UpdateSettings, isolated_training
 from neuroner_tl.batching import Encoded
 
-SMALL = dict(token_embedding_dim=32, token_lstm_units=32, batch_size=16, learning_rate=0.005)
+from conftest import SMALL_UPDATE_NETWORK, keep_types
 
-
-def only(corpus, types):
-    return Corpus([s.with_labels(tags.tags_from_spans([x for x in tags.spans(s.labels) if x.type in types], len(s),
-                                                      "IOB2")) for s in corpus.sentences], "IOB2")
+SMALL = SMALL_UPDATE_NETWORK
+only = keep_types
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from neuroner_tl import api, tags
+from neuroner_tl import api
 from neuroner_tl.batching import Encoded
 from neuroner_tl.conll import Corpus, Sentence
 from neuroner_tl.config import Hyperparameters
@@ -15,12 +15,10 @@ from neuroner_tl.objectives import Objective
 from neuroner_tl.transfer import (UNSURE_ID, UpdateSettings, confident_pseudo_labels, entropy, fixed_budget_epochs,
                                   widened_importance, with_update_targets)
 
-SMALL = dict(token_embedding_dim=32, token_lstm_units=32, batch_size=16, learning_rate=0.005)
+from conftest import SMALL_UPDATE_NETWORK, keep_types
 
-
-def only(corpus, types):
-    return Corpus([s.with_labels(tags.tags_from_spans([x for x in tags.spans(s.labels) if x.type in types], len(s),
-                                                      "IOB2")) for s in corpus.sentences], "IOB2")
+SMALL = SMALL_UPDATE_NETWORK
+only = keep_types
 
 
 def test_cpfd_keeps_the_teacher_spans_at_most_as_uncertain_as_their_types_median():
