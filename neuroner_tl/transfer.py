@@ -502,17 +502,17 @@ def isolated_training(tagger: Tagger, types: Sequence[str]):
 
 
 def fisher_information(source: Tagger, corpus: Corpus, limit: int = 500) -> Dict[str, np.ndarray]:
-    """The diagonal empirical Fisher information of ``source``'s weights, by path: the mean over
-    (at most ``limit``) sentences of the squared gradient of the log-likelihood of the labels in
-    ``corpus`` (the source's own predictions, plus the gold target spans)."""
+    """The diagonal Fisher information of ``source``'s weights, by path: the mean over (at most
+    ``limit``) sentences of ``corpus`` of the squared gradient of the log-likelihood of the source's
+    own predictions (no labels needed; the target types' gold spans are not the source's to score)."""
     import tensorflow as tf
 
     from .model import CHAR_INPUT, WORD_INPUT
 
     network = source.network
     variables = network.trainable_variables
-    items = encode([s.tokens for s in corpus.sentences[:limit]], source.encoder,
-                   [tagging.convert(s.labels, source.hp.tag_scheme) for s in corpus.sentences[:limit]],
+    sentences = corpus.sentences[:limit]
+    items = encode([s.tokens for s in sentences], source.encoder, source.predict(sentences),
                    {label: i for i, label in enumerate(source.labels)})
 
     @tf.function(reduce_retracing=True)

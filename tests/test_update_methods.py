@@ -68,11 +68,13 @@ def test_fisher_information_is_laid_out_where_surgery_put_each_weight():
 @pytest.mark.parametrize("method", ["ewc", "distill-states", "cpfd"])
 def test_each_comparison_method_runs_an_update(method):
     source = api.train(generate_corpus("A", 80, seed=71, exclude_types=["Address"]), None,
-                       dev=generate_corpus("A", 20, seed=72), hp=Hyperparameters(max_epochs=1, **SMALL),
+                       dev=generate_corpus("A", 20, seed=72, exclude_types=["Address"]),
+                       hp=Hyperparameters(max_epochs=1, **SMALL),
                        verbose=False).tagger
     target = only(generate_corpus("A", 60, seed=73), {"Address"})
     result = api.update(source, target, ["Address"], None, method=method, max_epochs=2, patience_steps=0,
                         verbose=False)
+    assert "Address" not in source.entity_types, "a new type, which the source cannot score"
     assert result.settings.method == method and "Address" in result.tagger.entity_types
     assert len(result.history) == 2 and all(np.isfinite(r["loss"]) for r in result.history)
 
