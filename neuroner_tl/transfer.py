@@ -400,12 +400,12 @@ def update(model, target, entity_types: Sequence[str], output, *, settings: Opti
                " (distilled as marginals)" if settings.method in DISTILLING_METHODS else " (not used)"))
         tagger = _operate(source, splits, forget, settings, hp, embeddings, say)
 
-        source_items = encode([s.tokens for s in splits.train.sentences], source.encoder)
         teacher_marginals = teacher_states = None
-        if settings.method in DISTILLING_METHODS + ("cpfd",) or settings.min_confidence > 0:
-            teacher_marginals = source.predict_marginals(source_items)
-        if settings.method == "distill-states":
-            teacher_states = source.predict_states(source_items)
+        wants_marginals = settings.method in DISTILLING_METHODS + ("cpfd",) or settings.min_confidence > 0
+        if wants_marginals or settings.method == "distill-states":
+            source_items = encode([s.tokens for s in splits.train.sentences], source.encoder)
+            teacher_marginals = source.predict_marginals(source_items) if wants_marginals else None
+            teacher_states = source.predict_states(source_items) if settings.method == "distill-states" else None
         training_corpus = annotated_train.corpus if uses_pseudo_labels else splits.train.converted("IOB2")
         items = tagger.encode_corpus(training_corpus)
         if settings.method == "cpfd":
@@ -507,6 +507,7 @@ def fisher_information(source: Tagger, corpus: Corpus, limit: int = 500) -> Dict
     own predictions (no labels needed; the target types' gold spans are not the source's to score)."""
     import tensorflow as tf
 
+    from .batching import pad
     from .model import CHAR_INPUT, WORD_INPUT
 
     network = source.network
@@ -522,8 +523,6 @@ def fisher_information(source: Tagger, corpus: Corpus, limit: int = 500) -> Dict
             loss = -tf.reduce_sum(network.crf.log_likelihood(potentials, labels, network.lengths({WORD_INPUT: words})))
         return [tf.square(tf.convert_to_tensor(g)) if g is not None else tf.zeros_like(v)
                 for g, v in zip(tape.gradient(loss, variables), variables)]
-
-    from .batching import pad
 
     totals = [np.zeros(v.shape, np.float32) for v in variables]
     for index in range(len(items)):

@@ -21,6 +21,8 @@ from neuroner_tl.errors import DataFormatError, Interrupted, ModelFolderError, N
 from neuroner_tl.model_io import load_tagger
 from neuroner_tl.runfolder import checkpoint_folder
 
+from conftest import one_line_error, snapshot  # noqa: E402
+
 ASSETS = "saved_model/assets"
 
 SMALL = ["--epochs", "2", "--batch-size", "16", "--set", "token_embedding_dim=16", "--set", "token_lstm_units=16"]
@@ -36,18 +38,6 @@ def small_hp(**changes):
 def invoke(*args):
     result = CliRunner().invoke(cli, [str(a) for a in args])
     return result.exit_code, result.output
-
-
-def one_line_error(code, output, *expected):
-    assert code == 2, output
-    lines = output.strip().splitlines()
-    assert "Traceback" not in output and lines[-1].startswith("error: "), output
-    for text in expected:
-        assert text in lines[-1], output
-
-
-def snapshot(folder):
-    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture
