@@ -14,6 +14,7 @@ import numpy as np
 from . import prediction
 from . import tags as tagging
 from .brat import read_brat_documents, text_sentences, write_brat
+from .calibration import calibrate
 from .config import MAX_DIMENSION, Hyperparameters
 from .conll import Corpus, Sentence, atomic_write_text, atomic_writer, read_utf8_text, write_conll
 from .corpora import (check_has_entities, check_target_has_types, check_types, check_types_have_training_spans,
@@ -102,13 +103,14 @@ def train(train_data: CorpusLike, output: Optional[PathLike], *, dev: Optional[C
                           stop_after_epochs=stop_after_epochs,
                           frozen=("word_embedding",) if hp.freeze_word_embeddings else (), devices=devices)
         trainer.fit(items, dev_corpus, resume=run.resuming)
+        calibrated = calibrate(tagger, dev_corpus, train_part, progress.log)
         dev_report = tagger.evaluate(dev_corpus)[0]
         test_report = tagger.evaluate(test_corpus)[0] if test_corpus is not None else None
         progress.log(f"best epoch {trainer.best_epoch}: dev F1 {dev_report.f1:.2f}"
                      + (f", test F1 {test_report.f1:.2f}" if test_report else ""))
         if output is not None:
             reports = {"dev": dev_report.to_dict(), "test": test_report.to_dict() if test_report else None,
-                       "best_epoch": trainer.best_epoch}
+                       "best_epoch": trainer.best_epoch, "calibration": calibrated}
             atomic_write_text(staging / "evaluation.json", json.dumps(reports, indent=2) + "\n")
             run.save_model(tagger, tagger.history, "training.png", extra_names=("evaluation.json",))
             progress.log(f"model saved to {output}" if run.writes_model else "worker done (the chief saves the model)")
@@ -221,7 +223,7 @@ def info(model: Union[PathLike, Tagger]) -> dict:
               "characters": len(tagger.chars), "word_dim": tagger.word_dim,
               "parameters": int(sum(int(np.prod(v.shape)) for v in tagger.network.weights)),
               "hyperparameters": tagger.hp.to_dict(), "provenance": tagger.provenance,
-              "epochs": len(tagger.history)}
+              "epochs": len(tagger.history), "temperature": tagger.temperature}
     if not isinstance(model, Tagger):
         evaluation = read_evaluation(model)
         if evaluation is not None:

@@ -294,6 +294,9 @@ def info(model, as_json):
     for split in ("dev", "test"):
         if evaluation.get(split):
             click.echo(f"{split} F1: {evaluation[split]['overall']['f1']:.2f}")
+    click.echo(f"confidence temperature: {details['temperature']:.3f}"
+               + ("" if evaluation.get("calibration") else " (not fitted: the raw CRF's confidences)"
+                  if details["temperature"] == 1.0 else ""))
 
 
 def _describe_update(update: dict) -> str:

@@ -313,6 +313,9 @@ class CRF(keras.layers.Layer):
         self.transitions = self.add_weight(
             name="transitions", shape=(self.num_tags + 2, self.num_tags + 2),
             initializer="glorot_uniform", trainable=True)
+        # The confidences' temperature (``calibration``): a weight, so that it is saved with the others
+        # and every compiled function reads its current value. Never trained by gradient.
+        self.temperature = self.add_weight(name="temperature", shape=(), initializer="ones", trainable=False)
         super().build(input_shape)
 
     def call(self, potentials):
@@ -333,10 +336,11 @@ class CRF(keras.layers.Layer):
     def end_transitions(self):
         return self.transitions[: self.num_tags, self.num_tags + 1]
 
-    def _parts(self, allowed=None):
+    def _parts(self, allowed=None, calibrated=False):
         """(label transitions, start, end), with the moves ``allowed`` forbids (a ``(C+2) x (C+2)``
-        boolean matrix in this layer's layout, ``tags.allowed_transitions``) scored ``NEG_INF``."""
-        matrix = self.transitions
+        boolean matrix in this layer's layout, ``tags.allowed_transitions``) scored ``NEG_INF``;
+        ``calibrated``: divided by the temperature first."""
+        matrix = self.transitions / self.temperature if calibrated else self.transitions
         if allowed is not None:
             matrix = tf.where(tf.convert_to_tensor(allowed, tf.bool), matrix, tf.cast(NEG_INF, matrix.dtype))
         count = self.num_tags
@@ -346,11 +350,21 @@ class CRF(keras.layers.Layer):
         log_likelihood, _ = crf_log_likelihood(potentials, tags, lengths, *self._parts())
         return log_likelihood
 
-    def log_norm(self, potentials, lengths, allowed=None):
-        return crf_log_norm(potentials, lengths, *self._parts(allowed))
+    def calibrated(self, potentials):
+        """The emission scores divided by the temperature: with ``_parts(calibrated=True)``, the
+        calibrated CRF, ``P_T(y | x) ∝ exp(score(y) / T)``. Its most probable path is the raw CRF's,
+        so decoding never uses it; forward–backward does, for the confidences."""
+        return potentials / tf.cast(self.temperature, potentials.dtype)
 
-    def log_marginals(self, potentials, lengths, allowed=None):
-        return crf_log_marginals(potentials, lengths, *self._parts(allowed))
+    def log_norm(self, potentials, lengths, allowed=None, calibrated=False):
+        if calibrated:
+            potentials = self.calibrated(potentials)
+        return crf_log_norm(potentials, lengths, *self._parts(allowed, calibrated))
+
+    def log_marginals(self, potentials, lengths, allowed=None, calibrated=False):
+        if calibrated:
+            potentials = self.calibrated(potentials)
+        return crf_log_marginals(potentials, lengths, *self._parts(allowed, calibrated))
 
     def constrained_log_norm(self, potentials, allowed_tags, lengths):
         return crf_constrained_log_norm(potentials, allowed_tags, lengths, *self._parts())
@@ -359,8 +373,15 @@ class CRF(keras.layers.Layer):
         transitions, start, end = self._parts(allowed)
         return crf_decode(potentials, transitions, lengths, start, end)
 
-    def confidences(self, potentials, tags, lengths, continues, is_entity, allowed=None):
-        transitions, start, end = self._parts(allowed)
+    def sequence_score(self, potentials, tags, lengths, allowed=None, calibrated=False):
+        if calibrated:
+            potentials = self.calibrated(potentials)
+        return crf_sequence_score(potentials, tags, lengths, *self._parts(allowed, calibrated))
+
+    def confidences(self, potentials, tags, lengths, continues, is_entity, allowed=None, calibrated=False):
+        if calibrated:
+            potentials = self.calibrated(potentials)
+        transitions, start, end = self._parts(allowed, calibrated)
         return crf_confidences(potentials, tags, lengths, transitions, continues, is_entity, start, end)
 
     def get_config(self):

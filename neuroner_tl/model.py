@@ -324,7 +324,9 @@ class NeuronerModel(keras.Model):
         self.span_rules = (np.asarray(continues, bool), np.asarray(is_entity, bool))
         self.predict_function = None  # Keras's compiled predict step no longer holds
 
-    def decode(self, inputs, with_probabilities: bool = False) -> Dict[str, tf.Tensor]:
+    def decode(self, inputs, with_probabilities: bool = False, calibrated: bool = True) -> Dict[str, tf.Tensor]:
+        """The Viterbi path (raw scores); with ``with_probabilities``, its log-probability and the
+        confidences, from the CRF divided by its temperature unless ``calibrated`` is False."""
         potentials = self(inputs, training=False)
         lengths = self.lengths(inputs)
         allowed = self.allowed_transitions
@@ -332,8 +334,10 @@ class NeuronerModel(keras.Model):
         result = {"tag_ids": tag_ids, "scores": scores}
         if with_probabilities:
             continues, is_entity = self.span_rules
-            token, span = self.crf.confidences(potentials, tag_ids, lengths, continues, is_entity, allowed)
-            result.update({"log_probability": scores - self.crf.log_norm(potentials, lengths, allowed),
+            token, span = self.crf.confidences(potentials, tag_ids, lengths, continues, is_entity, allowed,
+                                               calibrated)
+            path_score = self.crf.sequence_score(potentials, tag_ids, lengths, allowed, calibrated)
+            result.update({"log_probability": path_score - self.crf.log_norm(potentials, lengths, allowed, calibrated),
                            "token_confidence": token, "span_confidence": span})
         return result
 
@@ -412,9 +416,17 @@ def weight_arrays(network: NeuronerModel) -> Dict[str, np.ndarray]:
     return arrays
 
 
+# Weights that model folders and checkpoints written before them lack, with the value that keeps
+# such a model as it was (a temperature of 1: the raw CRF's confidences).
+DEFAULTED_WEIGHTS = {"crf/temperature": 1.0}
+
+
 def assign_weights(network: NeuronerModel, arrays: Dict[str, np.ndarray]) -> None:
-    """Assign every weight from ``arrays`` (by path); ``ValueError`` names what is missing or misshapen."""
+    """Assign every weight from ``arrays`` (by path; one of ``DEFAULTED_WEIGHTS`` may be absent);
+    ``ValueError`` names what is missing or misshapen."""
     wanted = {v.path: v for v in network.model_weights()}
+    arrays = {**{path: np.asarray(value, np.float32) for path, value in DEFAULTED_WEIGHTS.items() if path in wanted},
+              **arrays}
     missing = sorted(set(wanted) - set(arrays))
     unexpected = sorted(set(arrays) - set(wanted))
     if missing or unexpected:

@@ -34,7 +34,7 @@ import tensorflow as tf
 
 from .config import Hyperparameters
 from .errors import ModelFolderError, NeuronerError
-from .model import assign_weights, check_heads
+from .model import DEFAULTED_WEIGHTS, assign_weights, check_heads
 from .model_schema import check_file
 from .runfolder import check_model_destination
 from .serving import ServingModule, WEIGHTS_ATTRIBUTE
@@ -318,6 +318,7 @@ def read_saved_model_weights(folder: Path, saved_model: Path, paths) -> Dict[str
     try:
         reader = tf.train.load_checkpoint(str(prefix))
         stored = reader.get_variable_to_shape_map()
+        paths = [path for path in paths if path not in DEFAULTED_WEIGHTS or checkpoint_key(path) in stored]
         missing = [path for path in paths if checkpoint_key(path) not in stored]
         if missing:
             raise ModelFolderError(folder, f"{where} lack {', '.join(missing[:3])}"

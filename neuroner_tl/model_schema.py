@@ -60,6 +60,7 @@ UPDATE_RECORD = Object(required={"target": Object(optional={"sentences": COUNT, 
                        optional={"entity_types": ListOf(TEXT), "settings": MapOf(ANY), "best_epoch": Optional(INT),
                                  "dev": Optional(UPDATE_DEV), "epochs": COUNT, "history": ListOf(MapOf(ANY))})
 REPORT = Object(required={"overall": Object(required={"f1": NUMBER})})
+CALIBRATION = Object(required={"temperature": NUMBER}, optional={"sentences": COUNT})
 
 SCHEMAS = {
     "model.json": Object(required={"format_version": INT, "labels": ListOf(TEXT), "num_words": Integer(2),
@@ -69,7 +70,8 @@ SCHEMAS = {
                                         "embeddings": Optional(TEXT)}),
     "metadata.json": MapOf(ANY),
     "evaluation.json": Object(optional={"dev": Optional(REPORT), "test": Optional(REPORT),
-                                        "dev_scores": Optional(UPDATE_DEV), "best_epoch": Optional(INT)}),
+                                        "dev_scores": Optional(UPDATE_DEV), "best_epoch": Optional(INT),
+                                        "calibration": Optional(CALIBRATION)}),
     "config.json": MapOf(ANY),  # its fields: config.Hyperparameters, validated there
 }
 

@@ -126,6 +126,7 @@ class Tagger:
                                     digits_to_zero=hp.replace_digits, max_word_length=hp.max_word_length)
         self._decode: dict = {}
         self._constrained = hp.constrained_decoding
+        self._calibrated = True
         self._set_network_decoding()
         self.embedding_coverage = None  # set when built with pretrained vectors (embeddings.Coverage)
         self.singletons: List[int] = []  # ids of training words seen once (NeuroNER's UNK swap)
@@ -158,6 +159,21 @@ class Tagger:
         self._constrained = bool(value)
         self.forget_compiled()
 
+    @property
+    def calibrated(self) -> bool:
+        """Whether confidences come from the CRF divided by its fitted temperature (``calibration``;
+        settable: False shows the raw CRF's numbers). Predicted tags are the same either way."""
+        return self._calibrated
+
+    @calibrated.setter
+    def calibrated(self, value: bool) -> None:
+        self._calibrated = bool(value)
+        self.forget_compiled()
+
+    @property
+    def temperature(self) -> float:
+        return float(self.network.crf.temperature.numpy())
+
     def _set_network_decoding(self) -> None:
         """Tell the network (``NeuronerModel.set_decoding``) how this label set decodes."""
         self.network.set_decoding(self.allowed_transitions(), tagging.span_continuation(self.labels),
@@ -187,11 +203,11 @@ class Tagger:
         token confidences, span confidences)`` (``NeuronerModel.decode``); forward–backward runs only
         when ``probabilities`` is asked for (otherwise the last three are zeros)."""
         if self._decode.get(probabilities) is None:
-            network = self.network
+            network, calibrated = self.network, self._calibrated
 
             @tf.function(input_signature=[WORDS_SPEC, CHARS_SPEC])
             def decode(words, chars):
-                result = network.decode({WORD_INPUT: words, CHAR_INPUT: chars}, probabilities)
+                result = network.decode({WORD_INPUT: words, CHAR_INPUT: chars}, probabilities, calibrated)
                 if probabilities:
                     return (result["tag_ids"], result["log_probability"], result["token_confidence"],
                             result["span_confidence"])

@@ -59,6 +59,7 @@ import numpy as np
 
 from . import tags as tagging
 from .batching import Encoded, encode
+from .calibration import calibrate
 from .config import Hyperparameters, check_fields, coerce_fields, field_types
 from .conll import Corpus, atomic_write_text
 from .corpora import check_target_has_types, check_types, describe_corpus, hold_out_dev, span_counts
@@ -435,6 +436,7 @@ def update(model, target, entity_types: Sequence[str], output, *, settings: Opti
             selection = None
             trainer.hp = dataclasses.replace(trainer.hp, max_epochs=fixed_budget_epochs(len(items), trainer.hp))
         trainer.fit(items, selection=selection, resume=run.resuming)
+        calibrated = calibrate(tagger, annotated_dev.corpus, training_corpus, say)
         update_history = tagger.history
         tagger.history = source_history
         dev_report = tagger.evaluate(annotated_dev.corpus)[0]
@@ -454,7 +456,8 @@ def update(model, target, entity_types: Sequence[str], output, *, settings: Opti
         if output is not None:
             # the dev report mixes gold target spans and the source's labels: never shown as "dev F1"
             reports = {"dev_with_source_labels": dev_report.to_dict(), "dev_scores": dev_scores,
-                       "test": test_report.to_dict() if test_report else None, "best_epoch": trainer.best_epoch}
+                       "test": test_report.to_dict() if test_report else None, "best_epoch": trainer.best_epoch,
+                       "calibration": calibrated}
             atomic_write_text(staging / "evaluation.json", json.dumps(reports, indent=2) + "\n")
             run.save_model(tagger, update_history, "update.png", extra_names=("evaluation.json",))
             say(f"updated model saved to {output}" if run.writes_model else "worker done (the chief saves the model)")

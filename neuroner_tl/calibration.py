@@ -1,0 +1,220 @@
+"""Calibrated confidences: one temperature for the CRF, fitted on dev data; reliability tables.
+
+The CRF's probability of a tagging, ``P(y | x) ∝ exp(score(y))``, is overconfident after training
+(the network is fitted until its training sentences are nearly certain). Dividing every score —
+emissions and transitions — by a temperature ``T > 1`` flattens the distribution without changing
+its order: the most probable path (Viterbi's, which decoding computes from the raw scores) is the
+same, so predictions and F1 do not change; only the confidences do (token marginals, entity
+confidences, the path's probability).
+
+``T`` is fitted by the likelihood of the gold tag sequences of held-out sentences (the dev split),
+the standard temperature scaling of Guo et al. (2017) applied to the CRF's sequence distribution:
+``mean over sentences of log Z(x; T) - score(y; x) / T``, convex in ``1/T``, minimised by a
+golden-section search. It is a proper scoring rule for the whole distribution the confidences are
+read from (every entity's confidence is a sum of its probabilities), needs no binning, and uses
+every dev sentence, the ones without entities too. (Fitting on span-level calibration directly
+would use only the predicted entities of dev — few, and on dev, the data early stopping chose the
+epoch on, almost all right.) The figures that chose it are in docs/benchmarks.md.
+
+The temperature is the CRF layer's ``temperature`` weight: saved with the model and in the
+SavedModel, so the CLI, the API, HTTP and TF Serving all report the calibrated numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from . import tags as tagging
+from .batching import inference_batches
+from .conll import Corpus
+
+# bins of the reliability tables: fine near 1, where most entities are
+EDGES = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
+TEMPERATURE_RANGE = (0.05, 20.0)
+SEARCH_STEPS = 40  # golden-section steps over log T: the bracket shrinks 0.618^40, far below 1e-6
+
+
+@dataclasses.dataclass(frozen=True)
+class TemperatureFit:
+    """A fitted temperature and the dev figures that chose it."""
+
+    temperature: float
+    sentences: int  # dev sentences used (a gold path the constraint forbids cannot be scored)
+    nll_before: float  # mean negative log-likelihood of the gold paths per sentence, at T = 1
+    nll_after: float  # ... at ``temperature``
+
+    def to_dict(self) -> dict:
+        return {"temperature": self.temperature, "fitted_on": "dev", "sentences": self.sentences,
+                "objective": "gold tag sequences' log-likelihood",
+                "nll_per_sentence_before": self.nll_before, "nll_per_sentence_after": self.nll_after}
+
+
+@dataclasses.dataclass
+class DevScores:
+    """Labelled sentences' raw emission scores, by batch, computed once: the fit only re-runs the CRF."""
+
+    potentials: List[tf.Tensor]  # [B, T, C] each
+    lengths: List[tf.Tensor]  # [B]
+    gold: List[tf.Tensor]  # [B, T] gold label ids
+
+
+def dev_scores(tagger, corpus: Corpus, batch_size: int = 128) -> DevScores:
+    network = tagger.network
+    items = [item for item in tagger.encode_corpus(corpus) if len(item)]
+    scores = DevScores([], [], [])
+    for batch in inference_batches(items, batch_size):
+        inputs = batch.inputs()
+        scores.potentials.append(network(inputs, training=False))
+        scores.lengths.append(network.lengths(inputs))
+        scores.gold.append(tf.convert_to_tensor(batch.labels, tf.int32))
+    return scores
+
+
+def fit_temperature(tagger, corpus: Corpus, batch_size: int = 128) -> Optional[TemperatureFit]:
+    """Fit and set ``tagger``'s temperature on the labelled ``corpus`` (see the module's docstring);
+    None, with the temperature left as it is, when ``corpus`` has no sentence to fit on."""
+    return fit_crf_temperature(tagger.network.crf, dev_scores(tagger, corpus, batch_size),
+                               tagger.allowed_transitions())
+
+
+def fit_crf_temperature(crf, scores: DevScores, allowed=None) -> Optional[TemperatureFit]:
+    """Set ``crf``'s temperature to the one under which the gold paths of ``scores`` are most likely
+    (under the decoding constraint ``allowed``; a gold path it forbids is left out)."""
+    keep = [tf.abs(crf.sequence_score(p, y, n, allowed) - crf.sequence_score(p, y, n)) < 1e-3
+            for p, y, n in zip(scores.potentials, scores.gold, scores.lengths)]
+    count = int(sum(int(tf.reduce_sum(tf.cast(k, tf.int32))) for k in keep))
+    if count == 0:
+        return None
+
+    def mean_nll(temperature: float) -> float:
+        crf.temperature.assign(temperature)
+        total = 0.0
+        for potentials, gold, lengths, kept in zip(scores.potentials, scores.gold, scores.lengths, keep):
+            nll = (crf.log_norm(potentials, lengths, allowed, calibrated=True)
+                   - crf.sequence_score(potentials, gold, lengths, allowed, calibrated=True))
+            total += float(tf.reduce_sum(tf.where(kept, nll, tf.zeros_like(nll))))
+        return total / count
+
+    before = mean_nll(1.0)
+    log_temperature = golden_section_minimum(lambda value: mean_nll(math.exp(value)),
+                                             math.log(TEMPERATURE_RANGE[0]), math.log(TEMPERATURE_RANGE[1]))
+    temperature = float(math.exp(log_temperature))
+    after = mean_nll(temperature)  # also leaves the temperature set (compiled decoders read the weight)
+    return TemperatureFit(temperature, count, before, after)
+
+
+def golden_section_minimum(function, low: float, high: float, steps: int = SEARCH_STEPS) -> float:
+    """The minimum of a unimodal ``function`` on ``[low, high]``."""
+    ratio = (math.sqrt(5) - 1) / 2
+    left, right = high - ratio * (high - low), low + ratio * (high - low)
+    at_left, at_right = function(left), function(right)
+    for _ in range(steps):
+        if at_left <= at_right:
+            high, right, at_right = right, left, at_left
+            left = high - ratio * (high - low)
+            at_left = function(left)
+        else:
+            low, left, at_left = left, right, at_right
+            right = low + ratio * (high - low)
+            at_right = function(right)
+    return (low + high) / 2
+
+
+# reliability -------------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Bin:
+    low: float
+    high: float
+    count: int
+    confidence: Optional[float]  # mean confidence of the bin's entities
+    precision: Optional[float]  # the share of them that are right
+
+
+def scored_entities(predictions, corpus: Corpus) -> List[Tuple[str, float, bool]]:
+    """(type, confidence, right) of every predicted entity; right: the gold data have it with the
+    same type and boundaries (conlleval)."""
+    pairs = []
+    for sentence, prediction in zip(corpus.sentences, predictions):
+        gold = set(tagging.spans(sentence.labels))
+        for entity in prediction.entities():
+            pairs.append((entity.type, entity.confidence,
+                          tagging.Span(entity.type, entity.start, entity.end) in gold))
+    return pairs
+
+
+def reliability(pairs: Sequence[Tuple[str, float, bool]], edges: Sequence[float] = EDGES) -> Tuple[List[Bin], float]:
+    """The reliability table of scored entities and the expected calibration error: the mean over
+    entities of |precision - mean confidence| of their bin (the last bin includes 1)."""
+    bins, ece = [], 0.0
+    for number, (low, high) in enumerate(zip(edges, edges[1:])):
+        last = number == len(edges) - 2
+        inside = [(confidence, right) for _, confidence, right in pairs
+                  if low <= confidence < high or (last and confidence == high)]
+        if not inside:
+            bins.append(Bin(low, high, 0, None, None))
+            continue
+        confidence = float(np.mean([c for c, _ in inside]))
+        precision = float(np.mean([r for _, r in inside]))
+        ece += len(inside) / len(pairs) * abs(precision - confidence)
+        bins.append(Bin(low, high, len(inside), confidence, precision))
+    return bins, ece
+
+
+def reliability_markdown(bins: Sequence[Bin]) -> str:
+    total = sum(b.count for b in bins) or 1
+    lines = ["| confidence | entities | share | mean confidence | precision | gap |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for b in bins:
+        if b.count:
+            lines.append(f"| [{b.low:.2f}, {b.high:.2f}{']' if b.high >= 1 else ')'} | {b.count} | "
+                         f"{100 * b.count / total:.1f}% | {100 * b.confidence:.1f} | {100 * b.precision:.1f} | "
+                         f"{100 * (b.precision - b.confidence):+.1f} |")
+    return "\n".join(lines)
+
+
+def reliability_diagram(curves: Sequence[Tuple[str, Sequence[Bin], float]], path, title: str = "") -> None:
+    """A reliability diagram PNG: per curve (name, bins, ECE), precision against mean confidence."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(5.5, 5))
+    axes.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="calibrated")
+    for name, bins, ece in curves:
+        filled = [b for b in bins if b.count]
+        axes.plot([b.confidence for b in filled], [b.precision for b in filled], marker="o",
+                  label=f"{name} (ECE {100 * ece:.1f})")
+    axes.set_xlabel("entity confidence (bin mean)")
+    axes.set_ylabel("precision of the bin's entities")
+    axes.set_xlim(0, 1)
+    axes.set_ylim(0, 1)
+    axes.set_title(title)
+    axes.legend(loc="upper left")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def calibrate(tagger, dev: Corpus, trained_on: Corpus, say) -> Optional[dict]:
+    """The end of ``train`` and ``update``: fit the temperature on ``dev`` and say so; the fit's
+    figures for evaluation.json. Dev sentences that are all training sentences (a corpus too small to
+    split) cannot tell overconfidence: the temperature is then left as it is, and that is said."""
+    seen = {tuple(sentence.tokens) for sentence in trained_on.sentences}
+    if all(tuple(sentence.tokens) in seen for sentence in dev.sentences):
+        say(f"confidences not calibrated: the dev sentences are training sentences (temperature stays "
+            f"{tagger.temperature:.2f}; give a dev set to calibrate)")
+        return None
+    fit = fit_temperature(tagger, dev)
+    if fit is None:
+        say("confidences not calibrated: no dev sentence to fit a temperature on")
+        return None
+    say(f"confidences calibrated on {fit.sentences} dev sentences: temperature {fit.temperature:.2f} "
+        f"(gold-path log-loss per sentence {fit.nll_before:.3f} at 1 -> {fit.nll_after:.3f})")
+    return fit.to_dict()

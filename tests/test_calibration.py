@@ -1,0 +1,183 @@
+"""Calibrated confidences: the temperature divides the CRF's scores for the probabilities only, is
+fitted by the gold paths' likelihood, and is saved with the model and in the SavedModel."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from neuroner_tl import calibration, crf
+from neuroner_tl.calibration import Bin, reliability
+
+from conftest import invoke
+from test_crf import enumerated_probabilities, random_case
+
+
+def crf_layer(transitions, start, end, temperature=1.0):
+    layer = crf.CRF(transitions.shape[0])
+    layer.build((None, None, transitions.shape[0]))
+    matrix = np.zeros((transitions.shape[0] + 2,) * 2, np.float32)
+    count = transitions.shape[0]
+    matrix[:count, :count], matrix[count, :count], matrix[:count, count + 1] = transitions, start, end
+    layer.transitions.assign(matrix)
+    layer.temperature.assign(temperature)
+    return layer
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_calibrated_confidences_are_the_enumerated_probabilities_of_the_scores_over_t(seed):
+    inputs, transitions, lengths, start, end = random_case(seed, batch=3, time=3, tags=3)
+    temperature = 2.5
+    layer = crf_layer(transitions, start, end, temperature)
+    tags = np.zeros(lengths.shape + (3,), np.int32)
+    continues, is_entity = np.zeros((3, 3), bool), np.array([False, True, True])
+    token, _ = layer.confidences(inputs, tags, lengths, continues, is_entity, calibrated=True)
+    raw, _ = layer.confidences(inputs, tags, lengths, continues, is_entity)
+    for b, length in enumerate(lengths):
+        if length == 0:
+            continue
+        sequences, probabilities = enumerated_probabilities(inputs[b] / temperature, length,
+                                                            transitions / temperature, start / temperature,
+                                                            end / temperature)
+        expected = sum(p for s, p in zip(sequences, probabilities) if s[0] == 0)
+        assert token.numpy()[b, 0] == pytest.approx(expected, abs=1e-5)
+    assert not np.allclose(token.numpy(), raw.numpy())
+
+
+def sampled_gold(inputs, lengths, transitions, start, end, temperature, rng, copies):
+    """Gold paths drawn from the CRF's distribution at ``temperature``, ``copies`` per sentence."""
+    gold = np.zeros((len(lengths) * copies, inputs.shape[1]), np.int32)
+    for b, length in enumerate(lengths):
+        sequences, probabilities = enumerated_probabilities(inputs[b] / temperature, length,
+                                                            transitions / temperature, start / temperature,
+                                                            end / temperature)
+        for copy in range(copies):
+            gold[b * copies + copy, :length] = sequences[rng.choice(len(sequences), p=probabilities)]
+    return gold
+
+
+def test_the_likelihood_fit_recovers_the_temperature_the_gold_paths_were_drawn_at():
+    rng = np.random.default_rng(0)
+    inputs, transitions, lengths, start, end = random_case(7, batch=6, time=4, tags=3)
+    inputs, transitions = 3 * inputs, 3 * transitions  # peaked scores: an overconfident CRF
+    lengths[:] = 4
+    true_temperature, copies = 2.0, 400
+    gold = sampled_gold(inputs, lengths, transitions, start, end, true_temperature, rng, copies)
+    layer = crf_layer(transitions, start, end)
+    scores = calibration.DevScores([tf.constant(np.repeat(inputs, copies, axis=0))],
+                                   [tf.constant(np.repeat(lengths, copies))], [tf.constant(gold)])
+    fit = calibration.fit_crf_temperature(layer, scores)
+    assert fit.temperature == pytest.approx(true_temperature, rel=0.1)
+    assert float(layer.temperature.numpy()) == pytest.approx(fit.temperature)
+    assert fit.nll_after < fit.nll_before and fit.sentences == 6 * copies
+
+
+def test_a_gold_path_the_constraint_forbids_is_left_out_of_the_fit():
+    inputs, transitions, lengths, start, end = random_case(3, batch=2, time=3, tags=3)
+    lengths[:] = 3
+    allowed = np.ones((5, 5), bool)
+    allowed[0, 1] = False  # tag 0 -> tag 1 is forbidden
+    gold = np.array([[0, 1, 2], [2, 2, 2]], np.int32)
+    scores = calibration.DevScores([tf.constant(inputs)], [tf.constant(lengths)], [tf.constant(gold)])
+    fit = calibration.fit_crf_temperature(crf_layer(transitions, start, end), scores, allowed)
+    assert fit.sentences == 1 and np.isfinite(fit.nll_after)
+
+
+def test_golden_section_finds_the_minimum_of_a_unimodal_function():
+    assert calibration.golden_section_minimum(lambda x: (x - 0.37) ** 2 + 1, -3, 3) == pytest.approx(0.37, abs=1e-6)
+    assert calibration.golden_section_minimum(lambda x: abs(x + 2.5), -3, 3) == pytest.approx(-2.5, abs=1e-6)
+
+
+def test_reliability_bins_and_ece():
+    pairs = [("A", 0.95, True)] * 9 + [("A", 0.95, False)] + [("B", 0.55, True), ("B", 0.55, False), ("B", 1.0, True)]
+    bins, ece = reliability(pairs)
+    by_low = {b.low: b for b in bins}
+    assert by_low[0.95].count == 10 and by_low[0.95].precision == pytest.approx(0.9)  # [0.95, 0.99)
+    assert by_low[0.5].count == 2 and by_low[0.5].precision == pytest.approx(0.5)
+    assert by_low[0.99].count == 1  # a confidence of exactly 1 is in the last bin
+    assert by_low[0.0].count == 0 and by_low[0.0].precision is None
+    assert ece == pytest.approx((10 * 0.05 + 2 * 0.05 + 0) / 13)
+    assert isinstance(bins[0], Bin)
+
+
+@pytest.fixture()
+def hot_model(micro_model, tmp_path):
+    """The micro model with a temperature of 3 (so calibrated and raw numbers differ plainly)."""
+    from neuroner_tl import api
+    from neuroner_tl.model_io import save_tagger
+
+    tagger = api.load_tagger(micro_model)
+    tagger.network.crf.temperature.assign(3.0)
+    folder = tmp_path / "hot"
+    save_tagger(tagger, folder)
+    return folder
+
+
+def test_the_temperature_changes_confidences_never_tags_and_survives_saving(hot_model, micro_data):
+    from neuroner_tl import api
+
+    tagger = api.load_tagger(hot_model)
+    assert tagger.temperature == pytest.approx(3.0)
+    corpus = api.load_corpus(micro_data["test"])
+    calibrated = tagger.predict_with_confidence(corpus.sentences)
+    tagger.calibrated = False
+    raw = tagger.predict_with_confidence(corpus.sentences)
+    assert [p.tags for p in calibrated] == [p.tags for p in raw]
+    assert not np.allclose(np.concatenate([p.token_confidences for p in calibrated]),
+                           np.concatenate([p.token_confidences for p in raw]))
+    tagger.calibrated = True
+    tagger.network.crf.temperature.assign(1.0)
+    one = tagger.predict_with_confidence(corpus.sentences)
+    np.testing.assert_allclose(np.concatenate([p.token_confidences for p in one]),
+                               np.concatenate([p.token_confidences for p in raw]), atol=1e-6)
+    assert [p.probability for p in one] == pytest.approx([p.probability for p in raw], abs=1e-6)
+
+
+def test_the_saved_model_reports_the_calibrated_confidences(hot_model):
+    from neuroner_tl import api
+
+    tagger = api.load_tagger(hot_model)
+    text = "please send the invoice to Maria Rossi in Berlin"
+    expected = tagger.tag(text, min_confidence=None)
+    loaded = tf.saved_model.load(str(hot_model / "saved_model"))
+    served = loaded.signatures["serve_text"](texts=tf.constant([text]))
+    confidences = served["confidence"].numpy()[0][: int(served["token_count"].numpy()[0])]
+    tokens = tagger.predict_with_confidence([text.split()])[0]
+    np.testing.assert_allclose(confidences, tokens.token_confidences, atol=1e-5)
+    assert len(expected) == int(served["entity_count"].numpy()[0])
+
+
+def test_an_old_model_without_a_temperature_loads_with_the_raw_confidences(micro_model, tmp_path):
+    """Folders written before calibration lack the weight: they load with a temperature of 1 (here a
+    format-1 folder, whose weights.npz is read by the same ``assign_weights``), and a SavedModel read
+    for weights it lacks is read without it."""
+    from neuroner_tl import model_io
+    from neuroner_tl.model import weight_arrays
+
+    tagger = model_io.load_tagger(micro_model)
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    for name in model_io.ASSET_FILES:
+        shutil.copy(micro_model / model_io.SAVED_MODEL_DIR / model_io.ASSETS / name, legacy / name)
+    info = json.loads((legacy / "model.json").read_text())
+    (legacy / "model.json").write_text(json.dumps({**info, "format_version": 1}))
+    arrays = {k: v for k, v in weight_arrays(tagger.network).items() if k != "crf/temperature"}
+    np.savez(legacy / "weights.npz", **arrays)
+    old = model_io.load_tagger(legacy, quiet=True)
+    assert old.temperature == 1.0
+
+    checkpoint = tmp_path / "checkpoint"
+    tf.train.Checkpoint(**{model_io.WEIGHTS_ATTRIBUTE: {"crf/transitions": tf.Variable(arrays["crf/transitions"])}}
+                        ).write(str(checkpoint / "variables" / "variables"))
+    read = model_io.read_saved_model_weights(tmp_path, checkpoint, ["crf/transitions", "crf/temperature"])
+    assert list(read) == ["crf/transitions"]
+
+
+def test_training_fits_a_temperature_and_info_shows_it(micro_model):
+    evaluation = json.loads((micro_model / "evaluation.json").read_text())
+    fit = evaluation["calibration"]
+    assert fit["sentences"] == 10 and fit["nll_per_sentence_after"] <= fit["nll_per_sentence_before"]
+    code, output = invoke("info", micro_model)
+    assert code == 0 and f"confidence temperature: {fit['temperature']:.3f}" in output
