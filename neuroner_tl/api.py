@@ -6,6 +6,7 @@ import collections
 import dataclasses
 import json
 import sys
+import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Union
 
@@ -14,7 +15,7 @@ import numpy as np
 from . import prediction
 from . import tags as tagging
 from .brat import read_brat_documents, text_sentences, write_brat
-from .calibration import calibrate
+from .calibration import calibrate_on_dev, fit_temperature
 from .config import MAX_DIMENSION, Hyperparameters
 from .conll import Corpus, Sentence, atomic_write_text, atomic_writer, read_utf8_text, write_conll
 from .corpora import (check_has_entities, check_target_has_types, check_types, check_types_have_training_spans,
@@ -26,7 +27,7 @@ from .evaluation import Report
 from .formats import (check_formats, check_output_file, detect_input_format, load_corpus,
                       path_of, require_labels, sentences_with_offsets)
 from .lines import LineSource
-from .model_io import file_fingerprint, load_tagger, read_evaluation
+from .model_io import file_fingerprint, load_tagger, read_evaluation, save_tagger
 from .model_io import upgrade as upgrade_folder
 from .runfolder import RunFolder, check_model_destination, check_writable_place, fingerprint_of_corpus, fingerprint_of_value
 from .tagger import Prediction, Tagger, Threshold, build_tagger
@@ -103,7 +104,7 @@ def train(train_data: CorpusLike, output: Optional[PathLike], *, dev: Optional[C
                           stop_after_epochs=stop_after_epochs,
                           frozen=("word_embedding",) if hp.freeze_word_embeddings else (), devices=devices)
         trainer.fit(items, dev_corpus, resume=run.resuming)
-        calibrated = calibrate(tagger, dev_corpus, train_part, progress.log)
+        calibrated = calibrate_on_dev(tagger, dev_corpus, train_part, progress.log)
         dev_report = tagger.evaluate(dev_corpus)[0]
         test_report = tagger.evaluate(test_corpus)[0] if test_corpus is not None else None
         progress.log(f"best epoch {trainer.best_epoch}: dev F1 {dev_report.f1:.2f}"
@@ -347,3 +348,29 @@ def annotate(model: Union[PathLike, Tagger], target: CorpusLike, entity_types: S
 def upgrade(model: PathLike, output: PathLike, *, force: bool = False) -> Path:
     """Rewrite a model folder of an earlier format (or a bare SavedModel) as a current model folder."""
     return upgrade_folder(model, output, force=force)
+
+
+def calibrate(model: Union[PathLike, Tagger], data: CorpusLike, output: PathLike, *, objective: str = "spans",
+              scheme: Optional[str] = None, force: bool = False):
+    """Refit the model's confidence temperature on labelled ``data`` from the text it will tag, and
+    write the model to ``output`` (tags never change; ``model`` is never modified). ``train`` and
+    ``update`` calibrate on their dev data, but a model is overconfident on text unlike that: a
+    customer's own labelled sample calibrates it for theirs. A ``Tagger`` given is calibrated in place.
+    Returns the ``calibration.TemperatureFit``."""
+    source = model_path(model)
+    check_model_destination(output, force, [source, path_of(data)])
+    tagger = as_tagger(model)
+    corpus = require_labels(load_corpus(data, scheme), "calibration")
+    fit = fit_temperature(tagger, corpus, objective)
+    if fit is None:
+        raise DataFormatError("has no sentence on which the model predicts an entity: nothing to fit a "
+                              "temperature on", path_of(data))
+    evaluation = (read_evaluation(source) if source is not None else None) or {}
+    evaluation["calibration"] = {**fit.to_dict(), "fitted_on": path_of(data) or "(in memory)"}
+    with tempfile.TemporaryDirectory() as scratch:
+        extras = {name: Path(source) / name for name in ("training.png", "update.png", "logs")
+                  if source is not None and (Path(source) / name).exists()}
+        extras["evaluation.json"] = Path(scratch) / "evaluation.json"
+        atomic_write_text(extras["evaluation.json"], json.dumps(evaluation, indent=2) + "\n")
+        save_tagger(tagger, output, force=force, extra_files=extras)
+    return fit

@@ -39,19 +39,24 @@ TEMPERATURE_RANGE = (0.05, 20.0)
 SEARCH_STEPS = 40  # golden-section steps over log T: the bracket shrinks 0.618^40, far below 1e-6
 
 
+OBJECTIVES = ("spans", "likelihood")
+
+
 @dataclasses.dataclass(frozen=True)
 class TemperatureFit:
     """A fitted temperature and the dev figures that chose it."""
 
     temperature: float
-    sentences: int  # dev sentences used (a gold path the constraint forbids cannot be scored)
-    nll_before: float  # mean negative log-likelihood of the gold paths per sentence, at T = 1
-    nll_after: float  # ... at ``temperature``
+    objective: str  # one of OBJECTIVES
+    sentences: int  # dev sentences used
+    entities: int  # predicted dev entities (the spans objective's examples)
+    loss_before: float  # the objective at T = 1 (per entity, or per sentence for the likelihood)
+    loss_after: float  # ... at ``temperature``
 
     def to_dict(self) -> dict:
-        return {"temperature": self.temperature, "fitted_on": "dev", "sentences": self.sentences,
-                "objective": "gold tag sequences' log-likelihood",
-                "nll_per_sentence_before": self.nll_before, "nll_per_sentence_after": self.nll_after}
+        return {"temperature": self.temperature, "objective": self.objective, "fitted_on": "dev",
+                "sentences": self.sentences, "entities": self.entities,
+                "loss_before": self.loss_before, "loss_after": self.loss_after}
 
 
 @dataclasses.dataclass
@@ -75,11 +80,30 @@ def dev_scores(tagger, corpus: Corpus, batch_size: int = 128) -> DevScores:
     return scores
 
 
-def fit_temperature(tagger, corpus: Corpus, batch_size: int = 128) -> Optional[TemperatureFit]:
+def fit_temperature(tagger, corpus: Corpus, objective: str = "spans",
+                    batch_size: int = 128) -> Optional[TemperatureFit]:
     """Fit and set ``tagger``'s temperature on the labelled ``corpus`` (see the module's docstring);
-    None, with the temperature left as it is, when ``corpus`` has no sentence to fit on."""
-    return fit_crf_temperature(tagger.network.crf, dev_scores(tagger, corpus, batch_size),
-                               tagger.allowed_transitions())
+    None, with the temperature left as it is, when ``corpus`` has nothing to fit on."""
+    scores = dev_scores(tagger, corpus, batch_size)
+    if objective == "likelihood":
+        return fit_crf_temperature(tagger.network.crf, scores, tagger.allowed_transitions())
+    continues, is_entity = tagger.network.span_rules
+    return fit_span_temperature(tagger.network.crf, scores, tagger.labels, continues, is_entity,
+                                tagger.allowed_transitions())
+
+
+def _search(loss, objective: str, sentences: int, entities: int, crf) -> TemperatureFit:
+    """Minimise ``loss(temperature)`` over log T by golden section; leaves the temperature set."""
+    def at(temperature: float) -> float:
+        crf.temperature.assign(temperature)
+        return loss()
+
+    before = at(1.0)
+    log_temperature = golden_section_minimum(lambda value: at(math.exp(value)),
+                                             math.log(TEMPERATURE_RANGE[0]), math.log(TEMPERATURE_RANGE[1]))
+    temperature = float(math.exp(log_temperature))
+    after = at(temperature)  # also leaves the temperature set (compiled decoders read the weight)
+    return TemperatureFit(temperature, objective, sentences, entities, before, after)
 
 
 def fit_crf_temperature(crf, scores: DevScores, allowed=None) -> Optional[TemperatureFit]:
@@ -91,8 +115,7 @@ def fit_crf_temperature(crf, scores: DevScores, allowed=None) -> Optional[Temper
     if count == 0:
         return None
 
-    def mean_nll(temperature: float) -> float:
-        crf.temperature.assign(temperature)
+    def mean_nll() -> float:
         total = 0.0
         for potentials, gold, lengths, kept in zip(scores.potentials, scores.gold, scores.lengths, keep):
             nll = (crf.log_norm(potentials, lengths, allowed, calibrated=True)
@@ -100,12 +123,40 @@ def fit_crf_temperature(crf, scores: DevScores, allowed=None) -> Optional[Temper
             total += float(tf.reduce_sum(tf.where(kept, nll, tf.zeros_like(nll))))
         return total / count
 
-    before = mean_nll(1.0)
-    log_temperature = golden_section_minimum(lambda value: mean_nll(math.exp(value)),
-                                             math.log(TEMPERATURE_RANGE[0]), math.log(TEMPERATURE_RANGE[1]))
-    temperature = float(math.exp(log_temperature))
-    after = mean_nll(temperature)  # also leaves the temperature set (compiled decoders read the weight)
-    return TemperatureFit(temperature, count, before, after)
+    return _search(mean_nll, "likelihood", count, 0, crf)
+
+
+def fit_span_temperature(crf, scores: DevScores, labels: Sequence[str], continues, is_entity,
+                         allowed=None) -> Optional[TemperatureFit]:
+    """Set ``crf``'s temperature to the one whose entity confidences best predict which predicted
+    entities are right: the log-loss of (confidence, right) over the entities decoding finds in
+    ``scores`` (right: the gold path has the same type and boundaries). The paths do not depend on
+    the temperature, so they are decoded once."""
+    batches = []  # (potentials, lengths, predicted tag ids, [row, first token] of each entity, right)
+    for potentials, gold, lengths in zip(scores.potentials, scores.gold, scores.lengths):
+        predicted, _ = crf.decode(potentials, lengths, allowed)
+        places, right = [], []
+        for row, length in enumerate(lengths.numpy()):
+            truth = set(tagging.spans([labels[i] for i in gold[row, :length].numpy()]))
+            for span in tagging.spans([labels[i] for i in predicted[row, :length].numpy()]):
+                places.append((row, span.start))
+                right.append(span in truth)
+        if places:
+            batches.append((potentials, lengths, predicted, tf.constant(places, tf.int32),
+                            tf.constant(right, tf.float32)))
+    entities = sum(int(batch[3].shape[0]) for batch in batches)
+    if entities == 0:
+        return None
+
+    def log_loss() -> float:
+        total = 0.0
+        for potentials, lengths, predicted, places, right in batches:
+            _, span = crf.confidences(potentials, predicted, lengths, continues, is_entity, allowed, calibrated=True)
+            confidence = tf.clip_by_value(tf.gather_nd(span, places), 1e-7, 1 - 1e-7)
+            total -= float(tf.reduce_sum(right * tf.math.log(confidence) + (1 - right) * tf.math.log(1 - confidence)))
+        return total / entities
+
+    return _search(log_loss, "spans", sum(int(n.shape[0]) for n in scores.lengths), entities, crf)
 
 
 def golden_section_minimum(function, low: float, high: float, steps: int = SEARCH_STEPS) -> float:
@@ -202,7 +253,7 @@ def reliability_diagram(curves: Sequence[Tuple[str, Sequence[Bin], float]], path
     plt.close(figure)
 
 
-def calibrate(tagger, dev: Corpus, trained_on: Corpus, say) -> Optional[dict]:
+def calibrate_on_dev(tagger, dev: Corpus, trained_on: Corpus, say) -> Optional[dict]:
     """The end of ``train`` and ``update``: fit the temperature on ``dev`` and say so; the fit's
     figures for evaluation.json. Dev sentences that are all training sentences (a corpus too small to
     split) cannot tell overconfidence: the temperature is then left as it is, and that is said."""
@@ -215,6 +266,6 @@ def calibrate(tagger, dev: Corpus, trained_on: Corpus, say) -> Optional[dict]:
     if fit is None:
         say("confidences not calibrated: no dev sentence to fit a temperature on")
         return None
-    say(f"confidences calibrated on {fit.sentences} dev sentences: temperature {fit.temperature:.2f} "
-        f"(gold-path log-loss per sentence {fit.nll_before:.3f} at 1 -> {fit.nll_after:.3f})")
+    say(f"confidences calibrated on {fit.entities} entities of {fit.sentences} dev sentences: temperature "
+        f"{fit.temperature:.2f} (log-loss per entity {fit.loss_before:.3f} at 1 -> {fit.loss_after:.3f})")
     return fit.to_dict()

@@ -264,6 +264,28 @@ def upgrade(model, output, force):
 
 @cli.command()
 @click.argument("model", type=click.Path())
+@click.argument("data", type=click.Path())
+@click.option("--output", "-o", required=True, type=click.Path(), help="The calibrated model folder to write.")
+@click.option("--objective", type=click.Choice(["spans", "likelihood"]), default="spans", show_default=True,
+              help="spans: the predicted entities' confidences against whether they are right; likelihood: "
+                   "the gold tag sequences' probability.")
+@_scheme_option
+@click.option("--force", is_flag=True, help="Replace an existing output folder (never MODEL).")
+@friendly_errors
+def calibrate(model, data, output, objective, scheme, force):
+    """Refit MODEL's confidence temperature on labelled DATA from the text it will tag, and write the
+    model to OUTPUT. Tags and F1 do not change; the confidences of every output do."""
+    from . import api
+
+    fit = api.calibrate(model, data, output, objective=objective, scheme=scheme, force=force)
+    examples = (f"{fit.entities} predicted entities of {fit.sentences} sentences" if objective == "spans"
+                else f"the gold tags of {fit.sentences} sentences")
+    click.echo(f"{output}: temperature {fit.temperature:.3f}, fitted on {examples} (log-loss {fit.loss_before:.3f} "
+               f"at 1 -> {fit.loss_after:.3f})")
+
+
+@cli.command()
+@click.argument("model", type=click.Path())
 @click.option("--json", "as_json", is_flag=True)
 @friendly_errors
 def info(model, as_json):

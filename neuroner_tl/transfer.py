@@ -59,7 +59,7 @@ import numpy as np
 
 from . import tags as tagging
 from .batching import Encoded, encode
-from .calibration import calibrate
+from .calibration import calibrate_on_dev
 from .config import Hyperparameters, check_fields, coerce_fields, field_types
 from .conll import Corpus, atomic_write_text
 from .corpora import check_target_has_types, check_types, describe_corpus, hold_out_dev, span_counts
@@ -436,7 +436,7 @@ def update(model, target, entity_types: Sequence[str], output, *, settings: Opti
             selection = None
             trainer.hp = dataclasses.replace(trainer.hp, max_epochs=fixed_budget_epochs(len(items), trainer.hp))
         trainer.fit(items, selection=selection, resume=run.resuming)
-        calibrated = calibrate(tagger, annotated_dev.corpus, training_corpus, say)
+        calibrated = calibrate_on_dev(tagger, annotated_dev.corpus, training_corpus, say)
         update_history = tagger.history
         tagger.history = source_history
         dev_report = tagger.evaluate(annotated_dev.corpus)[0]

@@ -71,7 +71,7 @@ def test_the_likelihood_fit_recovers_the_temperature_the_gold_paths_were_drawn_a
     fit = calibration.fit_crf_temperature(layer, scores)
     assert fit.temperature == pytest.approx(true_temperature, rel=0.1)
     assert float(layer.temperature.numpy()) == pytest.approx(fit.temperature)
-    assert fit.nll_after < fit.nll_before and fit.sentences == 6 * copies
+    assert fit.loss_after < fit.loss_before and fit.sentences == 6 * copies and fit.objective == "likelihood"
 
 
 def test_a_gold_path_the_constraint_forbids_is_left_out_of_the_fit():
@@ -82,7 +82,30 @@ def test_a_gold_path_the_constraint_forbids_is_left_out_of_the_fit():
     gold = np.array([[0, 1, 2], [2, 2, 2]], np.int32)
     scores = calibration.DevScores([tf.constant(inputs)], [tf.constant(lengths)], [tf.constant(gold)])
     fit = calibration.fit_crf_temperature(crf_layer(transitions, start, end), scores, allowed)
-    assert fit.sentences == 1 and np.isfinite(fit.nll_after)
+    assert fit.sentences == 1 and np.isfinite(fit.loss_after)
+
+
+def test_the_span_fit_recovers_the_temperature_entity_correctness_was_drawn_at():
+    """Gold paths drawn at T = 2 from an overconfident CRF: an entity of the Viterbi path is right as
+    often as its confidence at T = 2 says, so the span-level log-loss is least near 2."""
+    from neuroner_tl import tags as tagging
+
+    labels = ["O", "B-A", "I-A"]
+    rng = np.random.default_rng(1)
+    inputs, transitions, lengths, start, end = random_case(11, batch=6, time=4, tags=3)
+    inputs, transitions = 3 * inputs, 3 * transitions
+    transitions[0, 2], start[2] = -1e4, -1e4  # IOB2: I-A only inside an entity, so entities start at B-A
+    lengths[:] = 4
+    true_temperature, copies = 2.0, 400
+    gold = sampled_gold(inputs, lengths, transitions, start, end, true_temperature, rng, copies)
+    layer = crf_layer(transitions, start, end)
+    scores = calibration.DevScores([tf.constant(np.repeat(inputs, copies, axis=0))],
+                                   [tf.constant(np.repeat(lengths, copies))], [tf.constant(gold)])
+    fit = calibration.fit_span_temperature(layer, scores, labels, tagging.span_continuation(labels),
+                                           np.array([False, True, True]))
+    assert fit.objective == "spans" and fit.entities >= 6 * copies
+    assert fit.temperature == pytest.approx(true_temperature, rel=0.15)
+    assert fit.loss_after < fit.loss_before
 
 
 def test_golden_section_finds_the_minimum_of_a_unimodal_function():
@@ -178,6 +201,24 @@ def test_an_old_model_without_a_temperature_loads_with_the_raw_confidences(micro
 def test_training_fits_a_temperature_and_info_shows_it(micro_model):
     evaluation = json.loads((micro_model / "evaluation.json").read_text())
     fit = evaluation["calibration"]
-    assert fit["sentences"] == 10 and fit["nll_per_sentence_after"] <= fit["nll_per_sentence_before"]
+    assert fit["sentences"] == 10 and fit["objective"] == "spans" and fit["loss_after"] <= fit["loss_before"]
     code, output = invoke("info", micro_model)
     assert code == 0 and f"confidence temperature: {fit['temperature']:.3f}" in output
+
+
+def test_calibrate_refits_on_the_users_data_into_a_new_folder_and_never_touches_the_model(micro_model, micro_data,
+                                                                                         tmp_path):
+    from neuroner_tl import api
+
+    before = api.load_tagger(micro_model).temperature
+    output = tmp_path / "calibrated"
+    code, text = invoke("calibrate", micro_model, micro_data["test"], "-o", output, "--objective", "likelihood")
+    assert code == 0 and "temperature" in text, text
+    fitted = json.loads((output / "evaluation.json").read_text())["calibration"]
+    assert fitted["objective"] == "likelihood" and fitted["fitted_on"] == str(micro_data["test"])
+    assert api.load_tagger(output).temperature == pytest.approx(fitted["temperature"])
+    assert api.load_tagger(micro_model).temperature == before
+    corpus = api.load_corpus(micro_data["test"])
+    assert api.load_tagger(output).predict(corpus.sentences) == api.load_tagger(micro_model).predict(corpus.sentences)
+    code, text = invoke("calibrate", micro_model, micro_data["test"], "-o", micro_model, "--force")
+    assert code != 0 and api.load_tagger(micro_model).temperature == before
