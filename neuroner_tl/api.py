@@ -17,7 +17,8 @@ from . import tags as tagging
 from .brat import read_brat_documents, text_sentences, write_brat
 from .calibration import calibrate_on_dev, fit_temperature
 from .config import MAX_DIMENSION, Hyperparameters
-from .conll import Corpus, Sentence, atomic_write_text, atomic_writer, read_utf8_text, write_conll
+from .conll import (Corpus, Sentence, atomic_write_bytes, atomic_write_text, atomic_writer, read_utf8_text,
+                    write_conll)
 from .corpora import (check_has_entities, check_target_has_types, check_types, check_types_have_training_spans,
                       describe_corpus, hold_out_dev)
 from .devices import Devices
@@ -30,11 +31,14 @@ from .lines import LineSource
 from .model_io import file_fingerprint, load_tagger, read_evaluation, save_tagger
 from .model_io import upgrade as upgrade_folder
 from .runfolder import RunFolder, check_model_destination, check_writable_place, fingerprint_of_corpus, fingerprint_of_value
-from .tagger import Prediction, Tagger, Threshold, build_tagger
+from .tagger import Prediction, Tagger, Threshold, build_tagger, gold_tags
+from .thresholds import DEFAULT_LADDER, ThresholdReport, check_ladder, check_target_precision, plot_thresholds
+from .thresholds import threshold_report as sweep_thresholds
 from .training import Progress, Trainer, seed_everything
 
-__all__ = ["TrainResult", "train", "evaluate", "predict", "predict_stream", "tag", "update", "annotate", "info",
-           "make_embeddings", "demo", "upgrade", "load_tagger", "load_corpus", "as_tagger", "Progress", "Devices"]
+__all__ = ["TrainResult", "train", "evaluate", "threshold_report", "predict", "predict_stream", "tag", "update",
+           "annotate", "info", "make_embeddings", "demo", "upgrade", "load_tagger", "load_corpus", "as_tagger",
+           "Progress", "Devices"]
 
 PathLike = Union[str, Path]
 CorpusLike = Union[PathLike, Corpus]
@@ -128,17 +132,66 @@ def model_path(model: Union[PathLike, Tagger]) -> Optional[PathLike]:
 
 
 def evaluate(model: Union[PathLike, Tagger], data: CorpusLike, scheme: Optional[str] = None,
-             predictions_output: Optional[PathLike] = None, force: bool = False) -> Report:
-    """conlleval figures of ``model`` on labelled ``data``; optionally writes gold and predicted tags."""
+             predictions_output: Optional[PathLike] = None, force: bool = False,
+             min_confidence: Threshold = None) -> Report:
+    """conlleval figures of ``model`` on labelled ``data``; optionally writes gold and predicted tags.
+    Entities below ``min_confidence`` (as ``predict`` takes it) are dropped before scoring."""
     if predictions_output is not None:
         check_output_file(predictions_output, force, [path_of(data), model_path(model)])
     tagger = as_tagger(model)
     corpus = require_labels(load_corpus(data, scheme), "evaluation")
-    report, predicted = tagger.evaluate(corpus)
+    report, predicted = tagger.evaluate(corpus, min_confidence=min_confidence)
     if predictions_output is not None:
-        write_conll(predictions_output, [s.with_labels(tagging.convert(s.labels, "IOB2")) for s in corpus.sentences],
-                    predicted)
+        write_evaluated(predictions_output, corpus, predicted)
     return report
+
+
+def write_evaluated(path: PathLike, corpus: Corpus, predicted: Sequence[Sequence[str]]) -> None:
+    """Tokens, gold and predicted tags (all IOB2) as CoNLL."""
+    write_conll(path, [s.with_labels(tags) for s, tags in zip(corpus.sentences, gold_tags(corpus))], predicted)
+
+
+def threshold_report(model: Union[PathLike, Tagger], data: CorpusLike, *, scheme: Optional[str] = None,
+                     ladder: Sequence[float] = DEFAULT_LADDER, target_precision: Optional[float] = None,
+                     json_output: Optional[PathLike] = None, plot_output: Optional[PathLike] = None,
+                     predictions_output: Optional[PathLike] = None, force: bool = False,
+                     batch_size: int = 128) -> ThresholdReport:
+    """Precision, recall and F1 of ``model`` on labelled ``data`` per type and overall at each
+    threshold of ``ladder`` (0, no threshold, always among them), the best F1's threshold and, with
+    ``target_precision`` (e.g. 0.95), the lowest threshold that reaches it: what ``min_confidence``
+    set to each threshold would give, from one prediction pass. Optionally writes the report as JSON
+    (``json_output``), its curves as a PNG (``plot_output``) and the unthresholded predictions as
+    CoNLL (``predictions_output``)."""
+    ladder = check_ladder(ladder)
+    target_precision = check_target_precision(target_precision)
+    outputs = {"the JSON report": json_output, "the plot": plot_output, "the predictions": predictions_output}
+    check_output_files(outputs, force, [path_of(data), model_path(model)])
+    tagger = as_tagger(model)
+    corpus = require_labels(load_corpus(data, scheme), "evaluation")
+    predictions = tagger.predict_with_confidence(corpus.sentences, batch_size, confidence=True)
+    report = sweep_thresholds([tagging.spans(tags) for tags in gold_tags(corpus)],
+                              [p.entities() for p in predictions], ladder, target_precision, tagger.entity_types)
+    if predictions_output is not None:
+        write_evaluated(predictions_output, corpus, [tagging.convert(p.tags, "IOB2") for p in predictions])
+    if json_output is not None:
+        atomic_write_text(json_output, report.to_json() + "\n")
+    if plot_output is not None:
+        atomic_write_bytes(plot_output, plot_thresholds(report))
+    return report
+
+
+def check_output_files(outputs: Dict[str, Optional[PathLike]], force: bool, inputs: Sequence) -> None:
+    """Every output a command writes (``outputs``: what it is -> path) passes ``check_output_file``,
+    and no two are the same file."""
+    seen: Dict[Path, str] = {}
+    for name, output in outputs.items():
+        if output is None:
+            continue
+        check_output_file(output, force, inputs)
+        where = Path(output).resolve()
+        if where in seen:
+            raise NeuronerError(f"{output} is given for two outputs ({seen[where]} and {name}); name two files")
+        seen[where] = name
 
 
 def predict(model: Union[PathLike, Tagger], source: PathLike, output: Optional[PathLike] = None, *,

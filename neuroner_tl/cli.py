@@ -15,6 +15,8 @@ from pathlib import Path
 
 import click
 
+from .errors import NeuronerError
+
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
@@ -42,7 +44,7 @@ def friendly_errors(command):
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        from .errors import Interrupted, NeuronerError
+        from .errors import Interrupted
 
         try:
             return command(*args, **kwargs)
@@ -165,13 +167,69 @@ def train(train_file, output, dev, test, embeddings, embeddings_format, config_f
 @_scheme_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--predictions", type=click.Path(), help="Also write token, gold and predicted tags as CoNLL here.")
-@click.option("--force", is_flag=True, help="Replace an existing predictions file.")
+@click.option("--min-confidence", "min_confidence", multiple=True, metavar="P|TYPE=P",
+              help="Score as predict --min-confidence would tag: entities less probable than P are dropped.")
+@click.option("--thresholds", "sweep", is_flag=True,
+              help="Instead, the threshold report: P, R, F1 per type and overall at a ladder of confidence "
+                   "thresholds, the best F1's and the ready-to-paste --min-confidence flags.")
+@click.option("--target-precision", metavar="P",
+              help="With --thresholds: also mark the lowest threshold whose precision reaches P (0-1, e.g. 0.95) "
+                   "and suggest it.")
+@click.option("--ladder", metavar="P,P,...",
+              help="With --thresholds: the thresholds to score (default 0,0.1,...,0.9,0.95,0.97,0.99,0.995,0.999; "
+                   "0 is always added).")
+@click.option("--thresholds-json", type=click.Path(), metavar="PATH",
+              help="With --thresholds: also write the report as JSON here.")
+@click.option("--thresholds-plot", type=click.Path(), metavar="PATH",
+              help="With --thresholds: also draw precision, recall and F1 against the threshold (PNG) here.")
+@click.option("--force", is_flag=True, help="Replace existing output files.")
 @friendly_errors
-def evaluate(model, data, scheme, as_json, predictions, force):
-    """Score MODEL on labelled DATA with conlleval's rules: per-type and overall P, R, F1."""
+def evaluate(model, data, scheme, as_json, predictions, min_confidence, sweep, target_precision, ladder,
+             thresholds_json, thresholds_plot, force):
+    """Score MODEL on labelled DATA with conlleval's rules: per-type and overall P, R, F1; with
+    --thresholds, at each confidence threshold of a ladder, to choose predict's --min-confidence."""
     from . import api
 
-    _print_report(api.evaluate(model, data, scheme=scheme, predictions_output=predictions, force=force), as_json)
+    sweep_options = {"--target-precision": target_precision, "--ladder": ladder,
+                     "--thresholds-json": thresholds_json, "--thresholds-plot": thresholds_plot}
+    if not sweep:
+        _refuse_without_thresholds(sweep_options)
+        report = api.evaluate(model, data, scheme=scheme, predictions_output=predictions, force=force,
+                              min_confidence=_thresholds(min_confidence))
+    elif min_confidence:
+        raise NeuronerError("--thresholds scores every threshold of its ladder itself: drop --min-confidence")
+    else:
+        report = api.threshold_report(model, data, scheme=scheme, ladder=_ladder(ladder),
+                                      target_precision=_probability(target_precision, "--target-precision"),
+                                      json_output=thresholds_json, plot_output=thresholds_plot,
+                                      predictions_output=predictions, force=force)
+    _print_report(report, as_json)
+
+
+def _refuse_without_thresholds(options) -> None:
+    given = [name for name, value in options.items() if value is not None]
+    if given:
+        raise NeuronerError(f"{', '.join(given)} belong{'s' if len(given) == 1 else ''} to the threshold report: "
+                            f"add --thresholds")
+
+
+def _probability(text, option):
+    """A number typed for ``option`` (range checks are the API's); not a number is a one-line error."""
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise NeuronerError(f"{option} takes a number between 0 and 1, not {text!r}") from None
+
+
+def _ladder(text):
+    """``--ladder 0.5,0.8,0.9``: the thresholds (default: ``thresholds.DEFAULT_LADDER``)."""
+    from .thresholds import DEFAULT_LADDER
+
+    if text is None:
+        return DEFAULT_LADDER
+    return [_probability(part.strip(), "--ladder") for part in text.split(",") if part.strip()]
 
 
 @cli.command()

@@ -244,17 +244,23 @@ def atomic_write_text(path: PathLike, text: str) -> None:
         stream.write(text)
 
 
+def atomic_write_bytes(path: PathLike, data: bytes) -> None:
+    """Write ``data`` (an image, say) to ``path`` through :func:`atomic_writer`."""
+    with atomic_writer(path, binary=True) as stream:
+        stream.write(data)
+
+
 @contextlib.contextmanager
-def atomic_writer(path: PathLike):
-    """A text stream onto a hidden temporary file beside ``path``, renamed into place when the block
-    ends without an error: a crash leaves the old file or none, never half a file. Temporaries of
-    killed processes are removed."""
+def atomic_writer(path: PathLike, binary: bool = False):
+    """A text (or, with ``binary``, bytes) stream onto a hidden temporary file beside ``path``, renamed
+    into place when the block ends without an error: a crash leaves the old file or none, never half
+    a file. Temporaries of killed processes are removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temporaries(path.parent, f".{path.name}.")
     temporary = path.parent / f".{path.name}.{os.getpid()}.tmp"
     try:
-        with open(temporary, "w", encoding="utf-8", newline="\n") as stream:
+        with (open(temporary, "wb") if binary else open(temporary, "w", encoding="utf-8", newline="\n")) as stream:
             yield stream
         os.replace(temporary, path)
     except BaseException:

@@ -15,6 +15,7 @@ from .conll import Corpus, Sentence
 from .errors import DataFormatError, ThresholdError
 from .evaluation import evaluate
 from .model import CHAR_INPUT, CHARS_SPEC, WORD_INPUT, WORDS_SPEC, build_model, crf_layer
+from .thresholds import keeps
 from .tokenizer import split_sentences
 from .vocabulary import (TokenEncoder, Vocabulary, build_char_vocabulary, build_word_vocabulary, count_words,
                          replace_digits, singleton_words)
@@ -87,7 +88,7 @@ def drop_unconfident(prediction: Prediction, min_confidence: Threshold, scheme: 
     tokens become O (and their confidences the probability that the token is not that entity's)."""
     if min_confidence is None or prediction.span_confidences is None:
         return prediction
-    kept = [span for span in prediction.entities() if span.confidence >= threshold_for(min_confidence, span.type)]
+    kept = [span for span in prediction.entities() if keeps(span.confidence, threshold_for(min_confidence, span.type))]
     if len(kept) == len(tagging.spans(prediction.tags)):
         return prediction
     tags = tagging.tags_from_spans([tagging.Span(s.type, s.start, s.end) for s in kept], len(prediction.tags), scheme)
@@ -96,6 +97,11 @@ def drop_unconfident(prediction: Prediction, min_confidence: Threshold, scheme: 
         if old != new:
             token[position] = span[position] = 1.0 - token[position]
     return Prediction(tags, prediction.log_probability, token, span)
+
+
+def gold_tags(corpus: Corpus) -> List[List[str]]:
+    """A labelled corpus's tags in IOB2, the scheme every evaluation scores in."""
+    return [tagging.convert(s.labels, "IOB2") for s in corpus.sentences]
 
 
 def check_tokens(token_lists: Sequence[Sequence[str]]) -> None:
@@ -334,12 +340,14 @@ class Tagger:
                                        "confidence": round(span.confidence, 6)})
         return results[0] if single else results
 
-    def evaluate(self, corpus: Corpus, batch_size: int = 128):
+    def evaluate(self, corpus: Corpus, batch_size: int = 128, min_confidence: Threshold = None):
         """(conlleval report, predicted IOB2 tags) on a labelled corpus; both sides are scored in IOB2,
-        as NeuroNER does, since conlleval has no rule for BIOES."""
-        predicted = self.predict(corpus.sentences, batch_size, scheme="IOB2")
-        gold = [tagging.convert(s.labels, "IOB2") for s in corpus.sentences]
-        return evaluate(gold, predicted), predicted
+        as NeuroNER does, since conlleval has no rule for BIOES. Entities below ``min_confidence``
+        are dropped first, as ``predict`` drops them."""
+        predictions = self.predict_with_confidence(corpus.sentences, batch_size, confidence=False,
+                                                   min_confidence=min_confidence)
+        predicted = [tagging.convert(p.tags, "IOB2") for p in predictions]
+        return evaluate(gold_tags(corpus), predicted), predicted
 
     def copy_weights_from(self, other: "Tagger") -> None:
         self.network.set_weights(other.network.get_weights())
