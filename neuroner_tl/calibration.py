@@ -80,16 +80,18 @@ def dev_scores(tagger, corpus: Corpus, batch_size: int = 128) -> DevScores:
     return scores
 
 
-def fit_temperature(tagger, corpus: Corpus, objective: str = "spans",
-                    batch_size: int = 128) -> Optional[TemperatureFit]:
+def fit_temperature(tagger, corpus: Corpus, objective: str = "spans", batch_size: int = 128,
+                    scores: Optional[DevScores] = None, types: Optional[Sequence[str]] = None
+                    ) -> Optional[TemperatureFit]:
     """Fit and set ``tagger``'s temperature on the labelled ``corpus`` (see the module's docstring);
-    None, with the temperature left as it is, when ``corpus`` has nothing to fit on."""
-    scores = dev_scores(tagger, corpus, batch_size)
+    None, with the temperature left as it is, when ``corpus`` has nothing to fit on. ``scores``:
+    ``dev_scores`` of ``corpus`` computed before; ``types``: the spans objective on these types only."""
+    scores = scores or dev_scores(tagger, corpus, batch_size)
     if objective == "likelihood":
         return fit_crf_temperature(tagger.network.crf, scores, tagger.allowed_transitions())
     continues, is_entity = tagger.network.span_rules
     return fit_span_temperature(tagger.network.crf, scores, tagger.labels, continues, is_entity,
-                                tagger.allowed_transitions())
+                                tagger.allowed_transitions(), types)
 
 
 def _search(loss, objective: str, sentences: int, entities: int, crf) -> TemperatureFit:
@@ -127,11 +129,11 @@ def fit_crf_temperature(crf, scores: DevScores, allowed=None) -> Optional[Temper
 
 
 def fit_span_temperature(crf, scores: DevScores, labels: Sequence[str], continues, is_entity,
-                         allowed=None) -> Optional[TemperatureFit]:
+                         allowed=None, types: Optional[Sequence[str]] = None) -> Optional[TemperatureFit]:
     """Set ``crf``'s temperature to the one whose entity confidences best predict which predicted
     entities are right: the log-loss of (confidence, right) over the entities decoding finds in
     ``scores`` (right: the gold path has the same type and boundaries). The paths do not depend on
-    the temperature, so they are decoded once."""
+    the temperature, so they are decoded once. ``types``: only the entities of these types count."""
     batches = []  # (potentials, lengths, predicted tag ids, [row, first token] of each entity, right)
     for potentials, gold, lengths in zip(scores.potentials, scores.gold, scores.lengths):
         predicted, _ = crf.decode(potentials, lengths, allowed)
@@ -139,6 +141,8 @@ def fit_span_temperature(crf, scores: DevScores, labels: Sequence[str], continue
         for row, length in enumerate(lengths.numpy()):
             truth = set(tagging.spans([labels[i] for i in gold[row, :length].numpy()]))
             for span in tagging.spans([labels[i] for i in predicted[row, :length].numpy()]):
+                if types is not None and span.type not in types:
+                    continue
                 places.append((row, span.start))
                 right.append(span in truth)
         if places:
