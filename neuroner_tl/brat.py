@@ -8,7 +8,7 @@ from typing import Dict, Iterable, List, NamedTuple, Sequence, Tuple, Union
 from . import tags as tagging
 from .conll import Corpus, Sentence, atomic_write_folder, read_utf8_text
 from .errors import DataFormatError
-from .spans import char_spans, place_on_tokens, warn  # noqa: F401 (warn: re-exported)
+from .spans import char_spans, place_on_tokens, warn
 from .tokenizer import split_sentences
 
 Entity = Tuple[str, int, int]  # type, start, end (character offsets, end exclusive)
