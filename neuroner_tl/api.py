@@ -25,13 +25,16 @@ from .devices import Devices
 from .embeddings import load_vectors
 from .errors import DataFormatError, NeuronerError
 from .evaluation import Report
-from .formats import (check_formats, check_output_file, detect_input_format, load_corpus,
-                      path_of, require_labels, sentences_with_offsets)
+from .formats import (SPAN_FORMATS, annotation_format, check_formats, check_output_file, detect_input_format,
+                      load_corpus, load_documents, path_of, require_labels, sentences_with_offsets)
+from .jsonl import write_documents as write_jsonl
+from .labelstudio import write_tasks
 from .lines import LineSource
 from .model_io import file_fingerprint, load_tagger, read_evaluation, save_tagger
 from .model_io import upgrade as upgrade_folder
 from .runfolder import RunFolder, check_model_destination, check_writable_place, fingerprint_of_corpus, fingerprint_of_value
-from .tagger import Prediction, Tagger, Threshold, build_tagger, gold_tags
+from .spans import SpanDocument, tagged_documents
+from .tagger import Prediction, Tagger, Threshold, build_tagger, check_threshold, gold_tags
 from .thresholds import DEFAULT_LADDER, ThresholdReport, check_ladder, check_target_precision, plot_thresholds
 from .thresholds import threshold_report as sweep_thresholds
 from .training import Progress, Trainer, seed_everything
@@ -196,13 +199,15 @@ def check_output_files(outputs: Dict[str, Optional[PathLike]], force: bool, inpu
 
 def predict(model: Union[PathLike, Tagger], source: PathLike, output: Optional[PathLike] = None, *,
             input_format: Optional[str] = None, output_format: str = "conll", force: bool = False,
-            batch_size: int = 128, min_confidence: Threshold = None, token_confidence: bool = False):
-    """Tag a CoNLL file, a raw text file or a BRAT folder; write CoNLL, BRAT or JSON.
+            batch_size: int = 128, min_confidence: Threshold = None, token_confidence: bool = False, stream=None):
+    """Tag a CoNLL file, a raw text file, a BRAT folder, span JSONL or a Label Studio export; write
+    CoNLL, BRAT, JSON, span JSONL or Label Studio pre-annotations.
 
-    Returns (sentences, predicted tags), all in memory; ``output`` None writes nothing. Entities below
-    ``min_confidence`` (a probability, or one per type with ``"*"`` for the rest) are dropped;
-    ``token_confidence`` adds each token's confidence to CoNLL (a column) and JSON output. For
-    inputs of any size, :func:`predict_stream` keeps memory flat.
+    Returns (sentences, predicted tags), all in memory; ``output`` None writes to ``stream`` when
+    given, else nothing. Entities below ``min_confidence`` (a probability, or one per type with
+    ``"*"`` for the rest) are dropped; ``token_confidence`` adds each token's confidence to CoNLL (a
+    column) and JSON output; JSONL and Label Studio output carry every entity's confidence and the
+    document's as scores. For inputs of any size, :func:`predict_stream` keeps memory flat.
     """
     from_stdin = str(source) == prediction.STDIN
     if input_format is None and not from_stdin and Path(source).is_dir():
@@ -211,31 +216,50 @@ def predict(model: Union[PathLike, Tagger], source: PathLike, output: Optional[P
     if output is not None:
         check_output_file(output, force, [source, model_path(model)], folder=output_format == "brat")
     tagger = as_tagger(model)
-    texts: Dict[str, str] = {}
+    name = Path(source).name
     if input_format == "brat" and not from_stdin:
         corpus, texts = read_brat_documents(source)
-        sentences, document = corpus.sentences, Path(source).name
+        sentences = corpus.sentences
+        documents = [SpanDocument(key, text, fields={"document": key}) for key, text in texts.items()]
     else:
         with LineSource(source) as lines:
             input_format = detect_input_format(lines, input_format)
-            read = list(lines)
-        document = lines.document
-        found = prediction.conll_sentences(read, lines.name) if input_format == "conll" else \
-            prediction.text_sentences(read, document)
-        sentences = list(prediction.nonempty(iter(found), lines.name))
-        if input_format == "text":
-            texts[document] = "".join(read)
-    want_confidence = output_format == "json" or token_confidence or min_confidence is not None
+            sentences, documents = prediction.read_for_prediction(lines, input_format, output_format)
+            name = lines.document
+    return _tag_and_write(tagger, sentences, documents, output, stream, output_format=output_format,
+                          batch_size=batch_size, min_confidence=min_confidence, token_confidence=token_confidence,
+                          model_version=model_version(model), brat_name=name)
+
+
+def _tag_and_write(tagger: Tagger, sentences: List[Sentence], documents: List[SpanDocument],
+                   output: Optional[PathLike], stream, *, output_format: str, batch_size: int,
+                   min_confidence: Threshold, token_confidence: bool, model_version: str, brat_name: str):
+    """``predict``'s work once the input is read: tag every sentence, write the output."""
+    want_confidence = output_format in ("json", *SPAN_FORMATS) or token_confidence or min_confidence is not None
     predictions = tagger.predict_with_confidence(sentences, batch_size, want_confidence, min_confidence)
     predicted = [p.tags for p in predictions]
     if output is not None and output_format == "brat":
+        texts = {d.name: d.text for d in documents}
         if not texts:  # CoNLL input: the text is the tokens joined by spaces, a sentence a line
-            sentences, texts = sentences_with_offsets(sentences, document)
+            sentences, texts = sentences_with_offsets(sentences, brat_name)
         write_brat(output, texts, sentences, predicted)
-    elif output is not None:
-        with atomic_writer(output) as stream:
-            prediction.write_stream(zip(sentences, predictions), stream, output_format, token_confidence)
+    elif output is not None or stream is not None:
+        with prediction.output_stream(Path(output) if output is not None else None, stream) as writer:
+            if output_format in SPAN_FORMATS:
+                prediction.write_documents(writer, output_format, documents, sentences, predictions, model_version)
+            else:
+                prediction.write_stream(zip(sentences, predictions), writer, output_format, token_confidence)
     return sentences, predicted
+
+
+def model_version(model: Union[PathLike, Tagger]) -> str:
+    """How Label Studio names the model that proposed an annotation: the model folder's name and its
+    ``model_io.model_id`` (the package's name for a model in memory)."""
+    if isinstance(model, Tagger):
+        return "neuroner_tl"
+    from .model_io import model_id
+
+    return f"{Path(model).resolve().name}@{model_id(model)}"
 
 
 def predict_stream(model: Union[PathLike, Tagger], source: PathLike, output: Optional[PathLike] = None, *,
@@ -244,7 +268,8 @@ def predict_stream(model: Union[PathLike, Tagger], source: PathLike, output: Opt
                    token_confidence: bool = False) -> int:
     """Tag a CoNLL or raw text file, or standard input when ``source`` is ``"-"``, a chunk at a time,
     writing CoNLL or JSON to ``output`` (atomically) or to ``stream`` (default: standard output) as it
-    goes: memory stays flat whatever the input's size. Returns the number of sentences tagged."""
+    goes: memory stays flat whatever the input's size. Span JSONL and Label Studio (in or out) are
+    documents, read and written whole, as ``predict`` does. Returns the number of sentences tagged."""
     from_stdin = str(source) == prediction.STDIN
     if output_format == "brat" or input_format == "brat" or (not from_stdin and Path(source).is_dir()):
         raise NeuronerError("BRAT documents are tagged whole: use predict, not predict_stream")
@@ -253,6 +278,14 @@ def predict_stream(model: Union[PathLike, Tagger], source: PathLike, output: Opt
     check_formats(None, input_format, output_format)
     with LineSource(source) as lines:
         input_format = detect_input_format(lines, input_format)
+        if input_format in SPAN_FORMATS or output_format in SPAN_FORMATS:
+            tagger = as_tagger(model)
+            check_threshold(min_confidence, tagger.entity_types)
+            sentences, documents = prediction.read_for_prediction(lines, input_format, output_format)
+            return len(_tag_and_write(tagger, sentences, documents, output, stream or sys.stdout,
+                                      output_format=output_format, batch_size=batch_size,
+                                      min_confidence=min_confidence, token_confidence=token_confidence,
+                                      model_version=model_version(model), brat_name=lines.document)[0])
         return prediction.predict_stream(as_tagger(model), lines, input_format, Path(output) if output else None,
                                          stream, output_format=output_format, batch_size=batch_size,
                                          token_confidence=token_confidence, min_confidence=min_confidence)
@@ -377,24 +410,38 @@ def update(model: Union[PathLike, Tagger], target: CorpusLike, entity_types: Seq
 
 
 def annotate(model: Union[PathLike, Tagger], target: CorpusLike, entity_types: Sequence[str],
-             output: Optional[PathLike] = None, *, scheme: Optional[str] = None, force: bool = False):
+             output: Optional[PathLike] = None, *, scheme: Optional[str] = None, force: bool = False,
+             output_format: Optional[str] = None):
     """The update's first step on its own: the model labels every type of ``target`` except
     ``entity_types``, whose annotated spans are kept (and win over overlapping predictions).
 
-    Writes CoNLL (IOB2) to ``output`` when given, for a person to check and correct before
-    ``update(..., annotated=True)``. Returns a ``pseudo.Annotation``.
+    Writes ``output`` when given, for a person to check and correct before ``update(...,
+    annotated=True)``: CoNLL (IOB2), span JSONL or Label Studio pre-annotations, as
+    ``output_format`` says or else the output's extension (``.jsonl``; ``.json``: Label Studio).
+    JSONL and Label Studio carry the model's confidence in each span it proposed (the annotated
+    spans have none) and the document's (``spans.tagged_documents``). Returns a ``pseudo.Annotation``.
     """
     from .pseudo import annotate as annotate_with_model
 
+    output_format = annotation_format(output, output_format)
     if output is not None:
         check_output_file(output, force, [path_of(target), model_path(model)])
     tagger = as_tagger(model)
     types = check_types(entity_types)
-    corpus = require_labels(load_corpus(target, scheme), "target")
+    spans_out = output_format in SPAN_FORMATS
+    corpus, documents = load_documents(target, scheme) if spans_out else (load_corpus(target, scheme), [])
+    require_labels(corpus, "target")
     check_target_has_types(corpus, types, tagger, path_of(target))
-    result = annotate_with_model(tagger, corpus, types)
-    if output is not None:
+    result = annotate_with_model(tagger, corpus, types, confidence=spans_out)
+    if output is not None and not spans_out:
         write_conll(output, result.corpus.sentences)
+    elif output is not None:
+        tagged = tagged_documents(documents, result.corpus.sentences, result.entities, result.token_confidences)
+        with atomic_writer(output) as stream:
+            if output_format == "jsonl":
+                write_jsonl(tagged, stream)
+            else:
+                write_tasks(tagged, stream, model_version(model))
     return result
 
 

@@ -148,7 +148,7 @@ def _devices(spec, mixed_precision):
 @friendly_errors
 def train(train_file, output, dev, test, embeddings, embeddings_format, config_file, overrides, max_epochs,
           batch_size, tag_scheme, scheme, force, resume, restart, quiet, devices, mixed_precision):
-    """Train a model on TRAIN_FILE (CoNLL or a BRAT folder)."""
+    """Train a model on TRAIN_FILE (CoNLL, a BRAT folder, span JSONL or a Label Studio JSON export)."""
     from . import api
 
     if quiet:
@@ -186,8 +186,9 @@ def train(train_file, output, dev, test, embeddings, embeddings_format, config_f
 @friendly_errors
 def evaluate(model, data, scheme, as_json, predictions, min_confidence, sweep, target_precision, ladder,
              thresholds_json, thresholds_plot, force):
-    """Score MODEL on labelled DATA with conlleval's rules: per-type and overall P, R, F1; with
-    --thresholds, at each confidence threshold of a ladder, to choose predict's --min-confidence."""
+    """Score MODEL on labelled DATA (CoNLL, BRAT, span JSONL, Label Studio export) with conlleval's rules:
+    per-type and overall P, R, F1; with --thresholds, at each confidence threshold of a ladder, to
+    choose predict's --min-confidence."""
     from . import api
 
     sweep_options = {"--target-precision": target_precision, "--ladder": ladder,
@@ -236,9 +237,13 @@ def _ladder(text):
 @click.argument("model", type=click.Path())
 @click.argument("source", type=click.Path())
 @click.option("--output", "-o", type=click.Path(), help="Where to write (default: print CoNLL or JSON to stdout).")
-@click.option("--input-format", type=click.Choice(["conll", "text", "brat"]), default=None,
-              help="conll, text (raw, tokenized here) or brat (a folder); guessed when omitted.")
-@click.option("--format", "output_format", type=click.Choice(["conll", "brat", "json"]), default="conll")
+@click.option("--input-format", type=click.Choice(["conll", "text", "brat", "jsonl", "labelstudio"]), default=None,
+              help="conll, text (raw, tokenized here), brat (a folder), jsonl (span JSONL: spaCy, Prodigy, doccano) "
+                   "or labelstudio (a Label Studio JSON export); guessed when omitted.")
+@click.option("--format", "output_format", type=click.Choice(["conll", "brat", "json", "jsonl", "labelstudio"]),
+              default="conll", show_default=True,
+              help="jsonl: a document a line with character-offset spans; labelstudio: pre-annotations to import into "
+                   "Label Studio (the model's confidence as each region's score).")
 @click.option("--confidence", "token_confidence", is_flag=True,
               help="Add each token's confidence: a last CoNLL column, a token_confidences list in JSON.")
 @click.option("--min-confidence", "min_confidence", multiple=True, metavar="P|TYPE=P",
@@ -250,7 +255,8 @@ def predict(model, source, output, input_format, output_format, token_confidence
             force):
     """Tag SOURCE with MODEL; SOURCE - reads standard input. CoNLL and raw text are read, tagged and
     written a chunk at a time (memory stays flat on inputs of any size); JSON entities carry a
-    confidence."""
+    confidence. Span JSONL and Label Studio documents are read and written whole; written from raw
+    text, a line is a document, and from CoNLL a sentence is."""
     from . import api
 
     if output is None and output_format == "brat":
@@ -431,7 +437,7 @@ def demo(workdir, train_size, epochs, domain, force):
 @cli.command()
 @click.option("--model", "-m", "model", required=True, type=click.Path(), help="The source model folder (never modified).")
 @click.option("--target", "-t", required=True, type=click.Path(),
-              help="Target data (CoNLL or BRAT) annotated only with the target type(s).")
+              help="Target data (CoNLL, BRAT, span JSONL, Label Studio export) annotated only with the target type(s).")
 @click.option("--entity", "-e", "entities", required=True, multiple=True,
               help="A target entity type (repeat for several; comma-separated also works).")
 @click.option("--output", "-o", required=True, type=click.Path(), help="The updated model folder to write.")
@@ -489,19 +495,23 @@ def update(model, target, entities, output, method, forget, annotated, dev, test
 @click.argument("target", type=click.Path())
 @click.option("--entity", "-e", "entities", required=True, multiple=True,
               help="The type(s) TARGET annotates; the model labels every other type.")
-@click.option("--output", "-o", required=True, type=click.Path(), help="CoNLL file to write (IOB2).")
+@click.option("--output", "-o", required=True, type=click.Path(), help="The file to write.")
+@click.option("--format", "output_format", type=click.Choice(["conll", "jsonl", "labelstudio"]), default=None,
+              help="conll (IOB2), jsonl (spans) or labelstudio (pre-annotations with the model's confidence); "
+                   "default: by the output's extension (.jsonl, .json), else conll.")
 @_scheme_option
 @click.option("--force", is_flag=True, help="Replace an existing output file.")
 @friendly_errors
-def annotate(model, target, entities, output, scheme, force):
+def annotate(model, target, entities, output, output_format, scheme, force):
     """Label TARGET's other entity types with MODEL (the update's first step), to check before updating.
 
-    Correct the file, then: neuroner-tl update -m MODEL -t OUTPUT -e TYPE --annotated -o NEW_MODEL
+    Correct the file (or import the .json into Label Studio, correct there and export), then:
+    neuroner-tl update -m MODEL -t CORRECTED -e TYPE --annotated -o NEW_MODEL
     """
     from . import api
 
     types = [t for group in entities for t in group.split(",")]
-    result = api.annotate(model, target, types, output, scheme=scheme, force=force)
+    result = api.annotate(model, target, types, output, scheme=scheme, force=force, output_format=output_format)
     added = ", ".join(f"{k} {v}" for k, v in result.added.items()) or "none"
     click.echo(f"{output}: {len(result.corpus)} sentences; spans added by the model: {added} "
                f"(dropped {result.dropped_target} of {', '.join(types)} and {result.dropped_overlap} overlapping "

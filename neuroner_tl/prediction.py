@@ -1,6 +1,7 @@
 """Tagging files and streams a chunk at a time: read CoNLL or raw text from a file or standard input,
 tag ``CHUNK_SENTENCES`` sentences at once, write CoNLL or JSON as it goes. Memory does not grow
-with the input (BRAT folders, whose documents are written whole, go through ``api.predict``)."""
+with the input (BRAT folders, span JSONL and Label Studio, whose documents are written whole, go
+through ``api.predict``: ``read_for_prediction`` and ``write_documents``)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ import itertools
 import json
 import sys
 from pathlib import Path
-from typing import Iterable, Iterator, List, Optional, TextIO, Tuple
+from typing import Iterable, Iterator, List, Optional, Sequence, TextIO, Tuple
 
+from . import jsonl, labelstudio
 from . import tags as tagging
 from .conll import Sentence, atomic_writer, iter_conll_blocks, sentence_from_block
 from .errors import DataFormatError
+from .formats import SPAN_FORMATS, read_span_documents
+from .spans import SpanDocument, documents_of_sentences, tagged_documents, unlabelled_sentences
 from .lines import STDIN, LineSource  # noqa: F401 (LineSource: re-exported)
 from .tagger import Prediction, Tagger, Threshold, check_threshold
 from .tokenizer import split_sentences
@@ -148,3 +152,44 @@ def predict_stream(tagger: Tagger, lines: LineSource, input_format: str, output:
     with output_stream(output, stream) as writer:
         return write_stream(pairs, writer, output_format, token_confidence)
 
+
+
+# Whole documents: span JSONL and Label Studio, in and out ----------------------------------------
+def line_documents(lines: Sequence[str]) -> List[SpanDocument]:
+    """Raw text as documents, one a line that is not blank (as Label Studio imports a text file)."""
+    return [SpanDocument(str(number), line.rstrip("\r\n"), where=f"line {number}", line=number)
+            for number, line in enumerate(lines, start=1) if line.strip()]
+
+
+def read_for_prediction(lines: LineSource, input_format: str,
+                        output_format: str) -> Tuple[List[Sentence], List[SpanDocument]]:
+    """(the sentences to tag, the documents they come from) of a whole input. A span file's
+    documents are all read, annotated or not; for span output, a CoNLL sentence is a document
+    (its tokens joined by spaces) and so is a line of raw text; otherwise raw text is one document
+    and CoNLL none (BRAT output makes one of its sentences, ``formats.sentences_with_offsets``)."""
+    if input_format in SPAN_FORMATS:
+        documents = read_span_documents(lines, input_format)
+        sentences = [s for d in documents for s in unlabelled_sentences(d)]
+    elif input_format == "conll":
+        sentences, documents = list(conll_sentences(lines, lines.name)), []
+        if output_format in SPAN_FORMATS:
+            documents, sentences = documents_of_sentences(sentences)
+    elif output_format in SPAN_FORMATS:
+        documents = line_documents(list(lines))
+        sentences = [s for d in documents for s in unlabelled_sentences(d)]
+    else:
+        read = list(lines)
+        sentences = list(text_sentences(read, lines.document))
+        documents = [SpanDocument(lines.document, "".join(read))]
+    return list(nonempty(iter(sentences), lines.name)), documents
+
+
+def write_documents(stream: TextIO, output_format: str, documents: Sequence[SpanDocument],
+                    sentences: Sequence[Sentence], predictions: Sequence[Prediction], model_version: str) -> int:
+    """Write tagged documents as span JSONL or Label Studio pre-annotations, entity and document
+    confidences as scores; returns the number of documents."""
+    tagged = tagged_documents(documents, sentences, [p.entities() for p in predictions],
+                              [p.token_confidences for p in predictions])
+    if output_format == "jsonl":
+        return jsonl.write_documents(tagged, stream)
+    return labelstudio.write_tasks(tagged, stream, model_version)
