@@ -125,8 +125,13 @@ def train(train_data: CorpusLike, output: Optional[PathLike], *, dev: Optional[C
     return TrainResult(tagger, run.output if run.writes_model else None, dev_report, test_report, trainer.best_epoch)
 
 
-def as_tagger(model: Union[PathLike, Tagger]) -> Tagger:
-    return model if isinstance(model, Tagger) else load_tagger(model)
+def as_tagger(model: Union[PathLike, Tagger], calibrated: bool = True) -> Tagger:
+    """The model (a folder is loaded); ``calibrated`` False: its confidences are the raw CRF's, not
+    divided by the fitted temperature (a ``Tagger`` given is set so)."""
+    tagger = model if isinstance(model, Tagger) else load_tagger(model)
+    if tagger.calibrated != calibrated:
+        tagger.calibrated = calibrated
+    return tagger
 
 
 def model_path(model: Union[PathLike, Tagger]) -> Optional[PathLike]:
@@ -136,12 +141,12 @@ def model_path(model: Union[PathLike, Tagger]) -> Optional[PathLike]:
 
 def evaluate(model: Union[PathLike, Tagger], data: CorpusLike, scheme: Optional[str] = None,
              predictions_output: Optional[PathLike] = None, force: bool = False,
-             min_confidence: Threshold = None) -> Report:
+             min_confidence: Threshold = None, calibrated: bool = True) -> Report:
     """conlleval figures of ``model`` on labelled ``data``; optionally writes gold and predicted tags.
     Entities below ``min_confidence`` (as ``predict`` takes it) are dropped before scoring."""
     if predictions_output is not None:
         check_output_file(predictions_output, force, [path_of(data), model_path(model)])
-    tagger = as_tagger(model)
+    tagger = as_tagger(model, calibrated)
     corpus = require_labels(load_corpus(data, scheme), "evaluation")
     report, predicted = tagger.evaluate(corpus, min_confidence=min_confidence)
     if predictions_output is not None:
@@ -158,7 +163,7 @@ def threshold_report(model: Union[PathLike, Tagger], data: CorpusLike, *, scheme
                      ladder: Sequence[float] = DEFAULT_LADDER, target_precision: Optional[float] = None,
                      json_output: Optional[PathLike] = None, plot_output: Optional[PathLike] = None,
                      predictions_output: Optional[PathLike] = None, force: bool = False,
-                     batch_size: int = 128) -> ThresholdReport:
+                     batch_size: int = 128, calibrated: bool = True) -> ThresholdReport:
     """Precision, recall and F1 of ``model`` on labelled ``data`` per type and overall at each
     threshold of ``ladder`` (0, no threshold, always among them), the best F1's threshold and, with
     ``target_precision`` (e.g. 0.95), the lowest threshold that reaches it: what ``min_confidence``
@@ -169,7 +174,7 @@ def threshold_report(model: Union[PathLike, Tagger], data: CorpusLike, *, scheme
     target_precision = check_target_precision(target_precision)
     outputs = {"the JSON report": json_output, "the plot": plot_output, "the predictions": predictions_output}
     check_output_files(outputs, force, [path_of(data), model_path(model)])
-    tagger = as_tagger(model)
+    tagger = as_tagger(model, calibrated)
     corpus = require_labels(load_corpus(data, scheme), "evaluation")
     predictions = tagger.predict_with_confidence(corpus.sentences, batch_size, confidence=True)
     report = sweep_thresholds([tagging.spans(tags) for tags in gold_tags(corpus)],
@@ -199,7 +204,8 @@ def check_output_files(outputs: Dict[str, Optional[PathLike]], force: bool, inpu
 
 def predict(model: Union[PathLike, Tagger], source: PathLike, output: Optional[PathLike] = None, *,
             input_format: Optional[str] = None, output_format: str = "conll", force: bool = False,
-            batch_size: int = 128, min_confidence: Threshold = None, token_confidence: bool = False, stream=None):
+            batch_size: int = 128, min_confidence: Threshold = None, token_confidence: bool = False, stream=None,
+            calibrated: bool = True):
     """Tag a CoNLL file, a raw text file, a BRAT folder, span JSONL or a Label Studio export; write
     CoNLL, BRAT, JSON, span JSONL or Label Studio pre-annotations.
 
@@ -208,6 +214,7 @@ def predict(model: Union[PathLike, Tagger], source: PathLike, output: Optional[P
     ``"*"`` for the rest) are dropped; ``token_confidence`` adds each token's confidence to CoNLL (a
     column) and JSON output; JSONL and Label Studio output carry every entity's confidence and the
     document's as scores. For inputs of any size, :func:`predict_stream` keeps memory flat.
+    ``calibrated`` False: the raw CRF's confidences (``calibration``).
     """
     from_stdin = str(source) == prediction.STDIN
     if input_format is None and not from_stdin and Path(source).is_dir():
@@ -215,7 +222,7 @@ def predict(model: Union[PathLike, Tagger], source: PathLike, output: Optional[P
     input_format, output_format = check_formats(None, input_format, output_format)
     if output is not None:
         check_output_file(output, force, [source, model_path(model)], folder=output_format == "brat")
-    tagger = as_tagger(model)
+    tagger = as_tagger(model, calibrated)
     name = Path(source).name
     if input_format == "brat" and not from_stdin:
         corpus, texts = read_brat_documents(source)
@@ -265,7 +272,7 @@ def model_version(model: Union[PathLike, Tagger]) -> str:
 def predict_stream(model: Union[PathLike, Tagger], source: PathLike, output: Optional[PathLike] = None, *,
                    stream=None, input_format: Optional[str] = None, output_format: str = "conll",
                    force: bool = False, batch_size: int = 128, min_confidence: Threshold = None,
-                   token_confidence: bool = False) -> int:
+                   token_confidence: bool = False, calibrated: bool = True) -> int:
     """Tag a CoNLL or raw text file, or standard input when ``source`` is ``"-"``, a chunk at a time,
     writing CoNLL or JSON to ``output`` (atomically) or to ``stream`` (default: standard output) as it
     goes: memory stays flat whatever the input's size. Span JSONL and Label Studio (in or out) are
@@ -279,22 +286,23 @@ def predict_stream(model: Union[PathLike, Tagger], source: PathLike, output: Opt
     with LineSource(source) as lines:
         input_format = detect_input_format(lines, input_format)
         if input_format in SPAN_FORMATS or output_format in SPAN_FORMATS:
-            tagger = as_tagger(model)
+            tagger = as_tagger(model, calibrated)
             check_threshold(min_confidence, tagger.entity_types)
             sentences, documents = prediction.read_for_prediction(lines, input_format, output_format)
             return len(_tag_and_write(tagger, sentences, documents, output, stream or sys.stdout,
                                       output_format=output_format, batch_size=batch_size,
                                       min_confidence=min_confidence, token_confidence=token_confidence,
                                       model_version=model_version(model), brat_name=lines.document)[0])
-        return prediction.predict_stream(as_tagger(model), lines, input_format, Path(output) if output else None,
+        return prediction.predict_stream(as_tagger(model, calibrated), lines, input_format, Path(output) if output else None,
                                          stream, output_format=output_format, batch_size=batch_size,
                                          token_confidence=token_confidence, min_confidence=min_confidence)
 
 
-def tag(model: Union[PathLike, Tagger], texts, *, batch_size: int = 128, min_confidence: Threshold = None):
+def tag(model: Union[PathLike, Tagger], texts, *, batch_size: int = 128, min_confidence: Threshold = None,
+        calibrated: bool = True):
     """Entities with character offsets, type and confidence in in-memory text (``Tagger.tag``): a list
     for one string, a list of lists for a list of strings."""
-    return as_tagger(model).tag(texts, batch_size=batch_size, min_confidence=min_confidence)
+    return as_tagger(model, calibrated).tag(texts, batch_size=batch_size, min_confidence=min_confidence)
 
 
 def predictions_as_json(sentences: Sequence[Sentence], predicted: Sequence[Sequence[str]]) -> List[dict]:
@@ -411,7 +419,7 @@ def update(model: Union[PathLike, Tagger], target: CorpusLike, entity_types: Seq
 
 def annotate(model: Union[PathLike, Tagger], target: CorpusLike, entity_types: Sequence[str],
              output: Optional[PathLike] = None, *, scheme: Optional[str] = None, force: bool = False,
-             output_format: Optional[str] = None):
+             output_format: Optional[str] = None, calibrated: bool = True):
     """The update's first step on its own: the model labels every type of ``target`` except
     ``entity_types``, whose annotated spans are kept (and win over overlapping predictions).
 
@@ -426,7 +434,7 @@ def annotate(model: Union[PathLike, Tagger], target: CorpusLike, entity_types: S
     output_format = annotation_format(output, output_format)
     if output is not None:
         check_output_file(output, force, [path_of(target), model_path(model)])
-    tagger = as_tagger(model)
+    tagger = as_tagger(model, calibrated)
     types = check_types(entity_types)
     spans_out = output_format in SPAN_FORMATS
     corpus, documents = load_documents(target, scheme) if spans_out else (load_corpus(target, scheme), [])

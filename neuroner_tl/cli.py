@@ -105,6 +105,9 @@ def cli():
     _quiet_tensorflow()
 
 
+_no_calibration_option = click.option(
+    "--no-calibration", "raw_confidence", is_flag=True,
+    help="Report the raw CRF's confidences, not the ones calibrated by the model's fitted temperature.")
 _scheme_option = click.option("--scheme", default=None,
                               help="Tag scheme of the input labels (IO, IOB1, IOB2/BIO, BIOES); detected when omitted.")
 
@@ -183,9 +186,10 @@ def train(train_file, output, dev, test, embeddings, embeddings_format, config_f
 @click.option("--thresholds-plot", type=click.Path(), metavar="PATH",
               help="With --thresholds: also draw precision, recall and F1 against the threshold (PNG) here.")
 @click.option("--force", is_flag=True, help="Replace existing output files.")
+@_no_calibration_option
 @friendly_errors
 def evaluate(model, data, scheme, as_json, predictions, min_confidence, sweep, target_precision, ladder,
-             thresholds_json, thresholds_plot, force):
+             thresholds_json, thresholds_plot, force, raw_confidence):
     """Score MODEL on labelled DATA (CoNLL, BRAT, span JSONL, Label Studio export) with conlleval's rules:
     per-type and overall P, R, F1; with --thresholds, at each confidence threshold of a ladder, to
     choose predict's --min-confidence."""
@@ -196,14 +200,14 @@ def evaluate(model, data, scheme, as_json, predictions, min_confidence, sweep, t
     if not sweep:
         _refuse_without_thresholds(sweep_options)
         report = api.evaluate(model, data, scheme=scheme, predictions_output=predictions, force=force,
-                              min_confidence=_thresholds(min_confidence))
+                              min_confidence=_thresholds(min_confidence), calibrated=not raw_confidence)
     elif min_confidence:
         raise NeuronerError("--thresholds scores every threshold of its ladder itself: drop --min-confidence")
     else:
         report = api.threshold_report(model, data, scheme=scheme, ladder=_ladder(ladder),
                                       target_precision=_probability(target_precision, "--target-precision"),
                                       json_output=thresholds_json, plot_output=thresholds_plot,
-                                      predictions_output=predictions, force=force)
+                                      predictions_output=predictions, force=force, calibrated=not raw_confidence)
     _print_report(report, as_json)
 
 
@@ -250,9 +254,10 @@ def _ladder(text):
               help="Drop entities less probable than P (0-1); TYPE=P sets one type's threshold (repeatable).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)
 @click.option("--force", is_flag=True, help="Replace an existing output.")
+@_no_calibration_option
 @friendly_errors
 def predict(model, source, output, input_format, output_format, token_confidence, min_confidence, batch_size,
-            force):
+            force, raw_confidence):
     """Tag SOURCE with MODEL; SOURCE - reads standard input. CoNLL and raw text are read, tagged and
     written a chunk at a time (memory stays flat on inputs of any size); JSON entities carry a
     confidence. Span JSONL and Label Studio documents are read and written whole; written from raw
@@ -263,7 +268,7 @@ def predict(model, source, output, input_format, output_format, token_confidence
         raise click.UsageError("--format brat needs --output FOLDER")
     thresholds = _thresholds(min_confidence)
     options = dict(input_format=input_format, output_format=output_format, force=force, batch_size=batch_size,
-                   min_confidence=thresholds, token_confidence=token_confidence)
+                   min_confidence=thresholds, token_confidence=token_confidence, calibrated=not raw_confidence)
     if output_format == "brat" or input_format == "brat" or (source != "-" and Path(source).is_dir()):
         api.predict(model, source, output, **options)
     else:
@@ -299,8 +304,9 @@ def _thresholds(values):
               help="Most tokens in one request, every sentence together.")
 @click.option("--max-sentence-tokens", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Most tokens in one sentence.")
+@_no_calibration_option
 @friendly_errors
-def serve(model, host, port, max_texts, max_bytes, max_tokens, max_sentence_tokens):
+def serve(model, host, port, max_texts, max_bytes, max_tokens, max_sentence_tokens, raw_confidence):
     """Serve MODEL over HTTP: POST /tag {"text": ...} or {"texts": [...]}, POST /tag/tokens,
     GET /health, GET /model (needs the extra: pip install "neuroner-tl[serve]"). A request beyond a
     limit is refused with 413."""
@@ -311,7 +317,7 @@ def serve(model, host, port, max_texts, max_bytes, max_tokens, max_sentence_toke
         raise click.ClickException(problem)
     limits = Limits(max_texts=max_texts, max_bytes=max_bytes, max_tokens=max_tokens,
                     max_sentence_tokens=max_sentence_tokens)
-    run_server(model, host=host, port=port, max_texts=max_texts, limits=limits)
+    run_server(model, host=host, port=port, max_texts=max_texts, limits=limits, calibrated=not raw_confidence)
 
 
 @cli.command()
@@ -501,8 +507,9 @@ def update(model, target, entities, output, method, forget, annotated, dev, test
                    "default: by the output's extension (.jsonl, .json), else conll.")
 @_scheme_option
 @click.option("--force", is_flag=True, help="Replace an existing output file.")
+@_no_calibration_option
 @friendly_errors
-def annotate(model, target, entities, output, output_format, scheme, force):
+def annotate(model, target, entities, output, output_format, scheme, force, raw_confidence):
     """Label TARGET's other entity types with MODEL (the update's first step), to check before updating.
 
     Correct the file (or import the .json into Label Studio, correct there and export), then:
@@ -511,7 +518,8 @@ def annotate(model, target, entities, output, output_format, scheme, force):
     from . import api
 
     types = [t for group in entities for t in group.split(",")]
-    result = api.annotate(model, target, types, output, scheme=scheme, force=force, output_format=output_format)
+    result = api.annotate(model, target, types, output, scheme=scheme, force=force, output_format=output_format,
+                          calibrated=not raw_confidence)
     added = ", ".join(f"{k} {v}" for k, v in result.added.items()) or "none"
     click.echo(f"{output}: {len(result.corpus)} sentences; spans added by the model: {added} "
                f"(dropped {result.dropped_target} of {', '.join(types)} and {result.dropped_overlap} overlapping "

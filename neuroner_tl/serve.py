@@ -107,7 +107,8 @@ def missing_extra_message() -> Optional[str]:
     return None
 
 
-def create_app(model: Union[str, Path], max_texts: int = MAX_TEXTS, limits: Optional[Limits] = None):
+def create_app(model: Union[str, Path], max_texts: int = MAX_TEXTS, limits: Optional[Limits] = None,
+               calibrated: bool = True):
     """The FastAPI application serving ``model`` (a model folder), wrapped in ``BodyLimit``; the model
     is loaded here, once. ``limits`` (default ``Limits(max_texts=max_texts)``) bound each request."""
     from fastapi import FastAPI, HTTPException
@@ -121,11 +122,12 @@ def create_app(model: Union[str, Path], max_texts: int = MAX_TEXTS, limits: Opti
 
     limits = limits or Limits(max_texts=max_texts)
     max_texts = limits.max_texts
-    tagger = api.load_tagger(model)
+    tagger = api.as_tagger(model, calibrated)
     tagger.tag("Warm up.")  # compile the decoder before the first request
     model_info = {"model_id": model_id(model), "neuroner_tl": __version__, "format_version": FORMAT_VERSION,
                   "labels": tagger.labels, "entity_types": tagger.entity_types,
                   "tag_scheme": tagger.hp.tag_scheme, "constrained_decoding": tagger.constrained,
+                  "temperature": tagger.temperature, "calibrated": tagger.calibrated,
                   "hyperparameters": tagger.hp.to_dict(), "limits": dataclasses.asdict(limits)}
 
     class TextRequest(BaseModel):
@@ -203,11 +205,11 @@ def create_app(model: Union[str, Path], max_texts: int = MAX_TEXTS, limits: Opti
 
 
 def run_server(model: Union[str, Path], host: str = "127.0.0.1", port: int = 8000, max_texts: int = MAX_TEXTS,
-               log_level: str = "info", limits: Optional[Limits] = None) -> None:
+               log_level: str = "info", limits: Optional[Limits] = None, calibrated: bool = True) -> None:
     """Load ``model`` and serve it until interrupted."""
     problem = missing_extra_message()
     if problem:
         raise NeuronerError(problem)
     import uvicorn
 
-    uvicorn.run(create_app(model, max_texts, limits), host=host, port=port, log_level=log_level)
+    uvicorn.run(create_app(model, max_texts, limits, calibrated), host=host, port=port, log_level=log_level)

@@ -201,7 +201,7 @@ def test_an_old_model_without_a_temperature_loads_with_the_raw_confidences(micro
 def test_training_fits_a_temperature_and_info_shows_it(micro_model):
     evaluation = json.loads((micro_model / "evaluation.json").read_text())
     fit = evaluation["calibration"]
-    assert fit["sentences"] == 10 and fit["objective"] == "spans" and fit["loss_after"] <= fit["loss_before"]
+    assert fit["sentences"] == 10 and fit["objective"] == "likelihood" and fit["loss_after"] <= fit["loss_before"]
     code, output = invoke("info", micro_model)
     assert code == 0 and f"confidence temperature: {fit['temperature']:.3f}" in output
 
@@ -222,3 +222,38 @@ def test_calibrate_refits_on_the_users_data_into_a_new_folder_and_never_touches_
     assert api.load_tagger(output).predict(corpus.sentences) == api.load_tagger(micro_model).predict(corpus.sentences)
     code, text = invoke("calibrate", micro_model, micro_data["test"], "-o", micro_model, "--force")
     assert code != 0 and api.load_tagger(micro_model).temperature == before
+
+
+def test_no_calibration_shows_the_raw_numbers_in_the_cli_the_api_and_http(hot_model, micro_data, tmp_path):
+    pytest.importorskip("fastapi")
+    from neuroner_tl import api
+    from neuroner_tl.serve import create_app
+
+    from conftest import asgi_request
+
+    text = "please send the invoice to Maria Rossi in Berlin, she is at 12 Baker Street"
+    calibrated = api.tag(hot_model, text)
+    raw = api.tag(hot_model, text, calibrated=False)
+    assert [(e["type"], e["start"]) for e in calibrated] == [(e["type"], e["start"]) for e in raw] and raw
+    assert not np.allclose([e["confidence"] for e in calibrated], [e["confidence"] for e in raw], atol=1e-3)
+
+    source = tmp_path / "input.txt"
+    source.write_text(text + "\n")
+    outputs = {}
+    for flags in ((), ("--no-calibration",)):
+        output = tmp_path / f"out{len(flags)}.jsonl"
+        code, message = invoke("predict", hot_model, source, "-o", output, "--format", "jsonl", *flags)
+        assert code == 0, message
+        outputs[flags] = [span["score"] for line in output.read_text().splitlines()
+                          for span in json.loads(line)["spans"]]
+    assert outputs[()] == pytest.approx([e["confidence"] for e in calibrated], abs=1e-5)
+    assert outputs[("--no-calibration",)] == pytest.approx([e["confidence"] for e in raw], abs=1e-5)
+
+    for flag, expected in ((True, calibrated), (False, raw)):
+        app = create_app(hot_model, calibrated=flag)
+        status, answer = asgi_request(app, "POST", "/tag", {"text": text})
+        assert status == 200
+        assert [e["confidence"] for e in answer["entities"]] == pytest.approx([e["confidence"] for e in expected],
+                                                                               abs=1e-5)
+        status, described = asgi_request(app, "GET", "/model")
+        assert described["temperature"] == pytest.approx(3.0) and described["calibrated"] is flag
