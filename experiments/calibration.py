@@ -86,9 +86,9 @@ def main(argv=None) -> None:
                 evaluate(tagger, data, tests, f1s, f"{objective}, {fitted_on} dev", rows, curves)
         if args.diagram and number == 0:
             for name in NAMES:
-                chosen = [("raw", "raw"), ("spans, conll dev", "T fitted on CoNLL dev")]
+                chosen = [("raw", "raw"), ("likelihood, conll dev", "train's fit on CoNLL dev")]
                 if name == "wnut":
-                    chosen.append(("spans, wnut dev", "T fitted on WNUT dev"))
+                    chosen.append(("spans, wnut dev", "calibrate on WNUT dev"))
                 shown = [(title, bins, ece) for test, label, bins, ece in curves
                          for key, title in chosen if test == name and label == key]
                 calibration.reliability_diagram(shown, args.diagram.with_name(f"{args.diagram.stem}-{name}.png"),
