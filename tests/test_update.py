@@ -1,4 +1,5 @@
 import hashlib
+import json
 
 import pytest
 from click.testing import CliRunner
@@ -67,6 +68,9 @@ def test_update_adds_a_new_type_and_never_touches_the_source(tiny_model, target_
     reloaded = api.as_tagger(tmp_path / "mt")
     assert reloaded.labels == out.tagger.labels
     assert reloaded.provenance["updates"][-1]["new_types"] == ["Street"]
+    fitted = json.loads((tmp_path / "mt" / "evaluation.json").read_text())["calibration"]  # refitted on the update's dev
+    assert fitted["objective"] == "likelihood" and reloaded.temperature == pytest.approx(fitted["temperature"])
+    assert reloaded.temperature != pytest.approx(api.as_tagger(folder).temperature)
     again = api.update(tmp_path / "mt", target_file, ["Address"], tmp_path / "mt2", forget=True, max_epochs=1, verbose=False)
     assert len(api.as_tagger(tmp_path / "mt2").provenance["updates"]) == 2 and again.forgotten_types == ["Address"]
 
