@@ -305,12 +305,6 @@ def tag(model: Union[PathLike, Tagger], texts, *, batch_size: int = 128, min_con
     return as_tagger(model, calibrated).tag(texts, batch_size=batch_size, min_confidence=min_confidence)
 
 
-def predictions_as_json(sentences: Sequence[Sentence], predicted: Sequence[Sequence[str]]) -> List[dict]:
-    """The JSON records of tagged sentences (without confidences: only the tags are known here)."""
-    return [prediction.prediction_record(sentence, Prediction(list(tags), 0.0))
-            for sentence, tags in zip(sentences, predicted)]
-
-
 def info(model: Union[PathLike, Tagger]) -> dict:
     """What a model folder holds: labels, sizes, hyperparameters, training data and metrics."""
     tagger = as_tagger(model)

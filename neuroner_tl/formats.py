@@ -16,7 +16,7 @@ from .conll import Corpus, Sentence, read_conll
 from .errors import DataFormatError, NeuronerError
 from .lines import LineSource
 from .outputs import check_output
-from .spans import SpanDocument, documents_corpus, documents_of_sentences
+from .spans import SpanDocument, documents_corpus, documents_of_sentences, joined_offsets
 
 PathLike = Union[str, Path]
 CorpusLike = Union[PathLike, Corpus]
@@ -203,10 +203,8 @@ def check_formats(source: Optional[Path], input_format: Optional[str], output_fo
 def sentences_with_offsets(sentences: Sequence[Sentence], name: str):
     lines, placed, position = [], [], 0
     for sentence in sentences:
-        offsets = []
-        for token in sentence.tokens:
-            offsets.append((position, position + len(token)))
-            position += len(token) + 1
+        offsets = joined_offsets(sentence.tokens, position)
+        position = offsets[-1][1] + 1 if offsets else position + 1
         lines.append(" ".join(sentence.tokens))
         placed.append(dataclasses.replace(sentence, offsets=offsets, document=name))
     return placed, {name: "\n".join(lines) + "\n"}

@@ -17,7 +17,7 @@ from . import tags as tagging
 from .conll import Sentence, atomic_writer, iter_conll_blocks, sentence_from_block
 from .errors import DataFormatError
 from .formats import SPAN_FORMATS, read_span_documents
-from .spans import SpanDocument, documents_of_sentences, tagged_documents, unlabelled_sentences
+from .spans import SpanDocument, documents_of_sentences, joined_offsets, tagged_documents, unlabelled_sentences
 from .lines import STDIN, LineSource  # noqa: F401 (LineSource: re-exported)
 from .tagger import Prediction, Tagger, Threshold, check_threshold
 from .tokenizer import split_sentences
@@ -62,20 +62,28 @@ def tag_stream(tagger: Tagger, sentences: Iterable[Sentence], *, batch_size: int
         yield from zip(block, tagger.predict_with_confidence(block, batch_size, confidence, min_confidence))
 
 
+def entity_record(span, tokens: Sequence[str], offsets: Sequence[Tuple[int, int]]) -> dict:
+    """An entity as every JSON output of the package gives it (README, "Entity offsets"):
+    ``start``/``end`` are character offsets (end exclusive), ``token_start``/``token_end`` token
+    indices in its sentence, then its text and, when computed, its confidence."""
+    entity = {"type": span.type, "start": offsets[span.start][0], "end": offsets[span.end - 1][1],
+              "token_start": span.start, "token_end": span.end, "text": " ".join(tokens[span.start:span.end])}
+    if span.confidence is not None:
+        entity["confidence"] = round(span.confidence, 6)
+    return entity
+
+
 def prediction_record(sentence: Sentence, prediction: Prediction, token_confidence: bool = False) -> dict:
-    """The JSON of one tagged sentence: tokens, tags and entities (token offsets, end exclusive;
-    character offsets when the sentence has them; confidence when computed)."""
-    entities = []
-    for span in prediction.entities():
-        entity = {"type": span.type, "start": span.start, "end": span.end,
-                  "text": " ".join(sentence.tokens[span.start:span.end])}
-        if sentence.offsets:
-            entity["char_start"] = sentence.offsets[span.start][0]
-            entity["char_end"] = sentence.offsets[span.end - 1][1]
-        if span.confidence is not None:
-            entity["confidence"] = round(span.confidence, 6)
-        entities.append(entity)
-    record = {"tokens": sentence.tokens, "tags": list(prediction.tags), "entities": entities}
+    """The JSON of one tagged sentence: tokens, tags and entities (``entity_record``). Character
+    offsets are the input text's for raw text; for a sentence that came as tokens (CoNLL) they are
+    its ``text``'s, the tokens joined by single spaces, which the record then carries."""
+    record = {"tokens": sentence.tokens}
+    offsets = sentence.offsets
+    if not offsets:
+        record["text"] = " ".join(sentence.tokens)
+        offsets = joined_offsets(sentence.tokens)
+    record["tags"] = list(prediction.tags)
+    record["entities"] = [entity_record(span, sentence.tokens, offsets) for span in prediction.entities()]
     if token_confidence and prediction.token_confidences is not None:
         record["token_confidences"] = [round(value, 6) for value in prediction.token_confidences]
     return record

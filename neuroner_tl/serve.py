@@ -11,8 +11,10 @@ Routes:
   ``{"results": [[...], ...]}``; each entity is ``{"type", "text", "start", "end", "confidence"}`` with
   character offsets (end exclusive). ``"min_confidence"`` (a probability, or one per type with
   ``"*"`` for the rest) drops less probable entities;
-- ``POST /tag/tokens`` with ``{"tokens": [["Angela", "Merkel"], ...]}`` -> per sentence its tags,
-  entities (token offsets) and token confidences, for callers that tokenize themselves.
+- ``POST /tag/tokens`` with ``{"tokens": [["Angela", "Merkel"], ...]}`` -> per sentence its ``text``
+  (the tokens joined by single spaces), tags, entities and token confidences, for callers that
+  tokenize themselves; an entity's ``start``/``end`` are characters of that text and
+  ``token_start``/``token_end`` its token indices (README, "Entity offsets").
 
 Every sentence of a request is tagged in the same batches. Limits (``Limits``), each refused with 413
 and the reason: a body of more than ``max_bytes``, more than ``max_texts`` texts (or sentences), more
@@ -118,6 +120,8 @@ def create_app(model: Union[str, Path], max_texts: int = MAX_TEXTS, limits: Opti
 
     from . import __version__, api
     from .model_io import FORMAT_VERSION, model_id
+    from .prediction import entity_record
+    from .spans import joined_offsets
     from .tokenizer import split_sentences
 
     limits = limits or Limits(max_texts=max_texts)
@@ -196,10 +200,10 @@ def create_app(model: Union[str, Path], max_texts: int = MAX_TEXTS, limits: Opti
             predictions = tagger.predict_with_confidence(request.tokens, min_confidence=threshold)
         except NeuronerError as error:
             raise HTTPException(status_code=422, detail=str(error)) from None
-        return {"results": [{"tags": p.tags, "token_confidences": [round(c, 6) for c in p.token_confidences],
-                             "entities": [{"type": s.type, "start": s.start, "end": s.end,
-                                           "confidence": round(s.confidence, 6)} for s in p.entities()]}
-                            for p in predictions]}
+        return {"results": [{"text": " ".join(tokens), "tags": p.tags,
+                             "token_confidences": [round(c, 6) for c in p.token_confidences],
+                             "entities": [entity_record(s, tokens, joined_offsets(tokens)) for s in p.entities()]}
+                            for tokens, p in zip(request.tokens, predictions)]}
 
     return BodyLimit(app, limits.max_bytes)
 

@@ -294,16 +294,23 @@ def char_spans(sentence: Sentence, entities: Iterable) -> List[CharSpan]:
                      getattr(e, "confidence", None)) for e in entities]
 
 
+def joined_offsets(tokens: Sequence[str], start: int = 0) -> List[Tuple[int, int]]:
+    """Each token's character offsets in the tokens joined by single spaces, from ``start`` (the text
+    of a sentence that came as tokens: CoNLL, ``POST /tag/tokens``)."""
+    offsets, position = [], start
+    for token in tokens:
+        offsets.append((position, position + len(token)))
+        position += len(token) + 1
+    return offsets
+
+
 def documents_of_sentences(sentences: Sequence[Sentence], prefix: str = "sentence") -> Tuple[List[SpanDocument],
                                                                                              List[Sentence]]:
     """Sentences without a text of their own (CoNLL) as documents, one a sentence: the text is the
     tokens joined by spaces, and each sentence gets those offsets."""
     documents, placed = [], []
     for number, sentence in enumerate(sentences, start=1):
-        offsets, position = [], 0
-        for token in sentence.tokens:
-            offsets.append((position, position + len(token)))
-            position += len(token) + 1
+        offsets = joined_offsets(sentence.tokens)
         document = SpanDocument(f"{prefix} {number}", " ".join(sentence.tokens), where=f"{prefix} {number}",
                                 line=sentence.line or None)
         documents.append(document)
