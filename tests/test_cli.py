@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from neuroner_tl.cli import cli
 
-from test_model_io import serve_without_package
+from conftest import serve_without_package
 
 
 def run_cli(*args, cwd=None):

@@ -3,7 +3,6 @@ on the small trained model of conftest."""
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,8 @@ from neuroner_tl import api
 from neuroner_tl import tags as tagging
 from neuroner_tl.prediction import tag_stream
 from neuroner_tl.tagger import Prediction, drop_unconfident, threshold_for
+
+from conftest import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -181,12 +182,6 @@ def test_saved_model_returns_the_same_confidences(tiny_model, tiny_data):
 
 
 # the HTTP service ------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def http(url, body=None):
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})

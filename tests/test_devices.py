@@ -10,6 +10,8 @@ import pytest
 
 from neuroner_tl.errors import NeuronerError
 
+from conftest import free_port
+
 MIRRORED = r"""
 import json, sys
 from neuroner_tl.devices import Devices, split_cpu
@@ -148,14 +150,6 @@ output = None if sys.argv[1] == "-" else sys.argv[1]
 result = api.train(train, output, dev=dev, hp=hp, verbose=False, devices=devices)
 print(json.dumps({"losses": [r["loss"] for r in result.tagger.history], "folder": str(result.folder)}))
 """
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.mark.slow

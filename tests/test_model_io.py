@@ -11,6 +11,8 @@ from neuroner_tl.errors import ModelFolderError, NeuronerError
 from neuroner_tl.model import save_weights, weight_arrays
 from neuroner_tl.model_io import ASSET_FILES, load_tagger, read_saved_model_weights, save_tagger
 
+from conftest import serve_without_package
+
 
 ASSETS = "saved_model/assets"
 
@@ -76,26 +78,6 @@ def test_reload_gives_the_same_predictions(tiny_model, tiny_data):
     folder, result = tiny_model
     corpus = api.load_corpus(tiny_data["test"])
     assert load_tagger(folder).predict(corpus.sentences) == result.tagger.predict(corpus.sentences)
-
-
-SERVE = r"""
-import json, sys
-import tensorflow as tf
-model = tf.saved_model.load(sys.argv[1])
-sentences = json.loads(sys.argv[2])
-width = max(len(s) for s in sentences)
-tokens = tf.constant([s + [""] * (width - len(s)) for s in sentences])
-out = model.signatures["serving_default"](tokens=tokens)
-tags = [[t.decode() for t in row[:len(s)]] for row, s in zip(out["tags"].numpy().tolist(), sentences)]
-assert "neuroner_tl" not in sys.modules
-print(json.dumps({"tags": tags, "log_probability": out["log_probability"].numpy().tolist()}))
-"""
-
-
-def serve_without_package(saved_model, sentences):
-    completed = subprocess.run([sys.executable, "-c", SERVE, str(saved_model), json.dumps(sentences)],
-                               capture_output=True, text=True, check=True, cwd="/")
-    return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
 def test_saved_model_serves_without_the_package(tiny_model, tiny_data):

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from neuroner_tl import api, tags
 from neuroner_tl.batching import Encoded
 from neuroner_tl.cli import cli
-from neuroner_tl.conll import Corpus, write_conll
+from neuroner_tl.conll import write_conll
 from neuroner_tl.config import Hyperparameters
 from neuroner_tl.datasets import generate_corpus
 from neuroner_tl.errors import NeuronerError
@@ -22,12 +22,8 @@ from neuroner_tl.transfer import (UpdateSettings, split_update_options, teacher_
                                   with_update_targets)
 from neuroner_tl.vocabulary import UNK_ID
 
-SMALL = dict(token_embedding_dim=32, token_lstm_units=32, batch_size=16, learning_rate=0.005)
-
-
-def only(corpus, types):
-    return Corpus([s.with_labels(tags.tags_from_spans([x for x in tags.spans(s.labels) if x.type in types], len(s),
-                                                      "IOB2")) for s in corpus.sentences], "IOB2")
+from conftest import SMALL_UPDATE_NETWORK as SMALL
+from conftest import keep_types as only
 
 
 # teacher targets and partial annotations ----------------------------------------------------------

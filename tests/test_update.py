@@ -11,10 +11,7 @@ from neuroner_tl.errors import DataFormatError, NeuronerError, UpdateError
 from neuroner_tl.pseudo import annotate, merge_spans
 from neuroner_tl.tags import Span
 
-
-def only(corpus, types, scheme="IOB2"):
-    return Corpus([s.with_labels(tags.tags_from_spans([x for x in tags.spans(s.labels) if x.type in types], len(s), scheme))
-                   for s in corpus.sentences], scheme)
+from conftest import keep_types as only
 
 
 def fingerprint(folder):

@@ -15,10 +15,8 @@ from neuroner_tl.objectives import Objective
 from neuroner_tl.transfer import (UNSURE_ID, UpdateSettings, confident_pseudo_labels, entropy, fixed_budget_epochs,
                                   widened_importance, with_update_targets)
 
-from conftest import SMALL_UPDATE_NETWORK, keep_types
-
-SMALL = SMALL_UPDATE_NETWORK
-only = keep_types
+from conftest import SMALL_UPDATE_NETWORK as SMALL
+from conftest import keep_types as only
 
 
 def test_cpfd_keeps_the_teacher_spans_at_most_as_uncertain_as_their_types_median():
