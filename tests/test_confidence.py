@@ -70,22 +70,39 @@ def test_tagger_confidences_are_probabilities_and_thresholds_drop_entities(tiny_
         tagger.predict_with_confidence(sentences[:1], min_confidence=1.5)
 
 
-def test_constrained_decoding_never_outputs_a_move_the_scheme_forbids(tiny_model, tiny_data):
-    _, result = tiny_model
-    tagger = result.tagger
-    sentences = api.load_corpus(tiny_data["test"]).sentences
+def forbidden_moves(tagger, predicted):
+    """The moves (start and end included) of ``predicted`` that the tagger's scheme forbids."""
     allowed = tagging.allowed_transitions(tagger.hp.tag_scheme, tagger.labels)
-    index = tagger.label_index
+    index, count = tagger.label_index, len(tagger.labels)
+    moves = []
+    for tags in predicted:
+        steps = [count] + [index[t] for t in tags] + [count + 1]
+        moves += [(a, b) for a, b in zip(steps, steps[1:]) if not allowed[a, b]]
+    return moves
+
+
+def test_constrained_decoding_never_outputs_a_move_the_scheme_forbids(tiny_model, tiny_data):
+    """A copy of the tiny model whose transitions favour the forbidden moves into I-Person (from
+    start, O or another type): decoded without the constraint it makes them; with it, never."""
+    from neuroner_tl.model import assign_weights, weight_arrays
+
+    folder, result = tiny_model
+    sentences = api.load_corpus(tiny_data["test"]).sentences
+    assert result.tagger.constrained and not forbidden_moves(result.tagger, result.tagger.predict(sentences))
+    tagger = api.load_tagger(folder)  # a copy to change
+    weights = weight_arrays(tagger.network)
+    inside = tagger.label_index["I-Person"]
+    allowed = tagging.allowed_transitions(tagger.hp.tag_scheme, tagger.labels)
+    weights["crf/transitions"][~allowed[:, inside], inside] += 50.0
+    assign_weights(tagger.network, weights)
+    tagger.forget_compiled()
     assert tagger.constrained
-    for tags in tagger.predict(sentences):
-        steps = [len(tagger.labels)] + [index[t] for t in tags] + [len(tagger.labels) + 1]
-        assert all(allowed[a, b] for a, b in zip(steps, steps[1:])), tags
+    constrained = tagger.predict(sentences)
+    assert not forbidden_moves(tagger, constrained)
     tagger.constrained = False
-    try:
-        unconstrained = tagger.predict(sentences)
-    finally:
-        tagger.constrained = True
-    assert len(unconstrained) == len(sentences)
+    unconstrained = tagger.predict(sentences)
+    assert forbidden_moves(tagger, unconstrained), "the crafted scores make the unconstrained decoder break the scheme"
+    assert all(inside in move for move in forbidden_moves(tagger, unconstrained)), "into or out of I-Person"
 
 
 def test_tag_gives_character_offsets_and_batches_like_single_calls(tiny_model):

@@ -69,13 +69,32 @@ def test_update_adds_a_new_type_and_never_touches_the_source(tiny_model, target_
 
 
 def test_update_with_several_types_and_io_target(tiny_model, tmp_path):
-    folder, _ = tiny_model
+    """An IO file annotating two types the model knows: read as IO, its spans become the model's
+    BIO labels (no bare IO labels), both types are the update's gold types, and the updated model
+    finds them in the target sentences better than the source did."""
+    folder, source = tiny_model[0], tiny_model[1].tagger
     corpus = only(generate_corpus("B", 80, seed=33), {"Phone", "Person"}, scheme="IO")
+    assert any(x.end - x.start > 1 for s in corpus.sentences for x in tags.spans(s.labels)), "multi-token IO spans"
     path = tmp_path / "io.tsv"
     write_conll(path, corpus.sentences, separator="\t")
-    result = api.update(folder, path, ["Phone", "Person"], tmp_path / "mt", max_epochs=1, verbose=False)
+    result = api.update(folder, path, ["Phone", "Person"], tmp_path / "mt", max_epochs=4, patience_steps=0,
+                        verbose=False)
     assert any("written in IO" in m for m in result.messages)
     assert any("Phone: the model already knows" in m for m in result.messages)
+    updated = api.as_tagger(tmp_path / "mt")
+    assert updated.labels == source.labels, "known types: no new labels, and none in IO form"
+    record = updated.provenance["updates"][-1]
+    assert sorted(record["gold_types"]) == ["Person", "Phone"] and record["new_types"] == []
+    read = api.load_corpus(path)
+    assert read.scheme == "IO" and [tags.spans(s.labels) for s in read.sentences] == \
+        [tags.spans(s.labels) for s in corpus.sentences]
+    before, after = source.evaluate(read)[0], updated.evaluate(read)[0]
+    for kind in ("Person", "Phone"):
+        assert after.by_type[kind].gold == sum(x.type == kind for s in corpus.sentences for x in tags.spans(s.labels))
+    assert after.by_type["Person"].f1 + after.by_type["Phone"].f1 > \
+        before.by_type["Person"].f1 + before.by_type["Phone"].f1, (before.format_table(), after.format_table())
+    for predicted in updated.predict([s.tokens for s in read.sentences]):
+        assert all(t == "O" or t[:2] in ("B-", "I-") for t in predicted)
 
 
 def test_update_errors(tiny_model, target_file, tmp_path):
@@ -111,3 +130,4 @@ def test_encoding_labels_the_model_lacks_names_file_and_line(tiny_model, tmp_pat
     path.write_text("Mario B-Person\nRossi I-Person\n\nUna O\nVespa B-Vehicle\n")
     with pytest.raises(DataFormatError, match=r"odd.conll:5: label 'B-Vehicle' is not one of the model's labels"):
         tiny_model[1].tagger.encode_corpus(api.load_corpus(path))
+
