@@ -11,7 +11,7 @@ from neuroner_tl.errors import ModelFolderError, NeuronerError
 from neuroner_tl.model import save_weights, weight_arrays
 from neuroner_tl.model_io import ASSET_FILES, load_tagger, read_saved_model_weights, save_tagger
 
-from conftest import serve_without_package
+from conftest import invoke, serve_without_package
 
 
 ASSETS = "saved_model/assets"
@@ -46,6 +46,28 @@ def test_a_bare_saved_model_is_predicted_with_evaluated_and_updated(tiny_model, 
                       + "\n" + "".join(f"{t} {'B-Zip' if t == '20121' else 'O'}\n" for t in "CAP 20121 .".split()))
     updated = api.update(bare, target, ["Zip"], tmp_path / "updated", max_epochs=1, verbose=False)
     assert "B-Zip" in updated.tagger.labels and load_tagger(tmp_path / "updated").labels == updated.tagger.labels
+
+
+def test_upgrade_makes_a_model_folder_of_a_bare_saved_model(tiny_model, tiny_data, tmp_path):
+    """``upgrade`` of what TF Serving deploys (saved_model/ alone): a whole model folder with the same
+    labels, vocabularies and weights, that predicts what the model predicted."""
+    folder, result = tiny_model
+    bare = tmp_path / "exported" / "1"
+    shutil.copytree(folder / "saved_model", bare)
+    code, output = invoke("upgrade", bare, "-o", tmp_path / "upgraded")
+    assert code == 0, output
+    upgraded = tmp_path / "upgraded"
+    assert sorted(p.name for p in upgraded.iterdir()) == ["saved_model"], "nothing the bare SavedModel lacked"
+    assert sorted(p.name for p in (upgraded / ASSETS).iterdir()) == sorted(ASSET_FILES)
+    tagger = load_tagger(upgraded)
+    assert (tagger.labels, tagger.words.entries, tagger.hp) == (result.tagger.labels, result.tagger.words.entries,
+                                                                result.tagger.hp)
+    expected = weight_arrays(result.tagger.network)
+    for name, value in weight_arrays(tagger.network).items():
+        np.testing.assert_array_equal(value, expected[name], err_msg=name)
+    sentences = api.load_corpus(tiny_data["test"]).sentences
+    assert tagger.predict(sentences) == result.tagger.predict(sentences)
+    assert [p.name for p in bare.iterdir()] and api.info(upgraded)["labels"] == result.tagger.labels
 
 
 def test_a_format_1_folder_loads_with_a_message_and_upgrades(tiny_model, tiny_data, tmp_path, capsys):

@@ -129,6 +129,29 @@ def test_a_new_word_starts_from_the_row_the_source_used(small_source, init):
     assert np.array_equal(unknown_row, old[UNK_ID]) == (init == "preserve")
 
 
+def test_init_preserve_goes_through_a_full_update(small_source):
+    """``api.update(init="preserve")``: the surgeon gets it and the record keeps it. With the
+    embeddings frozen, a new word the source could only read as UNK keeps the UNK row through the
+    update (preserve: nothing changes for it), where the paper's init draws it a row of its own."""
+    source = small_source
+    target = only(generate_corpus("B", 60, seed=63), {"Phone"})
+    rows, records = {}, {}
+    for init in ("preserve", "paper"):
+        result = api.update(source, target, ["Phone"], None, method="distill", init=init, freeze_embeddings=True,
+                            max_epochs=1, patience_steps=0, verbose=False)
+        records[init] = result.tagger.provenance["updates"][-1]["settings"]["init"]
+        rows[init] = (result.tagger, {v.path: v.numpy() for v in result.tagger.network.trainable_variables}[WORDS])
+    assert records == {"preserve": "preserve", "paper": "paper"}
+    tagger = rows["preserve"][0]
+    unknown = [w for w in tagger.words.entries[len(source.words):]
+               if source.encoder.word_id(w) == UNK_ID]
+    assert unknown, "the target data bring words the source reads as UNK"
+    old = source.network.get_layer("word_embedding").embeddings.numpy()
+    for word in unknown:
+        np.testing.assert_array_equal(rows["preserve"][1][tagger.words.id(word)], old[UNK_ID], err_msg=word)
+        assert not np.array_equal(rows["paper"][1][rows["paper"][0].words.id(word)], old[UNK_ID]), word
+
+
 # the promise ------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def without_address(tmp_path_factory):
