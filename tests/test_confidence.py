@@ -2,7 +2,6 @@
 on the small trained model of conftest."""
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -135,26 +134,33 @@ def test_streaming_in_chunks_equals_tagging_all_at_once(tiny_model, tiny_data):
 
 
 def run_cli(*args, stdin=None):
-    return subprocess.run([sys.executable, "-m", "neuroner_tl.cli", *map(str, args)], input=stdin,
-                          capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    """The command line run in this process: (exit code, standard output, standard error)."""
+    from click.testing import CliRunner
+
+    from neuroner_tl.cli import cli
+
+    result = CliRunner().invoke(cli, [str(a) for a in args], input=stdin)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
 
 
 def test_predict_reads_standard_input_and_writes_confidences(tiny_model, tiny_data, tmp_path):
     folder, result = tiny_model
     corpus = api.load_corpus(tiny_data["test"])
     conll = Path(tiny_data["test"]).read_text(encoding="utf-8")
-    completed = run_cli("predict", folder, "-", "--confidence", stdin=conll)
-    assert completed.returncode == 0, completed.stderr
-    rows = [line.split() for line in completed.stdout.splitlines() if line.strip()]
+    code, stdout, stderr = run_cli("predict", folder, "-", "--confidence", stdin=conll)
+    assert code == 0, stderr
+    rows = [line.split() for line in stdout.splitlines() if line.strip()]
     assert len(rows) == sum(len(s) for s in corpus.sentences)
     predicted = [tag for tags in result.tagger.predict(corpus.sentences) for tag in tags]
     assert [row[-2] for row in rows] == predicted
     assert all(0.0 <= float(row[-1]) <= 1.0 for row in rows)
 
     text = "Hello, I am Laura Bianchi from Milano.\nMy order 4451 never arrived.\n"
-    completed = run_cli("predict", folder, "-", "--format", "json", stdin=text)
-    assert completed.returncode == 0, completed.stderr
-    records = json.loads(completed.stdout)
+    code, stdout, stderr = run_cli("predict", folder, "-", "--format", "json", stdin=text)
+    assert code == 0, stderr
+    records = json.loads(stdout)
     streamed = [(e["type"], e["char_start"], e["char_end"], e["confidence"]) for r in records for e in r["entities"]]
     in_memory = [(e["type"], e["start"], e["end"], e["confidence"]) for e in result.tagger.tag(text)]
     assert [x[:3] for x in streamed] == [x[:3] for x in in_memory]
@@ -166,16 +172,18 @@ def test_predict_reads_standard_input_and_writes_confidences(tiny_model, tiny_da
 
 def test_min_confidence_on_the_command_line_drops_entities(tiny_model, tiny_data, tmp_path):
     folder, _ = tiny_model
-    everything = run_cli("predict", folder, tiny_data["test"], "--format", "json", "-o", tmp_path / "all.json")
-    assert everything.returncode == 0, everything.stderr
+    code, _, stderr = run_cli("predict", folder, tiny_data["test"], "--format", "json", "-o", tmp_path / "all.json")
+    assert code == 0, stderr
     records = json.loads((tmp_path / "all.json").read_text(encoding="utf-8"))
     confidences = sorted(e["confidence"] for r in records for e in r["entities"])
     threshold = confidences[len(confidences) // 2]
-    some = run_cli("predict", folder, tiny_data["test"], "--format", "json", "--min-confidence", threshold)
-    kept = [e["confidence"] for r in json.loads(some.stdout) for e in r["entities"]]
+    code, stdout, stderr = run_cli("predict", folder, tiny_data["test"], "--format", "json", "--min-confidence",
+                                   threshold)
+    assert code == 0, stderr
+    kept = [e["confidence"] for r in json.loads(stdout) for e in r["entities"]]
     assert kept and all(c >= threshold - 1e-6 for c in kept) and len(kept) < len(confidences)
-    bad = run_cli("predict", folder, tiny_data["test"], "--min-confidence", "PER=2")
-    assert bad.returncode != 0 and "between 0 and 1" in bad.stderr and "Traceback" not in bad.stderr
+    code, _, stderr = run_cli("predict", folder, tiny_data["test"], "--min-confidence", "PER=2")
+    assert code != 0 and "between 0 and 1" in stderr and "Traceback" not in stderr
 
 
 def test_saved_model_returns_the_same_confidences(tiny_model, tiny_data):
