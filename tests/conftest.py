@@ -194,7 +194,8 @@ INTERRUPTED_TRAINING = ["--epochs", str(INTERRUPTED_EPOCHS), "--batch-size", "16
 
 def train_command(data, output, *extra):
     """``neuroner-tl train`` of the tiny data into ``output``, as every interrupted-training test runs it."""
-    return cli_command("train", data["train"], "--dev", data["dev"], "-o", output, *INTERRUPTED_TRAINING, *extra)
+    return cli_command("train", data["train"], "--dev", data["dev"], "--output", output, *INTERRUPTED_TRAINING,
+                       *extra)
 
 
 def update_command(source, target, output, *extra):
@@ -211,8 +212,8 @@ def steps_per_epoch(sentences: int, batch_size: int = 16) -> int:
 
 @pytest.fixture(scope="session")
 def uninterrupted_training(tiny_data, tmp_path_factory):
-    """(model folder, stderr) of ``train_command`` run without interruption: what every interrupted
-    and resumed training must end with."""
+    """(model folder, stderr) of ``train_command`` run without interruption, in a process of its own:
+    what every interrupted and resumed training must end with, and test_cli's model."""
     folder = tmp_path_factory.mktemp("uninterrupted_training") / "model"
     completed = run_interrupted(train_command(tiny_data, folder))
     assert completed.returncode == 0, completed.stderr[-3000:]

@@ -10,7 +10,7 @@ import pytest
 
 from neuroner_tl.errors import NeuronerError
 
-from conftest import free_port
+from conftest import free_port, invoke
 
 MIRRORED = r"""
 import json, sys
@@ -128,10 +128,9 @@ def test_the_cli_takes_devices_and_refuses_a_gpu_it_does_not_have(tiny_data, tmp
 
     if tf.config.list_logical_devices("GPU"):
         pytest.skip("this machine has a GPU")
-    completed = subprocess.run([sys.executable, "-m", "neuroner_tl.cli", "train", str(tiny_data["train"]), "-o",
-                                str(tmp_path / "m"), "--devices", "gpu"], capture_output=True, text=True)
-    assert completed.returncode == 2 and completed.stderr.strip().splitlines()[-1] == \
-        "error: --devices gpu: TensorFlow sees no GPU on this machine (use --devices cpu)"
+    code, output = invoke("train", tiny_data["train"], "-o", tmp_path / "m", "--devices", "gpu")
+    assert code == 2 and output.strip().splitlines()[-1] == \
+        "error: --devices gpu: TensorFlow sees no GPU on this machine (use --devices cpu)", output
     assert not (tmp_path / "m").exists()
 
 
