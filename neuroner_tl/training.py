@@ -229,7 +229,7 @@ class Trainer:
 
     def __init__(self, tagger: Tagger, *, learning_rate: Optional[float] = None, progress: Optional[Progress] = None,
                  checkpoint_dir: Optional[Path] = None, log_dir: Optional[Path] = None,
-                 singleton_ids: Sequence[int] = (), stop_after_epochs: Optional[int] = None,
+                 singleton_ids: Sequence[int] = (),
                  objective: Optional[Objective] = None, frozen: Sequence[str] = (),
                  update_masks=None, importance=None, devices: Optional[Devices] = None):
         self.tagger = tagger
@@ -239,7 +239,6 @@ class Trainer:
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.log_dir = Path(log_dir) if log_dir else None
         self.singleton_ids = np.asarray(sorted(singleton_ids), dtype=np.int32)
-        self.stop_after_epochs = stop_after_epochs  # for tests of interrupted training
         self.objective = objective or Objective()
         self.frozen = tuple(frozen)
         self.update_masks = dict(update_masks or {})
@@ -278,7 +277,7 @@ class Trainer:
         batches_per_epoch = math.ceil(len(train_items) / self.hp.batch_size)
         selecting = DevSelection(self.tagger, network, selection, self.hp, batches_per_epoch, len(train_items),
                                  self.progress)
-        checkpoint = EpochCheckpoint(self.checkpoint_dir, network, optimizer, selecting, self.stop_after_epochs)
+        checkpoint = EpochCheckpoint(self.checkpoint_dir, network, optimizer, selecting)
         initial_epoch = checkpoint.restore(self.progress) if resume else 0
         with CtrlC() as ctrl_c:
             callbacks: List[keras.callbacks.Callback] = [selecting, checkpoint,
@@ -492,21 +491,16 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
     Files carry their epoch in the name; ``state.json``, replaced atomically and written last, names
     the files that belong to it, so a kill at any moment leaves a consistent checkpoint.
-    ``stop_after``: raise ``KeyboardInterrupt`` once that epoch is saved (for tests of interruptions).
     """
 
-    def __init__(self, folder: Optional[Path], network, optimizer, selecting: DevSelection,
-                 stop_after: Optional[int] = None):
+    def __init__(self, folder: Optional[Path], network, optimizer, selecting: DevSelection):
         super().__init__()
         self.folder, self.network, self.optimizer, self.selecting = folder, network, optimizer, selecting
-        self.stop_after = stop_after
 
     def on_epoch_end(self, epoch, logs=None):
         number = epoch + 1
         if self.folder is not None:
             self._save(number, self.selecting.improved)
-        if self.stop_after is not None and number >= self.stop_after:
-            raise KeyboardInterrupt(f"stopped after epoch {number} as asked")
 
     def _save(self, epoch: int, improved: bool) -> None:
         folder = self.folder
