@@ -60,8 +60,7 @@ def train(train_data: CorpusLike, output: Optional[PathLike], *, dev: Optional[C
           test: Optional[CorpusLike] = None, hp: Optional[Hyperparameters] = None,
           embeddings: Optional[PathLike] = None, embeddings_format: Optional[str] = None,
           scheme: Optional[str] = None, force: bool = False, resume: bool = False, restart: bool = False,
-          verbose: bool = True, stop_after_epochs: Optional[int] = None,
-          devices: Optional[Devices] = None) -> TrainResult:
+          verbose: bool = True, devices: Optional[Devices] = None) -> TrainResult:
     """Train a model and, when ``output`` is given, save it as a model folder.
 
     Without ``dev``, 10% of the training sentences (seeded) are held out for early stopping (fewer
@@ -108,7 +107,6 @@ def train(train_data: CorpusLike, output: Optional[PathLike], *, dev: Optional[C
         items = tagger.encode_corpus(train_part)
         trainer = Trainer(tagger, progress=progress, checkpoint_dir=staging,
                           log_dir=staging / "logs" if staging else None, singleton_ids=tagger.singletons,
-                          stop_after_epochs=stop_after_epochs,
                           frozen=("word_embedding",) if hp.freeze_word_embeddings else (), devices=devices)
         trainer.fit(items, dev_corpus, resume=run.resuming)
         calibrated = calibrate_on_dev(tagger, dev_corpus, train_part, progress.log)

@@ -33,6 +33,11 @@ from .objectives import Objective
 from .tagger import Tagger
 
 CHECKPOINT_STATE = "state.json"
+# For tests of interrupted runs, not an option: NEURONER_TL_INTERRUPT=SIGNAL@STEP (``INT@7``, ``KILL@12``)
+# makes the trainer send SIGNAL to its own process right after the STEP-th training step of this
+# process (a resumed run counts from 1 again). A test then interrupts at a step it chooses instead
+# of at a moment it measures. See ``BatchGuard``.
+INTERRUPT_VARIABLE = "NEURONER_TL_INTERRUPT"
 
 
 def seed_everything(seed: int) -> None:
@@ -224,7 +229,7 @@ class Trainer:
 
     def __init__(self, tagger: Tagger, *, learning_rate: Optional[float] = None, progress: Optional[Progress] = None,
                  checkpoint_dir: Optional[Path] = None, log_dir: Optional[Path] = None,
-                 singleton_ids: Sequence[int] = (), stop_after_epochs: Optional[int] = None,
+                 singleton_ids: Sequence[int] = (),
                  objective: Optional[Objective] = None, frozen: Sequence[str] = (),
                  update_masks=None, importance=None, devices: Optional[Devices] = None):
         self.tagger = tagger
@@ -234,7 +239,6 @@ class Trainer:
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.log_dir = Path(log_dir) if log_dir else None
         self.singleton_ids = np.asarray(sorted(singleton_ids), dtype=np.int32)
-        self.stop_after_epochs = stop_after_epochs  # for tests of interrupted training
         self.objective = objective or Objective()
         self.frozen = tuple(frozen)
         self.update_masks = dict(update_masks or {})
@@ -273,10 +277,11 @@ class Trainer:
         batches_per_epoch = math.ceil(len(train_items) / self.hp.batch_size)
         selecting = DevSelection(self.tagger, network, selection, self.hp, batches_per_epoch, len(train_items),
                                  self.progress)
-        checkpoint = EpochCheckpoint(self.checkpoint_dir, network, optimizer, selecting, self.stop_after_epochs)
+        checkpoint = EpochCheckpoint(self.checkpoint_dir, network, optimizer, selecting)
         initial_epoch = checkpoint.restore(self.progress) if resume else 0
         with CtrlC() as ctrl_c:
-            callbacks: List[keras.callbacks.Callback] = [selecting, checkpoint, BatchGuard(ctrl_c)]
+            callbacks: List[keras.callbacks.Callback] = [selecting, checkpoint,
+                                                         BatchGuard(ctrl_c, interruption_asked())]
             if self.log_dir is not None:
                 callbacks.append(keras.callbacks.TensorBoard(str(self.log_dir), write_graph=False, profile_batch=0,
                                                              write_steps_per_second=False))
@@ -486,21 +491,16 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
     Files carry their epoch in the name; ``state.json``, replaced atomically and written last, names
     the files that belong to it, so a kill at any moment leaves a consistent checkpoint.
-    ``stop_after``: raise ``KeyboardInterrupt`` once that epoch is saved (for tests of interruptions).
     """
 
-    def __init__(self, folder: Optional[Path], network, optimizer, selecting: DevSelection,
-                 stop_after: Optional[int] = None):
+    def __init__(self, folder: Optional[Path], network, optimizer, selecting: DevSelection):
         super().__init__()
         self.folder, self.network, self.optimizer, self.selecting = folder, network, optimizer, selecting
-        self.stop_after = stop_after
 
     def on_epoch_end(self, epoch, logs=None):
         number = epoch + 1
         if self.folder is not None:
             self._save(number, self.selecting.improved)
-        if self.stop_after is not None and number >= self.stop_after:
-            raise KeyboardInterrupt(f"stopped after epoch {number} as asked")
 
     def _save(self, epoch: int, improved: bool) -> None:
         folder = self.folder
@@ -557,14 +557,29 @@ class EpochCheckpoint(keras.callbacks.Callback):
         return state["epoch"]
 
 
+def interruption_asked() -> Optional[tuple]:
+    """``(signal, step)`` from ``NEURONER_TL_INTERRUPT`` (``INT@7``: SIGINT after step 7), or None."""
+    value = os.environ.get(INTERRUPT_VARIABLE, "").strip()
+    if not value:
+        return None
+    name, _, step = value.partition("@")
+    try:
+        return signal.Signals["SIG" + name.upper()], int(step)
+    except (KeyError, ValueError):
+        raise ValueError(f"{INTERRUPT_VARIABLE}={value!r}: expected SIGNAL@STEP, e.g. INT@7 or KILL@12") from None
+
+
 class BatchGuard(keras.callbacks.Callback):
     """After every step: a Ctrl-C that a finalizer swallowed is raised again (``CtrlC``), and a loss
-    that is no longer finite stops the run with one line."""
+    that is no longer finite stops the run with one line. ``interrupt`` (``(signal, step)``, from
+    ``NEURONER_TL_INTERRUPT``): the signal this process sends itself after its STEP-th step."""
 
-    def __init__(self, ctrl_c: "CtrlC"):
+    def __init__(self, ctrl_c: "CtrlC", interrupt: Optional[tuple] = None):
         super().__init__()
         self.ctrl_c = ctrl_c
+        self.interrupt = interrupt
         self.epoch = 0
+        self.steps = 0
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch + 1
@@ -575,6 +590,11 @@ class BatchGuard(keras.callbacks.Callback):
         if not math.isfinite(loss):
             raise FloatingPointError(f"the training loss became {loss} at epoch {self.epoch}; "
                                      f"try a lower learning rate")
+        self.steps += 1
+        if self.interrupt is not None and self.steps == self.interrupt[1]:
+            # raise_signal, not os.kill: the signal reaches this thread, so its handler has run (a
+            # Ctrl-C raised, a SIGKILL taken) before the next step starts
+            signal.raise_signal(self.interrupt[0])
 
 
 def plot_history(history: Sequence[dict], path: Path) -> None:

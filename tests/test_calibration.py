@@ -11,8 +11,7 @@ import tensorflow as tf
 from neuroner_tl import calibration, crf
 from neuroner_tl.calibration import Bin, reliability
 
-from conftest import invoke
-from test_crf import enumerated_probabilities, random_case
+from conftest import enumerated_probabilities, invoke, random_case
 
 
 def crf_layer(transitions, start, end, temperature=1.0):
