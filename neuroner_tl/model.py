@@ -453,7 +453,3 @@ def save_weights(network: NeuronerModel, path: Union[str, Path]) -> None:
 def load_weights(network: NeuronerModel, path: Union[str, Path]) -> None:
     with np.load(path, allow_pickle=False) as stored:
         assign_weights(network, {name: stored[name] for name in stored.files})
-
-
-def frozen_variables(network: NeuronerModel, layer_names: Sequence[str]) -> list:
-    return [v for v in network.model_weights() if any(v.path.startswith(name + "/") for name in layer_names)]

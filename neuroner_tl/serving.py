@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from typing import Dict
 
-import numpy as np
 import tensorflow as tf
 
 from . import tags as tagging
@@ -247,7 +246,3 @@ class ServingModule(tf.Module):
                 "entity_confidence": grouped(confidence, 0.0),
                 "entity_count": tf.math.bincount(tf.cast(owner, tf.int32), minlength=tf.cast(nrows, tf.int32),
                                                  maxlength=tf.cast(nrows, tf.int32), dtype=tf.int64)}
-
-
-def as_numpy(outputs: Dict[str, tf.Tensor]) -> Dict[str, np.ndarray]:
-    return {name: value.numpy() for name, value in outputs.items()}

@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from . import tags as tagging
-from .batching import Batch, Encoded, encode, inference_batches
+from .batching import Encoded, encode, inference_batches
 from .config import Hyperparameters
 from .conll import Corpus, Sentence
 from .errors import DataFormatError, ThresholdError
@@ -266,13 +266,6 @@ class Tagger:
         self._decode = {}
         self._set_network_decoding()
 
-    def batches(self, sentences: Sequence, batch_size: int = 128) -> List[Batch]:
-        """Sentences (``Sentence`` or token lists) as padded inference batches, shortest first;
-        ``Batch.inputs()`` is what ``network`` takes, ``Batch.indices`` each row's sentence."""
-        token_lists = [s.tokens if isinstance(s, Sentence) else list(s) for s in sentences]
-        check_tokens(token_lists)
-        return list(inference_batches(encode(token_lists, self.encoder), batch_size))
-
     def predict_encoded(self, items: Sequence[Encoded], batch_size: int = 128,
                         probabilities: bool = False) -> List[Prediction]:
         """Predictions in the input order; the log-probability and the confidences are computed only
@@ -348,10 +341,6 @@ class Tagger:
                                                    min_confidence=min_confidence)
         predicted = [tagging.convert(p.tags, "IOB2") for p in predictions]
         return evaluate(gold_tags(corpus), predicted), predicted
-
-    def copy_weights_from(self, other: "Tagger") -> None:
-        self.network.set_weights(other.network.get_weights())
-        self.forget_compiled()
 
 
 def build_tagger(hp: Hyperparameters, train: Corpus, others: Sequence[Corpus] = (), vectors=None,
