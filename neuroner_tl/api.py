@@ -14,11 +14,11 @@ import numpy as np
 
 from . import prediction
 from . import tags as tagging
+from .atomic import atomic_write_bytes, atomic_write_text, atomic_writer
 from .brat import read_brat_documents, text_sentences, write_brat
 from .calibration import calibrate_on_dev, fit_temperature
 from .config import MAX_DIMENSION, Hyperparameters
-from .conll import (Corpus, Sentence, atomic_write_bytes, atomic_write_text, atomic_writer, read_utf8_text,
-                    write_conll)
+from .conll import Corpus, Sentence, read_utf8_text, write_conll
 from .corpora import (check_has_entities, check_target_has_types, check_types, check_types_have_training_spans,
                       describe_corpus, hold_out_dev)
 from .devices import Devices

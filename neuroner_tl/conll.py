@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import glob
 import io
-import os
-import shutil
 import unicodedata
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Iterable, List, Optional, Sequence, Tuple, Union
 
 from . import tags as tagging
+from .atomic import atomic_write_text
 from .errors import DataFormatError
 from .lines import LineSource, line_of, split_lines
 
@@ -236,75 +233,3 @@ def write_conll(path: PathLike, sentences: Iterable[Sentence],
                 predictions: Optional[Iterable[Sequence[str]]] = None, separator: str = " ") -> None:
     """Write CoNLL text atomically (a crash leaves the old file or none, never half a file)."""
     atomic_write_text(path, format_conll(sentences, predictions, separator))
-
-
-def atomic_write_text(path: PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` through :func:`atomic_writer`."""
-    with atomic_writer(path) as stream:
-        stream.write(text)
-
-
-def atomic_write_bytes(path: PathLike, data: bytes) -> None:
-    """Write ``data`` (an image, say) to ``path`` through :func:`atomic_writer`."""
-    with atomic_writer(path, binary=True) as stream:
-        stream.write(data)
-
-
-@contextlib.contextmanager
-def atomic_writer(path: PathLike, binary: bool = False):
-    """A text (or, with ``binary``, bytes) stream onto a hidden temporary file beside ``path``, renamed
-    into place when the block ends without an error: a crash leaves the old file or none, never half
-    a file. Temporaries of killed processes are removed."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temporaries(path.parent, f".{path.name}.")
-    temporary = path.parent / f".{path.name}.{os.getpid()}.tmp"
-    try:
-        with (open(temporary, "wb") if binary else open(temporary, "w", encoding="utf-8", newline="\n")) as stream:
-            yield stream
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-
-
-def atomic_write_folder(folder: PathLike, files: Dict[str, str]) -> None:
-    """Write ``files`` (name -> text) as the folder ``folder``, all at once: they are written into a
-    hidden sibling folder that replaces ``folder`` at the end (an existing one is replaced whole)."""
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temporaries(folder.parent, f".{folder.name}.")
-    staging = folder.parent / f".{folder.name}.{os.getpid()}.tmp"
-    retired = folder.parent / f".{folder.name}.{os.getpid()}.old.tmp"
-    try:
-        staging.mkdir()
-        for name, text in files.items():
-            (staging / name).write_text(text, encoding="utf-8", newline="\n")
-        if folder.exists():
-            os.rename(folder, retired)
-        os.rename(staging, folder)
-    except BaseException:
-        if retired.exists() and not folder.exists():
-            os.rename(retired, folder)
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    shutil.rmtree(retired, ignore_errors=True)
-
-
-def _remove_stale_temporaries(folder: Path, prefix: str) -> None:
-    """``PREFIX<pid>.tmp`` (and ``.old.tmp``) left behind by a process that no longer runs."""
-    for path in folder.glob(f"{glob.escape(prefix)}*.tmp"):
-        pid = path.name[len(prefix):].split(".")[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
-            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

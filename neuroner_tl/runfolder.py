@@ -24,9 +24,10 @@ import time
 from pathlib import Path
 from typing import Dict, Iterable, Mapping, Optional, Sequence, Union
 
-from .conll import process_alive
+from .atomic import atomic_write_text
 from .errors import Interrupted, NeuronerError, TrainingDiverged
 from .outputs import check_output, check_writable_place, is_model_folder  # noqa: F401 (re-exported)
+from .processes import process_alive
 
 PathLike = Union[str, Path]
 LOCK_FILE = "lock"
@@ -185,9 +186,7 @@ class RunFolder:
                                     f"{self.checkpoint} was made; run the same command as then, or pass "
                                     f"--restart to start over")
             return
-        temporary = path.with_name(path.name + ".tmp")
-        temporary.write_text(json.dumps(dict(parts), indent=1, sort_keys=True), encoding="utf-8")
-        os.replace(temporary, path)
+        atomic_write_text(path, json.dumps(dict(parts), indent=1, sort_keys=True))
 
     @property
     def saved_state(self) -> Optional[dict]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import random
 import signal
 import sys
@@ -23,6 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from .atomic import atomic_write_text, atomic_writer
 from .batching import Encoded, pad, replace_singletons, training_groups
 from .conll import Corpus
 from .devices import Devices
@@ -512,13 +512,10 @@ class EpochCheckpoint(keras.callbacks.Callback):
         if improved:
             save_weights(self.network, folder / files["best"])
         arrays = {f"v{i}": v.numpy() for i, v in enumerate(self.optimizer.variables)}
-        with open(folder / ("tmp-" + files["optimizer"]), "wb") as stream:
+        with atomic_writer(folder / files["optimizer"], binary=True) as stream:
             np.savez(stream, **arrays)
-        os.replace(folder / ("tmp-" + files["optimizer"]), folder / files["optimizer"])
         state = {"epoch": epoch, **self.selecting.state(), "seed_state": self._seed_states(), "files": files}
-        temporary = folder / ("tmp-" + CHECKPOINT_STATE)
-        temporary.write_text(json.dumps(state), encoding="utf-8")
-        os.replace(temporary, folder / CHECKPOINT_STATE)
+        atomic_write_text(folder / CHECKPOINT_STATE, json.dumps(state))
         for path in folder.glob("*.npz"):
             if path.name not in files.values():
                 path.unlink()

@@ -25,7 +25,8 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from faker import Faker
 
-from ..conll import Corpus, Sentence, atomic_write_text, format_conll
+from ..atomic import atomic_write_text
+from ..conll import Corpus, Sentence, format_conll
 from ..tokenizer import tokenize
 
 ENTITY_TYPES = ("Address", "CustomerIdentification", "Location", "Organization", "PaymentInformation",
