@@ -25,14 +25,16 @@ from .devices import Devices
 from .embeddings import load_vectors
 from .errors import DataFormatError, NeuronerError
 from .evaluation import Report
+from .fingerprints import file_fingerprint, fingerprint_of_corpus, fingerprint_of_value
 from .formats import (SPAN_FORMATS, annotation_format, check_formats, check_output_file, detect_input_format,
                       load_corpus, load_documents, path_of, require_labels, sentences_with_offsets)
 from .jsonl import write_documents as write_jsonl
 from .labelstudio import write_tasks
 from .lines import LineSource
-from .model_io import file_fingerprint, load_tagger, read_evaluation, save_tagger
+from .model_io import load_tagger, read_evaluation, save_tagger
 from .model_io import upgrade as upgrade_folder
-from .runfolder import RunFolder, check_model_destination, check_writable_place, fingerprint_of_corpus, fingerprint_of_value
+from .outputs import check_model_destination, check_writable_place
+from .runfolder import RunFolder
 from .spans import SpanDocument, tagged_documents
 from .tagger import Prediction, Tagger, Threshold, build_tagger, check_threshold, gold_tags
 from .thresholds import DEFAULT_LADDER, ThresholdReport, check_ladder, check_target_precision, plot_thresholds

@@ -35,9 +35,10 @@ import tensorflow as tf
 from .atomic import staging_folder, temporary_for
 from .config import Hyperparameters
 from .errors import ModelFolderError, NeuronerError
+from .fingerprints import file_fingerprint
 from .model import DEFAULTED_WEIGHTS, assign_weights, check_heads
 from .model_schema import check_file
-from .runfolder import check_model_destination
+from .outputs import check_model_destination
 from .serving import ServingModule, WEIGHTS_ATTRIBUTE
 from .tagger import Tagger
 from .vocabulary import Vocabulary
@@ -382,11 +383,3 @@ def model_id(folder: PathLike) -> str:
                 digest.update(path.relative_to(saved_model).as_posix().encode() + b"\0")
                 digest.update(file_fingerprint(path).encode())
     return digest.hexdigest()[:16]
-
-
-def file_fingerprint(path: PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -67,8 +67,9 @@ from .corpora import check_target_has_types, check_types, describe_corpus, hold_
 from .formats import load_corpus, path_of, require_labels
 from .errors import DataFormatError, NeuronerError, UpdateError
 from .evaluation import Report, Score
+from .fingerprints import file_fingerprint, fingerprint_of_corpus, fingerprint_of_value
 from .objectives import Objective
-from .runfolder import RunFolder, fingerprint_of_corpus, fingerprint_of_value
+from .runfolder import RunFolder
 from .tagger import Tagger
 from .training import DevScore
 
@@ -368,7 +369,7 @@ def update(model, target, entity_types: Sequence[str], output, *, settings: Opti
     network is fine-tuned with the method's objective, early stopping on ``update_selection``; the
     update is recorded in the model's provenance (``_update_record``) and the model saved.
     """
-    from .model_io import file_fingerprint, load_tagger
+    from .model_io import load_tagger
     from .pseudo import annotate
     from .training import Progress, Trainer, seed_everything
 
