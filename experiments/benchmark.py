@@ -63,7 +63,7 @@ def run_neuroner_tl(args, batch_size: int) -> dict:
     sys.path.insert(0, str(SOURCE))
     from neuroner_tl.batching import encode
     from neuroner_tl.config import Hyperparameters
-    from neuroner_tl.conll import Corpus
+    from neuroner_tl.corpus import Corpus
     from neuroner_tl.training import Progress, Trainer, seed_everything
     try:
         from neuroner_tl.tagger import build_tagger

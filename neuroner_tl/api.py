@@ -18,9 +18,10 @@ from .atomic import atomic_write_bytes, atomic_write_text, atomic_writer
 from .brat import read_brat_documents, text_sentences, write_brat
 from .calibration import calibrate_on_dev, fit_temperature
 from .config import MAX_DIMENSION, Hyperparameters
-from .conll import Corpus, Sentence, read_utf8_text, write_conll
+from .conll import write_conll
 from .corpora import (check_has_entities, check_target_has_types, check_types, check_types_have_training_spans,
                       describe_corpus, hold_out_dev)
+from .corpus import Corpus, Sentence
 from .devices import Devices
 from .embeddings import load_vectors
 from .errors import DataFormatError, NeuronerError
@@ -30,7 +31,7 @@ from .formats import (SPAN_FORMATS, annotation_format, check_formats, check_outp
                       load_corpus, load_documents, path_of, require_labels, sentences_with_offsets)
 from .jsonl import write_documents as write_jsonl
 from .labelstudio import write_tasks
-from .lines import LineSource
+from .lines import LineSource, read_utf8_text
 from .model_io import load_tagger, read_evaluation, save_tagger
 from .model_io import upgrade as upgrade_folder
 from .outputs import check_model_destination, check_writable_place

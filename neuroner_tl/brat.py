@@ -7,7 +7,8 @@ from typing import Dict, Iterable, List, NamedTuple, Sequence, Tuple, Union
 
 from . import tags as tagging
 from .atomic import atomic_write_folder
-from .conll import Corpus, Sentence, read_utf8_text
+from .corpus import Corpus, Sentence
+from .lines import read_utf8_text
 from .errors import DataFormatError
 from .spans import char_spans, place_on_tokens, warn
 from .tokenizer import split_sentences

@@ -2,67 +2,19 @@
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import unicodedata
 from pathlib import Path
-from typing import Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Iterable, List, Optional, Sequence, Union
 
 from . import tags as tagging
 from .atomic import atomic_write_text
+from .corpus import Corpus, Sentence
 from .errors import DataFormatError
-from .lines import LineSource, line_of, split_lines
+from .lines import LineSource, split_lines
 
 DOCSTART = "-DOCSTART-"
 PathLike = Union[str, Path]
-
-
-@dataclasses.dataclass
-class Sentence:
-    """One sentence: tokens, their labels (None when unlabelled) and any middle columns."""
-
-    tokens: List[str]
-    labels: Optional[List[str]] = None
-    columns: List[List[str]] = dataclasses.field(default_factory=list)  # per token, the middle columns
-    line: int = 0  # 1-based line of the first token in its file, for messages
-    offsets: Optional[List[Tuple[int, int]]] = None  # character offsets, for text read from BRAT
-    document: Optional[str] = None  # the BRAT document the sentence comes from
-
-    def __len__(self) -> int:
-        return len(self.tokens)
-
-    def with_labels(self, labels: Sequence[str]) -> "Sentence":
-        return dataclasses.replace(self, labels=list(labels))
-
-
-@dataclasses.dataclass
-class Corpus:
-    """The sentences of a file and the tag scheme they were written in."""
-
-    sentences: List[Sentence]
-    scheme: Optional[str]  # None for unlabelled text
-    path: Optional[str] = None
-
-    def __len__(self) -> int:
-        return len(self.sentences)
-
-    def __iter__(self):
-        return iter(self.sentences)
-
-    @property
-    def labelled(self) -> bool:
-        return self.scheme is not None
-
-    def entity_types(self) -> List[str]:
-        return tagging.entity_types(t for s in self.sentences for t in (s.labels or []))
-
-    def converted(self, scheme: str) -> "Corpus":
-        """The same corpus with every label rewritten in ``scheme``."""
-        scheme = tagging.canonical_scheme(scheme)
-        if not self.labelled:
-            return self
-        sentences = [s.with_labels(tagging.convert(s.labels, scheme)) for s in self.sentences]
-        return Corpus(sentences, scheme, self.path)
 
 
 def read_conll(path: PathLike, scheme: Optional[str] = None, labelled: Optional[bool] = None) -> Corpus:
@@ -80,25 +32,6 @@ def read_conll(path: PathLike, scheme: Optional[str] = None, labelled: Optional[
             raise DataFormatError(str(error), path) from None
     with LineSource(path) as lines:
         return corpus_from_lines(lines, path, scheme, labelled)
-
-
-def read_utf8_text(path: PathLike) -> str:
-    """A file's text without a leading byte-order mark; ``DataFormatError`` names the file (and the
-    line of the first byte that is not UTF-8)."""
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DataFormatError("no such file", path) from None
-    except IsADirectoryError:
-        raise DataFormatError("is a folder, not a file", path) from None
-    except OSError as error:
-        raise DataFormatError(f"cannot read: {error.strerror}", path) from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise DataFormatError(f"not UTF-8 text (byte 0x{raw[error.start]:02x})", path, line_of(raw, error.start)) from None
-    return text[1:] if text.startswith("\ufeff") else text  # a byte-order mark is not part of the text
 
 
 def parse_conll(text: str, path: Optional[PathLike] = None, scheme: Optional[str] = None,

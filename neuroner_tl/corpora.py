@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Union
 import numpy as np
 
 from . import tags as tagging
-from .conll import Corpus
+from .corpus import Corpus
 from .errors import DataFormatError, NeuronerError
 from .fingerprints import file_fingerprint
 

@@ -19,7 +19,7 @@ def file_fingerprint(path: PathLike) -> str:
 
 
 def fingerprint_of_corpus(corpus) -> str:
-    """The tokens and labels of a ``conll.Corpus`` (whatever file or object they came from)."""
+    """The tokens and labels of a ``corpus.Corpus`` (whatever file or object they came from)."""
     digest = hashlib.sha256()
     for sentence in corpus.sentences:
         digest.update(json.dumps([sentence.tokens, sentence.labels], ensure_ascii=False).encode("utf-8"))

@@ -15,7 +15,8 @@ from typing import Iterable, Iterator, List, Optional, Sequence, TextIO, Tuple
 from . import jsonl, labelstudio
 from . import tags as tagging
 from .atomic import atomic_writer
-from .conll import Sentence, iter_conll_blocks, sentence_from_block
+from .conll import iter_conll_blocks, sentence_from_block
+from .corpus import Sentence
 from .errors import DataFormatError
 from .formats import SPAN_FORMATS, read_span_documents
 from .spans import SpanDocument, documents_of_sentences, joined_offsets, tagged_documents, unlabelled_sentences

@@ -11,7 +11,7 @@ import dataclasses
 from typing import Dict, List, Optional, Sequence
 
 from . import tags as tagging
-from .conll import Corpus
+from .corpus import Corpus
 from .tagger import ScoredSpan, Tagger
 
 

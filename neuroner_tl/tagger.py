@@ -11,7 +11,7 @@ import tensorflow as tf
 from . import tags as tagging
 from .batching import Encoded, encode, inference_batches
 from .config import Hyperparameters
-from .conll import Corpus, Sentence
+from .corpus import Corpus, Sentence
 from .errors import DataFormatError, ThresholdError
 from .evaluation import evaluate
 from .model import CHAR_INPUT, CHARS_SPEC, WORD_INPUT, WORDS_SPEC, build_model, crf_layer

@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from .atomic import atomic_write_text, atomic_writer
 from .batching import Encoded, pad, replace_singletons, training_groups
-from .conll import Corpus
+from .corpus import Corpus
 from .devices import Devices
 from .errors import NeuronerError
 from .model import (CHAR_INPUT, CHARS_SPEC, WORD_INPUT, WORDS_SPEC, assign_weights, load_weights, save_weights,

@@ -62,7 +62,7 @@ from .atomic import atomic_write_text
 from .batching import Encoded, encode
 from .calibration import calibrate_on_dev
 from .config import Hyperparameters, check_fields, coerce_fields, field_types
-from .conll import Corpus
+from .corpus import Corpus
 from .corpora import check_target_has_types, check_types, describe_corpus, hold_out_dev, span_counts
 from .formats import load_corpus, path_of, require_labels
 from .errors import DataFormatError, NeuronerError, UpdateError

@@ -129,7 +129,7 @@ def keep_types(corpus, types):
     """``corpus`` (IOB2) with every span not of ``types`` relabelled O: target data with only the
     target types annotated."""
     from neuroner_tl import tags
-    from neuroner_tl.conll import Corpus
+    from neuroner_tl.corpus import Corpus
 
     return Corpus([s.with_labels(tags.tags_from_spans([x for x in tags.spans(s.labels) if x.type in types], len(s),
                                                       "IOB2")) for s in corpus.sentences], "IOB2")

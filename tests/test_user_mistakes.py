@@ -14,7 +14,8 @@ from click.testing import CliRunner
 
 from neuroner_tl import api
 from neuroner_tl.cli import cli
-from neuroner_tl.conll import Corpus, read_conll, write_conll
+from neuroner_tl.conll import read_conll, write_conll
+from neuroner_tl.corpus import Corpus
 from neuroner_tl.datasets import generate_corpus
 from neuroner_tl.formats import guess_input_format
 from neuroner_tl.errors import DataFormatError, Interrupted, ModelFolderError, NeuronerError

@@ -26,7 +26,8 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 from faker import Faker
 
 from ..atomic import atomic_write_text
-from ..conll import Corpus, Sentence, format_conll
+from ..conll import format_conll
+from ..corpus import Corpus, Sentence
 from ..tokenizer import tokenize
 
 ENTITY_TYPES = ("Address", "CustomerIdentification", "Location", "Organization", "PaymentInformation",
