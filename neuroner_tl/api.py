@@ -35,12 +35,13 @@ from .lines import LineSource, read_utf8_text
 from .model_io import load_tagger, read_evaluation, save_tagger
 from .model_io import upgrade as upgrade_folder
 from .outputs import check_model_destination, check_writable_place
+from .progress import Progress
 from .runfolder import RunFolder
 from .spans import SpanDocument, tagged_documents
 from .tagger import Prediction, Tagger, Threshold, build_tagger, check_threshold, gold_tags
 from .thresholds import DEFAULT_LADDER, ThresholdReport, check_ladder, check_target_precision, plot_thresholds
 from .thresholds import threshold_report as sweep_thresholds
-from .training import Progress, Trainer, seed_everything
+from .training import Trainer, seed_everything
 
 __all__ = ["TrainResult", "train", "evaluate", "threshold_report", "predict", "predict_stream", "tag", "update",
            "annotate", "info", "make_embeddings", "demo", "upgrade", "load_tagger", "load_corpus", "as_tagger",

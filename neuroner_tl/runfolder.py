@@ -27,7 +27,7 @@ from .errors import Interrupted, NeuronerError, TrainingDiverged
 from .model_io import save_tagger
 from .outputs import check_model_destination
 from .processes import process_alive
-from .training import plot_history
+from .progress import plot_history
 
 PathLike = Union[str, Path]
 LOCK_FILE = "lock"

@@ -61,9 +61,10 @@ from . import tags as tagging
 from .atomic import atomic_write_text
 from .batching import Encoded, encode
 from .calibration import calibrate_on_dev
+from .callbacks import DevScore
 from .config import Hyperparameters, check_fields, coerce_fields, field_types
-from .corpus import Corpus
 from .corpora import check_target_has_types, check_types, describe_corpus, hold_out_dev, span_counts
+from .corpus import Corpus
 from .formats import load_corpus, path_of, require_labels
 from .errors import DataFormatError, NeuronerError, UpdateError
 from .evaluation import Report, Score
@@ -71,7 +72,6 @@ from .fingerprints import file_fingerprint, fingerprint_of_corpus, fingerprint_o
 from .objectives import Objective
 from .runfolder import RunFolder
 from .tagger import Tagger
-from .training import DevScore
 
 METHODS = ("auto", "isolate", "distill", "self-training", "paper", "l2-sp", "finetune", "ewc", "distill-states",
            "cpfd")
@@ -371,7 +371,8 @@ def update(model, target, entity_types: Sequence[str], output, *, settings: Opti
     """
     from .model_io import load_tagger
     from .pseudo import annotate
-    from .training import Progress, Trainer, seed_everything
+    from .progress import Progress
+    from .training import Trainer, seed_everything
 
     started = time.perf_counter()
     settings = settings or UpdateSettings()
