@@ -25,7 +25,7 @@ from .corpus import Corpus, Sentence
 from .devices import Devices
 from .embeddings import load_vectors
 from .errors import DataFormatError, NeuronerError
-from .evaluation import Report
+from .evaluation import Report, gold_tags
 from .fingerprints import file_fingerprint, fingerprint_of_corpus, fingerprint_of_value
 from .formats import (SPAN_FORMATS, annotation_format, check_formats, check_output_file, detect_input_format,
                       load_corpus, load_documents, path_of, require_labels, sentences_with_offsets)
@@ -35,11 +35,13 @@ from .lines import LineSource, read_utf8_text
 from .model_io import load_tagger, read_evaluation, save_tagger
 from .model_io import upgrade as upgrade_folder
 from .outputs import check_model_destination, check_writable_place
+from .predicted import Prediction  # noqa: F401 (what the API's predictions are)
 from .progress import Progress
 from .runfolder import RunFolder
 from .spans import SpanDocument, tagged_documents
-from .tagger import Prediction, Tagger, Threshold, build_tagger, check_threshold, gold_tags
-from .thresholds import DEFAULT_LADDER, ThresholdReport, check_ladder, check_target_precision, plot_thresholds
+from .tagger import Tagger, build_tagger
+from .thresholds import (DEFAULT_LADDER, Threshold, ThresholdReport, check_ladder, check_target_precision, check_threshold,
+                         plot_thresholds)
 from .thresholds import threshold_report as sweep_thresholds
 from .training import Trainer, seed_everything
 

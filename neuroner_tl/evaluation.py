@@ -8,6 +8,7 @@ import json
 from typing import Dict, Iterable, List, Sequence
 
 from . import tags as tagging
+from .corpus import Corpus
 
 OVERALL = "All"
 
@@ -116,3 +117,8 @@ def evaluate(gold: Iterable[Sequence[str]], predicted: Iterable[Sequence[str]]) 
 def _as_chunk_tags(tags: Sequence[str]) -> List[str]:
     """conlleval's token accuracy compares tags as written, IO labels read as I-TYPE."""
     return ["O" if t == "O" else "-".join(tagging.split_tag(t)) for t in tags]
+
+
+def gold_tags(corpus: Corpus) -> List[List[str]]:
+    """A labelled corpus's tags in IOB2, the scheme every evaluation scores in."""
+    return [tagging.convert(s.labels, "IOB2") for s in corpus.sentences]

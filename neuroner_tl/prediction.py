@@ -21,7 +21,9 @@ from .errors import DataFormatError
 from .formats import SPAN_FORMATS, read_span_documents
 from .spans import SpanDocument, documents_of_sentences, joined_offsets, tagged_documents, unlabelled_sentences
 from .lines import STDIN, LineSource  # noqa: F401 (LineSource: re-exported)
-from .tagger import Prediction, Tagger, Threshold, check_threshold
+from .predicted import Prediction
+from .tagger import Tagger
+from .thresholds import Threshold, check_threshold
 from .tokenizer import split_sentences
 
 CHUNK_SENTENCES = 2000

@@ -12,7 +12,8 @@ from typing import Dict, List, Optional, Sequence
 
 from . import tags as tagging
 from .corpus import Corpus
-from .tagger import ScoredSpan, Tagger
+from .predicted import ScoredSpan
+from .tagger import Tagger
 
 
 @dataclasses.dataclass
