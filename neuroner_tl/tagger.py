@@ -12,11 +12,11 @@ from .batching import Encoded, check_tokens, encode, inference_batches
 from .config import Hyperparameters
 from .corpus import Corpus, Sentence
 from .errors import DataFormatError
-from .evaluation import evaluate, gold_tags
+from .evaluation import evaluate_tagger
 from .model import CHAR_INPUT, CHARS_SPEC, WORD_INPUT, WORDS_SPEC, build_model, crf_layer
 from .predicted import Prediction
+from .raw_text import tag_texts
 from .thresholds import Threshold, check_threshold, drop_unconfident
-from .tokenizer import split_sentences
 from .vocabulary import (TokenEncoder, Vocabulary, build_char_vocabulary, build_word_vocabulary, count_words,
                          replace_digits, singleton_words)
 
@@ -216,39 +216,13 @@ class Tagger:
 
     def tag(self, texts: Union[str, Sequence[str]], batch_size: int = 128,
             min_confidence: Threshold = None) -> Union[List[dict], List[List[dict]]]:
-        """Entities in raw text: for one string a list, for a list of strings a list per string, of
-        ``{"type", "text", "start", "end", "confidence"}`` with character offsets (end exclusive).
-        The text is split into sentences and tokens by ``tokenizer.split_sentences``; every sentence
-        of every text is tagged in the same batches."""
-        single = isinstance(texts, str)
-        text_list = [texts] if single else list(texts)
-        for number, text in enumerate(text_list, start=1):
-            if not isinstance(text, str):
-                raise TypeError(f"text {number} is {type(text).__name__}, not str")
-        owners, sentences = [], []
-        for number, text in enumerate(text_list):
-            for sentence in split_sentences(text):
-                owners.append(number)
-                sentences.append(sentence)
-        predictions = self.predict_with_confidence([[t[0] for t in s] for s in sentences], batch_size,
-                                                   min_confidence=min_confidence)
-        results: List[List[dict]] = [[] for _ in text_list]
-        for owner, sentence, prediction in zip(owners, sentences, predictions):
-            text = text_list[owner]
-            for span in prediction.entities():
-                start, end = sentence[span.start][1], sentence[span.end - 1][2]
-                results[owner].append({"type": span.type, "text": text[start:end], "start": start, "end": end,
-                                       "confidence": round(span.confidence, 6)})
-        return results[0] if single else results
+        """Entities in raw text (``raw_text.tag_texts``): for one string a list, for a list of strings
+        a list per string, of ``{"type", "text", "start", "end", "confidence"}``."""
+        return tag_texts(self, texts, batch_size, min_confidence)
 
     def evaluate(self, corpus: Corpus, batch_size: int = 128, min_confidence: Threshold = None):
-        """(conlleval report, predicted IOB2 tags) on a labelled corpus; both sides are scored in IOB2,
-        as NeuroNER does, since conlleval has no rule for BIOES. Entities below ``min_confidence``
-        are dropped first, as ``predict`` drops them."""
-        predictions = self.predict_with_confidence(corpus.sentences, batch_size, confidence=False,
-                                                   min_confidence=min_confidence)
-        predicted = [tagging.convert(p.tags, "IOB2") for p in predictions]
-        return evaluate(gold_tags(corpus), predicted), predicted
+        """(conlleval report, predicted IOB2 tags) on a labelled corpus (``evaluation.evaluate_tagger``)."""
+        return evaluate_tagger(self, corpus, batch_size, min_confidence)
 
 
 def build_tagger(hp: Hyperparameters, train: Corpus, others: Sequence[Corpus] = (), vectors=None,

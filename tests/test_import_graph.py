@@ -32,16 +32,16 @@ def imported_modules(node: ast.AST, module: str, is_package: bool, modules: set)
     return found
 
 
-def module_level_imports(tree: ast.Module):
-    """Import statements that run when the module is imported: not inside a function, nor under
-    ``if TYPE_CHECKING``."""
-    for node in tree.body:
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            yield node
-        elif isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+def runtime_imports(node: ast.AST, local: bool):
+    """The import statements under ``node`` that can run: never those under ``if TYPE_CHECKING``;
+    those inside functions only with ``local``."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, (ast.Import, ast.ImportFrom)):
+            yield child
+        elif isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
             continue
-        elif isinstance(node, (ast.If, ast.Try)):
-            yield from (child for child in ast.walk(node) if isinstance(child, (ast.Import, ast.ImportFrom)))
+        elif local or not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            yield from runtime_imports(child, local)
 
 
 def import_graph(local: bool = False) -> dict:
@@ -51,7 +51,7 @@ def import_graph(local: bool = False) -> dict:
     graph = {}
     for module, path in files.items():
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        nodes = ast.walk(tree) if local else module_level_imports(tree)
+        nodes = runtime_imports(tree, local)
         graph[module] = set().union(*(imported_modules(n, module, path.name == "__init__.py", modules)
                                       for n in nodes)) - {module}
     return graph
