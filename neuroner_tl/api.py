@@ -66,8 +66,7 @@ def train(train_data: CorpusLike, output: Optional[PathLike], *, dev: Optional[C
           test: Optional[CorpusLike] = None, hp: Optional[Hyperparameters] = None,
           embeddings: Optional[PathLike] = None, embeddings_format: Optional[str] = None,
           scheme: Optional[str] = None, force: bool = False, resume: bool = False, restart: bool = False,
-          verbose: bool = True, stop_after_epochs: Optional[int] = None,
-          devices: Optional[Devices] = None) -> TrainResult:
+          verbose: bool = True, devices: Optional[Devices] = None) -> TrainResult:
     """Train a model and, when ``output`` is given, save it as a model folder.
 
     Without ``dev``, 10% of the training sentences (seeded) are held out for early stopping (fewer
@@ -114,7 +113,6 @@ def train(train_data: CorpusLike, output: Optional[PathLike], *, dev: Optional[C
         items = tagger.encode_corpus(train_part)
         trainer = Trainer(tagger, progress=progress, checkpoint_dir=staging,
                           log_dir=staging / "logs" if staging else None, singleton_ids=tagger.singletons,
-                          stop_after_epochs=stop_after_epochs,
                           frozen=("word_embedding",) if hp.freeze_word_embeddings else (), devices=devices)
         trainer.fit(items, dev_corpus, resume=run.resuming)
         calibrated = calibrate_on_dev(tagger, dev_corpus, train_part, progress.log)
@@ -386,35 +384,30 @@ def demo(workdir: PathLike, *, sizes=(1500, 300, 300), domain: str = "A", hp: Op
 
 # Transfer learning ------------------------------------------------------------------------------
 def update(model: Union[PathLike, Tagger], target: CorpusLike, entity_types: Sequence[str],
-           output: Optional[PathLike], *, method: Optional[str] = None, forget: bool = False,
+           output: Optional[PathLike], *, options: Optional[Dict[str, object]] = None, forget: bool = False,
            dev: Optional[CorpusLike] = None, test: Optional[CorpusLike] = None, annotated: bool = False,
-           init: Optional[str] = None, learning_rate: Optional[float] = None, max_epochs: Optional[int] = None,
-           patience: Optional[int] = None, embeddings: Optional[PathLike] = None, scheme: Optional[str] = None,
-           force: bool = False, resume: bool = False, restart: bool = False, verbose: bool = True,
-           seed: Optional[int] = None, devices: Optional[Devices] = None,
-           options: Optional[Dict[str, object]] = None, **settings):
+           embeddings: Optional[PathLike] = None, scheme: Optional[str] = None, force: bool = False,
+           resume: bool = False, restart: bool = False, verbose: bool = True, devices: Optional[Devices] = None,
+           **settings):
     """Update a trained model with target data annotated only with ``entity_types``.
 
     The source model labels the other types (``transfer``), labels are added for the types it
-    lacks (or, with ``forget``, re-drawn for seen ones), the vocabularies grow, and the network is
-    fine-tuned with ``method`` (``transfer.METHODS``; default ``transfer.DEFAULT_METHOD``), with
-    early stopping on the target types' gold F1 and the retention of the others. ``options`` (as
-    ``--config``/``--set`` give them) and keyword ``settings`` name fields of
-    ``transfer.UpdateSettings`` or training fields of the source's hyperparameters. The source is
-    never written; ``output`` None keeps the result in memory. ``resume``/``restart``: as for ``train``.
-    Returns a ``transfer.UpdateResult``.
+    lacks (or, with ``forget``, re-drawn for seen ones), and the network is fine-tuned by the
+    update's method, with early stopping on the target types' gold F1 and the retention of the
+    others. How: ``options`` (NAME: VALUE, as ``--config``/``--set`` and the command line's flags
+    give them) and keyword ``settings`` (the same names, e.g. ``method="distill", max_epochs=12,
+    seed=3``) are one mapping of ``config.UpdateSettings`` fields and training fields of the source's
+    hyperparameters (``config.UPDATE_HYPERPARAMETERS``); a name given both ways with two values is an
+    error. The source is never written; ``output`` None keeps the result in memory.
+    ``resume``/``restart``: as for ``train``. Returns a ``transfer.UpdateResult``.
     """
-    from .transfer import make_settings, split_update_options
+    from .config import joined_options
     from .transfer import update as run_update
 
-    explicit = {"method": method, "init": init, "learning_rate": learning_rate, "max_epochs": max_epochs,
-                "patience": patience}
-    values = {**(options or {}), **settings, **{k: v for k, v in explicit.items() if v is not None}}
-    setting_values, hyperparameters = split_update_options(values)
-    return run_update(model, target, entity_types, output, settings=make_settings(setting_values), forget=forget,
-                      dev=dev, test=test, annotated=annotated, hyperparameters=hyperparameters,
-                      embeddings=embeddings, scheme=scheme, force=force, resume=resume, restart=restart,
-                      verbose=verbose, seed=seed, devices=devices)
+    values = joined_options(options or {}, settings, "options", "a keyword")
+    return run_update(model, target, entity_types, output, options=values, forget=forget, dev=dev, test=test,
+                      annotated=annotated, embeddings=embeddings, scheme=scheme, force=force, resume=resume,
+                      restart=restart, verbose=verbose, devices=devices)
 
 
 def annotate(model: Union[PathLike, Tagger], target: CorpusLike, entity_types: Sequence[str],

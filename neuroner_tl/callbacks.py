@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import signal
 import time
 from pathlib import Path
 from typing import List, Optional
@@ -154,21 +155,16 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
     Files carry their epoch in the name; ``state.json``, replaced atomically and written last, names
     the files that belong to it, so a kill at any moment leaves a consistent checkpoint.
-    ``stop_after``: raise ``KeyboardInterrupt`` once that epoch is saved (for tests of interruptions).
     """
 
-    def __init__(self, folder: Optional[Path], network, optimizer, selecting: DevSelection,
-                 stop_after: Optional[int] = None):
+    def __init__(self, folder: Optional[Path], network, optimizer, selecting: DevSelection):
         super().__init__()
         self.folder, self.network, self.optimizer, self.selecting = folder, network, optimizer, selecting
-        self.stop_after = stop_after
 
     def on_epoch_end(self, epoch, logs=None):
         number = epoch + 1
         if self.folder is not None:
             self._save(number, self.selecting.improved)
-        if self.stop_after is not None and number >= self.stop_after:
-            raise KeyboardInterrupt(f"stopped after epoch {number} as asked")
 
     def _save(self, epoch: int, improved: bool) -> None:
         folder = self.folder
@@ -224,12 +220,15 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
 class BatchGuard(keras.callbacks.Callback):
     """After every step: a Ctrl-C that a finalizer swallowed is raised again (``CtrlC``), and a loss
-    that is no longer finite stops the run with one line."""
+    that is no longer finite stops the run with one line. ``interrupt`` (``(signal, step)``, from
+    ``NEURONER_TL_INTERRUPT``): the signal this process sends itself after its STEP-th step."""
 
-    def __init__(self, ctrl_c: "CtrlC"):
+    def __init__(self, ctrl_c: "CtrlC", interrupt: Optional[tuple] = None):
         super().__init__()
         self.ctrl_c = ctrl_c
+        self.interrupt = interrupt
         self.epoch = 0
+        self.steps = 0
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch + 1
@@ -240,3 +239,8 @@ class BatchGuard(keras.callbacks.Callback):
         if not math.isfinite(loss):
             raise FloatingPointError(f"the training loss became {loss} at epoch {self.epoch}; "
                                      f"try a lower learning rate")
+        self.steps += 1
+        if self.interrupt is not None and self.steps == self.interrupt[1]:
+            # raise_signal, not os.kill: the signal reaches this thread, so its handler has run (a
+            # Ctrl-C raised, a SIGKILL taken) before the next step starts
+            signal.raise_signal(self.interrupt[0])

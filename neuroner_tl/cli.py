@@ -15,6 +15,8 @@ from pathlib import Path
 
 import click
 
+from .config import (HYPERPARAMETER_RANGES, SETTING_RANGES, Hyperparameters, UpdateSettings,
+                     command_line_options, describe_setting, field_types)
 from .errors import NeuronerError
 
 EXIT_USER_ERROR = 2
@@ -81,9 +83,24 @@ def friendly_errors(command):
     return wrapper
 
 
-METHOD_CHOICES = ("auto", "isolate", "distill", "self-training", "paper", "l2-sp", "finetune", "ewc",
-                  "distill-states", "cpfd")  # transfer.METHODS, without importing TF
-DEFAULT_METHOD = "auto"
+SHORTCUT_PREFIX = "shortcut__"
+
+
+def setting_option(flag: str, settings_class, name: str, ranges, **described):
+    """A shortcut flag for ``--set NAME=VALUE``: same name, same validation, and a help text made from
+    the dataclass field (``config.describe_setting``: description, the default that applies, the
+    range), so that the help cannot say one thing while the code does another. ``described``: the
+    default when it is not the field's own, and why."""
+    kind = field_types(settings_class)[name]
+    spec = ranges.get(name)
+    choices = click.Choice(list(spec)) if spec and isinstance(spec[0], str) else None
+    return click.option(flag, SHORTCUT_PREFIX + name, type=choices or kind, default=None,
+                        help=describe_setting(settings_class, name, ranges, **described))
+
+
+def shortcuts_of(arguments: dict) -> dict:
+    """The shortcut flags' values by setting name (``setting_option``), removed from ``arguments``."""
+    return {key[len(SHORTCUT_PREFIX):]: arguments.pop(key) for key in list(arguments) if key.startswith(SHORTCUT_PREFIX)}
 
 
 def _json_object(path) -> dict:
@@ -99,15 +116,9 @@ def _json_object(path) -> dict:
     return value
 
 
-def _hyperparameters(config_file, overrides, **explicit):
-    from .config import Hyperparameters, parse_overrides
-
-    values = {}
-    if config_file:
-        values.update(_json_object(config_file))
-    values.update({k: v for k, v in explicit.items() if v is not None})
-    values.update(parse_overrides(overrides))
-    return Hyperparameters.from_dict(values)
+def _options(config_file, overrides, shortcuts) -> dict:
+    """The command's one mapping of settings (``config.command_line_options``)."""
+    return command_line_options(_json_object(config_file) if config_file else None, overrides, shortcuts)
 
 
 def _print_report(report, as_json: bool) -> None:
@@ -158,9 +169,9 @@ def _devices(spec, mixed_precision):
 @click.option("--embeddings-format", default=None, help="Override the guessed vectors format.")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="Hyperparameters as JSON.")
 @click.option("--set", "overrides", multiple=True, metavar="NAME=VALUE", help="Override one hyperparameter (repeatable).")
-@click.option("--epochs", "max_epochs", type=int, default=None, help="Maximum epochs (default 100).")
-@click.option("--batch-size", type=int, default=None, help="Sentences per batch (1 is NeuroNER's regimen).")
-@click.option("--tag-scheme", type=click.Choice(["BIO", "BIOES"]), default=None, help="The scheme the model trains on.")
+@setting_option("--epochs", Hyperparameters, "max_epochs", HYPERPARAMETER_RANGES)
+@setting_option("--batch-size", Hyperparameters, "batch_size", HYPERPARAMETER_RANGES)
+@setting_option("--tag-scheme", Hyperparameters, "tag_scheme", HYPERPARAMETER_RANGES)
 @_scheme_option
 @click.option("--force", is_flag=True, help="Replace an existing model folder.")
 @click.option("--resume", is_flag=True, help="Carry on from the checkpoint of an interrupted run.")
@@ -168,14 +179,14 @@ def _devices(spec, mixed_precision):
 @click.option("--quiet", "-q", is_flag=True, help="Print only errors.")
 @_device_options
 @friendly_errors
-def train(train_file, output, dev, test, embeddings, embeddings_format, config_file, overrides, max_epochs,
-          batch_size, tag_scheme, scheme, force, resume, restart, quiet, devices, mixed_precision):
+def train(train_file, output, dev, test, embeddings, embeddings_format, config_file, overrides, scheme, force,
+          resume, restart, quiet, devices, mixed_precision, **shortcuts):
     """Train a model on TRAIN_FILE (CoNLL, a BRAT folder, span JSONL or a Label Studio JSON export)."""
     from . import api
 
     if quiet:
         _quiet_python_logs()
-    hp = _hyperparameters(config_file, overrides, max_epochs=max_epochs, batch_size=batch_size, tag_scheme=tag_scheme)
+    hp = Hyperparameters.from_dict(_options(config_file, overrides, shortcuts_of(shortcuts)))
     result = api.train(train_file, output, dev=dev, test=test, hp=hp, embeddings=embeddings,
                        embeddings_format=embeddings_format, scheme=scheme, force=force, resume=resume, restart=restart,
                        verbose=not quiet, devices=_devices(devices, mixed_precision))
@@ -466,18 +477,18 @@ def demo(workdir, train_size, epochs, domain, force):
 @click.option("--entity", "-e", "entities", required=True, multiple=True,
               help="A target entity type (repeat for several; comma-separated also works).")
 @click.option("--output", "-o", required=True, type=click.Path(), help="The updated model folder to write.")
-@click.option("--method", type=click.Choice(METHOD_CHOICES), default=None,
-              help=f"How the other types are kept (default {DEFAULT_METHOD}; see README).")
+@setting_option("--method", UpdateSettings, "method", SETTING_RANGES)
 @click.option("--forget", is_flag=True, help="Re-learn the given seen types from scratch (task ii).")
 @click.option("--annotated", is_flag=True,
               help="The target's other types are annotated too (annotate's output, corrected): use them as given.")
 @click.option("--dev", type=click.Path(), help="Dev data for early stopping (default: 10% of the target data).")
 @click.option("--test", type=click.Path(), help="Test data, evaluated at the end.")
-@click.option("--init", type=click.Choice(["paper", "preserve"]), default=None,
-              help="New weights from N(mean, std) (paper, the default) or set so the model first predicts as the source.")
-@click.option("--learning-rate", type=float, default=None, help="Fine-tuning learning rate.")
-@click.option("--epochs", "max_epochs", type=int, default=None, help="Maximum fine-tuning epochs (default: the source's).")
-@click.option("--patience", type=int, default=None, help="Early-stopping patience in epochs (default: the source's).")
+@setting_option("--init", UpdateSettings, "init", SETTING_RANGES)
+@setting_option("--learning-rate", UpdateSettings, "learning_rate", SETTING_RANGES)
+@setting_option("--epochs", Hyperparameters, "max_epochs", HYPERPARAMETER_RANGES,
+                default_note=" (the package's, not the source's: an update sets its own budget)")
+@setting_option("--patience", Hyperparameters, "patience", HYPERPARAMETER_RANGES,
+                default_note=" (the package's, not the source's)")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
               help="Update options and training hyperparameters as JSON.")
 @click.option("--set", "overrides", multiple=True, metavar="NAME=VALUE",
@@ -490,22 +501,18 @@ def demo(workdir, train_size, epochs, domain, force):
 @click.option("--quiet", "-q", is_flag=True)
 @_device_options
 @friendly_errors
-def update(model, target, entities, output, method, forget, annotated, dev, test, init, learning_rate, max_epochs,
-           patience, config_file, overrides, embeddings, scheme, force, resume, restart, quiet, devices,
-           mixed_precision):
+def update(model, target, entities, output, forget, annotated, dev, test, config_file, overrides, embeddings, scheme,
+           force, resume, restart, quiet, devices, mixed_precision, **shortcuts):
     """Update a trained model for a new domain or entity type, without the source data."""
     from . import api
-    from .config import parse_overrides
 
     if quiet:
         _quiet_python_logs()
-    options = _json_object(config_file) if config_file else {}
-    options.update(parse_overrides(overrides))
     types = [t for group in entities for t in group.split(",")]
-    result = api.update(model, target, types, output, method=method, forget=forget, annotated=annotated, dev=dev,
-                        test=test, init=init, learning_rate=learning_rate, max_epochs=max_epochs, patience=patience,
-                        options=options, embeddings=embeddings, scheme=scheme, force=force, resume=resume,
-                        restart=restart, verbose=not quiet, devices=_devices(devices, mixed_precision))
+    result = api.update(model, target, types, output, options=_options(config_file, overrides, shortcuts_of(shortcuts)),
+                        forget=forget, annotated=annotated, dev=dev, test=test, embeddings=embeddings, scheme=scheme,
+                        force=force, resume=resume, restart=restart, verbose=not quiet,
+                        devices=_devices(devices, mixed_precision))
     if not quiet:
         scores = result.dev_scores
         click.echo(f"dev split: target F1 {scores['target_f1']:.2f} (gold {', '.join(types)} spans), "

@@ -1,9 +1,18 @@
-"""Ctrl-C during training: remembered as well as raised, so that one swallowed by a finalizer is not lost."""
+"""Signals during training: a Ctrl-C remembered as well as raised, so that one swallowed by a finalizer
+is not lost; and, for tests of interrupted runs, a signal sent at a chosen step."""
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
+from typing import Optional
+
+# For tests of interrupted runs, not an option: NEURONER_TL_INTERRUPT=SIGNAL@STEP (``INT@7``, ``KILL@12``)
+# makes the trainer send SIGNAL to its own process right after the STEP-th training step of this
+# process (a resumed run counts from 1 again). A test then interrupts at a step it chooses instead
+# of at a moment it measures. See ``callbacks.BatchGuard``.
+INTERRUPT_VARIABLE = "NEURONER_TL_INTERRUPT"
 
 
 class CtrlC:
@@ -34,3 +43,15 @@ class CtrlC:
             signal.signal(signal.SIGINT, self._previous)
         if error is None:
             self.check()
+
+
+def interruption_asked() -> Optional[tuple]:
+    """``(signal, step)`` from ``NEURONER_TL_INTERRUPT`` (``INT@7``: SIGINT after step 7), or None."""
+    value = os.environ.get(INTERRUPT_VARIABLE, "").strip()
+    if not value:
+        return None
+    name, _, step = value.partition("@")
+    try:
+        return signal.Signals["SIG" + name.upper()], int(step)
+    except (KeyError, ValueError):
+        raise ValueError(f"{INTERRUPT_VARIABLE}={value!r}: expected SIGNAL@STEP, e.g. INT@7 or KILL@12") from None

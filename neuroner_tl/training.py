@@ -20,7 +20,7 @@ from .callbacks import BatchGuard, DevScore, DevSelection, EpochCheckpoint, dev_
 from .corpus import Corpus
 from .devices import Devices
 from .errors import NeuronerError
-from .interrupts import CtrlC
+from .interrupts import CtrlC, interruption_asked
 from .model import CHAR_INPUT, CHARS_SPEC, WORD_INPUT, WORDS_SPEC
 from .objectives import Objective
 from .optimizers import make_optimizer
@@ -50,7 +50,7 @@ class Trainer:
 
     def __init__(self, tagger: Tagger, *, learning_rate: Optional[float] = None, progress: Optional[Progress] = None,
                  checkpoint_dir: Optional[Path] = None, log_dir: Optional[Path] = None,
-                 singleton_ids: Sequence[int] = (), stop_after_epochs: Optional[int] = None,
+                 singleton_ids: Sequence[int] = (),
                  objective: Optional[Objective] = None, frozen: Sequence[str] = (),
                  update_masks=None, importance=None, devices: Optional[Devices] = None):
         self.tagger = tagger
@@ -60,7 +60,6 @@ class Trainer:
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.log_dir = Path(log_dir) if log_dir else None
         self.singleton_ids = np.asarray(sorted(singleton_ids), dtype=np.int32)
-        self.stop_after_epochs = stop_after_epochs  # for tests of interrupted training
         self.objective = objective or Objective()
         self.frozen = tuple(frozen)
         self.update_masks = dict(update_masks or {})
@@ -99,10 +98,11 @@ class Trainer:
         batches_per_epoch = math.ceil(len(train_items) / self.hp.batch_size)
         selecting = DevSelection(self.tagger, network, selection, self.hp, batches_per_epoch, len(train_items),
                                  self.progress)
-        checkpoint = EpochCheckpoint(self.checkpoint_dir, network, optimizer, selecting, self.stop_after_epochs)
+        checkpoint = EpochCheckpoint(self.checkpoint_dir, network, optimizer, selecting)
         initial_epoch = checkpoint.restore(self.progress) if resume else 0
         with CtrlC() as ctrl_c:
-            callbacks: List[keras.callbacks.Callback] = [selecting, checkpoint, BatchGuard(ctrl_c)]
+            callbacks: List[keras.callbacks.Callback] = [selecting, checkpoint,
+                                                         BatchGuard(ctrl_c, interruption_asked())]
             if self.log_dir is not None:
                 callbacks.append(keras.callbacks.TensorBoard(str(self.log_dir), write_graph=False, profile_batch=0,
                                                              write_steps_per_second=False))

@@ -11,8 +11,7 @@ import tensorflow as tf
 from neuroner_tl import calibration, crf
 from neuroner_tl.calibration import Bin, reliability
 
-from conftest import invoke
-from test_crf import enumerated_probabilities, random_case
+from conftest import enumerated_probabilities, invoke, random_case
 
 
 def crf_layer(transitions, start, end, temperature=1.0):
@@ -58,20 +57,27 @@ def sampled_gold(inputs, lengths, transitions, start, end, temperature, rng, cop
     return gold
 
 
-def test_the_likelihood_fit_recovers_the_temperature_the_gold_paths_were_drawn_at():
-    rng = np.random.default_rng(0)
-    inputs, transitions, lengths, start, end = random_case(7, batch=6, time=4, tags=3)
-    inputs, transitions = 3 * inputs, 3 * transitions  # peaked scores: an overconfident CRF
+def drawn_case(seed, iob2=False, true_temperature=2.0, copies=400):
+    """An overconfident CRF (scores x 3) and ``copies`` gold paths per sentence drawn from it at
+    ``true_temperature``: (CRF layer, ``DevScores``). ``iob2``: I-A (tag 2) only inside an entity."""
+    inputs, transitions, lengths, start, end = random_case(seed, batch=6, time=4, tags=3)
+    inputs, transitions = 3 * inputs, 3 * transitions
+    if iob2:
+        transitions[0, 2], start[2] = -1e4, -1e4
     lengths[:] = 4
-    true_temperature, copies = 2.0, 400
-    gold = sampled_gold(inputs, lengths, transitions, start, end, true_temperature, rng, copies)
-    layer = crf_layer(transitions, start, end)
+    gold = sampled_gold(inputs, lengths, transitions, start, end, true_temperature, np.random.default_rng(seed),
+                        copies)
     scores = calibration.DevScores([tf.constant(np.repeat(inputs, copies, axis=0))],
                                    [tf.constant(np.repeat(lengths, copies))], [tf.constant(gold)])
+    return crf_layer(transitions, start, end), scores
+
+
+def test_the_likelihood_fit_recovers_the_temperature_the_gold_paths_were_drawn_at():
+    layer, scores = drawn_case(7)
     fit = calibration.fit_crf_temperature(layer, scores)
-    assert fit.temperature == pytest.approx(true_temperature, rel=0.1)
+    assert fit.temperature == pytest.approx(2.0, rel=0.1)
     assert float(layer.temperature.numpy()) == pytest.approx(fit.temperature)
-    assert fit.loss_after < fit.loss_before and fit.sentences == 6 * copies and fit.objective == "likelihood"
+    assert fit.loss_after < fit.loss_before and fit.sentences == 6 * 400 and fit.objective == "likelihood"
 
 
 def test_a_gold_path_the_constraint_forbids_is_left_out_of_the_fit():
@@ -91,20 +97,11 @@ def test_the_span_fit_recovers_the_temperature_entity_correctness_was_drawn_at()
     from neuroner_tl import tags as tagging
 
     labels = ["O", "B-A", "I-A"]
-    rng = np.random.default_rng(1)
-    inputs, transitions, lengths, start, end = random_case(11, batch=6, time=4, tags=3)
-    inputs, transitions = 3 * inputs, 3 * transitions
-    transitions[0, 2], start[2] = -1e4, -1e4  # IOB2: I-A only inside an entity, so entities start at B-A
-    lengths[:] = 4
-    true_temperature, copies = 2.0, 400
-    gold = sampled_gold(inputs, lengths, transitions, start, end, true_temperature, rng, copies)
-    layer = crf_layer(transitions, start, end)
-    scores = calibration.DevScores([tf.constant(np.repeat(inputs, copies, axis=0))],
-                                   [tf.constant(np.repeat(lengths, copies))], [tf.constant(gold)])
+    layer, scores = drawn_case(11, iob2=True)
     fit = calibration.fit_span_temperature(layer, scores, labels, tagging.span_continuation(labels),
                                            np.array([False, True, True]))
-    assert fit.objective == "spans" and fit.entities >= 6 * copies
-    assert fit.temperature == pytest.approx(true_temperature, rel=0.15)
+    assert fit.objective == "spans" and fit.entities >= 6 * 400
+    assert fit.temperature == pytest.approx(2.0, rel=0.15)
     assert fit.loss_after < fit.loss_before
 
 

@@ -2,31 +2,21 @@
 evaluate, and get one-line errors for bad input."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 from click.testing import CliRunner
 
 from neuroner_tl.cli import cli
 
-from test_model_io import serve_without_package
-
-
-def run_cli(*args, cwd=None):
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.run([sys.executable, "-m", "neuroner_tl.cli", *map(str, args)], capture_output=True,
-                          text=True, cwd=cwd, env=env)
+from conftest import INTERRUPTED_EPOCHS, serve_without_package
 
 
 @pytest.fixture(scope="module")
-def cli_model(tiny_data, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("cli") / "model"
-    completed = run_cli("train", tiny_data["train"], "--dev", tiny_data["dev"], "--output", folder, "--epochs", "2",
-                        "--set", "token_embedding_dim=24", "--set", "token_lstm_units=24", "--batch-size", "16")
-    assert completed.returncode == 0, completed.stderr
-    assert "epoch   2" in completed.stderr and "model saved" in completed.stderr
+def cli_model(uninterrupted_training):
+    """The model the command line trained in a process of its own (conftest's, which the tests of
+    interrupted training compare with)."""
+    folder, stderr = uninterrupted_training
+    assert f"epoch {INTERRUPTED_EPOCHS:3d}" in stderr and "model saved" in stderr
     return folder
 
 

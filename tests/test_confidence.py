@@ -2,8 +2,6 @@
 on the small trained model of conftest."""
 
 import json
-import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +17,8 @@ from neuroner_tl import tags as tagging
 from neuroner_tl.prediction import tag_stream
 from neuroner_tl.predicted import Prediction
 from neuroner_tl.thresholds import drop_unconfident, threshold_for
+
+from conftest import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -70,22 +70,39 @@ def test_tagger_confidences_are_probabilities_and_thresholds_drop_entities(tiny_
         tagger.predict_with_confidence(sentences[:1], min_confidence=1.5)
 
 
-def test_constrained_decoding_never_outputs_a_move_the_scheme_forbids(tiny_model, tiny_data):
-    _, result = tiny_model
-    tagger = result.tagger
-    sentences = api.load_corpus(tiny_data["test"]).sentences
+def forbidden_moves(tagger, predicted):
+    """The moves (start and end included) of ``predicted`` that the tagger's scheme forbids."""
     allowed = tagging.allowed_transitions(tagger.hp.tag_scheme, tagger.labels)
-    index = tagger.label_index
+    index, count = tagger.label_index, len(tagger.labels)
+    moves = []
+    for tags in predicted:
+        steps = [count] + [index[t] for t in tags] + [count + 1]
+        moves += [(a, b) for a, b in zip(steps, steps[1:]) if not allowed[a, b]]
+    return moves
+
+
+def test_constrained_decoding_never_outputs_a_move_the_scheme_forbids(tiny_model, tiny_data):
+    """A copy of the tiny model whose transitions favour the forbidden moves into I-Person (from
+    start, O or another type): decoded without the constraint it makes them; with it, never."""
+    from neuroner_tl.model import assign_weights, weight_arrays
+
+    folder, result = tiny_model
+    sentences = api.load_corpus(tiny_data["test"]).sentences
+    assert result.tagger.constrained and not forbidden_moves(result.tagger, result.tagger.predict(sentences))
+    tagger = api.load_tagger(folder)  # a copy to change
+    weights = weight_arrays(tagger.network)
+    inside = tagger.label_index["I-Person"]
+    allowed = tagging.allowed_transitions(tagger.hp.tag_scheme, tagger.labels)
+    weights["crf/transitions"][~allowed[:, inside], inside] += 50.0
+    assign_weights(tagger.network, weights)
+    tagger.forget_compiled()
     assert tagger.constrained
-    for tags in tagger.predict(sentences):
-        steps = [len(tagger.labels)] + [index[t] for t in tags] + [len(tagger.labels) + 1]
-        assert all(allowed[a, b] for a, b in zip(steps, steps[1:])), tags
+    constrained = tagger.predict(sentences)
+    assert not forbidden_moves(tagger, constrained)
     tagger.constrained = False
-    try:
-        unconstrained = tagger.predict(sentences)
-    finally:
-        tagger.constrained = True
-    assert len(unconstrained) == len(sentences)
+    unconstrained = tagger.predict(sentences)
+    assert forbidden_moves(tagger, unconstrained), "the crafted scores make the unconstrained decoder break the scheme"
+    assert all(inside in move for move in forbidden_moves(tagger, unconstrained)), "into or out of I-Person"
 
 
 def test_tag_gives_character_offsets_and_batches_like_single_calls(tiny_model):
@@ -118,26 +135,33 @@ def test_streaming_in_chunks_equals_tagging_all_at_once(tiny_model, tiny_data):
 
 
 def run_cli(*args, stdin=None):
-    return subprocess.run([sys.executable, "-m", "neuroner_tl.cli", *map(str, args)], input=stdin,
-                          capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    """The command line run in this process: (exit code, standard output, standard error)."""
+    from click.testing import CliRunner
+
+    from neuroner_tl.cli import cli
+
+    result = CliRunner().invoke(cli, [str(a) for a in args], input=stdin)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
 
 
 def test_predict_reads_standard_input_and_writes_confidences(tiny_model, tiny_data, tmp_path):
     folder, result = tiny_model
     corpus = api.load_corpus(tiny_data["test"])
     conll = Path(tiny_data["test"]).read_text(encoding="utf-8")
-    completed = run_cli("predict", folder, "-", "--confidence", stdin=conll)
-    assert completed.returncode == 0, completed.stderr
-    rows = [line.split() for line in completed.stdout.splitlines() if line.strip()]
+    code, stdout, stderr = run_cli("predict", folder, "-", "--confidence", stdin=conll)
+    assert code == 0, stderr
+    rows = [line.split() for line in stdout.splitlines() if line.strip()]
     assert len(rows) == sum(len(s) for s in corpus.sentences)
     predicted = [tag for tags in result.tagger.predict(corpus.sentences) for tag in tags]
     assert [row[-2] for row in rows] == predicted
     assert all(0.0 <= float(row[-1]) <= 1.0 for row in rows)
 
     text = "Hello, I am Laura Bianchi from Milano.\nMy order 4451 never arrived.\n"
-    completed = run_cli("predict", folder, "-", "--format", "json", stdin=text)
-    assert completed.returncode == 0, completed.stderr
-    records = json.loads(completed.stdout)
+    code, stdout, stderr = run_cli("predict", folder, "-", "--format", "json", stdin=text)
+    assert code == 0, stderr
+    records = json.loads(stdout)
     streamed = [(e["type"], e["start"], e["end"], e["confidence"]) for r in records for e in r["entities"]]
     in_memory = [(e["type"], e["start"], e["end"], e["confidence"]) for e in result.tagger.tag(text)]
     assert [x[:3] for x in streamed] == [x[:3] for x in in_memory]
@@ -151,16 +175,18 @@ def test_predict_reads_standard_input_and_writes_confidences(tiny_model, tiny_da
 
 def test_min_confidence_on_the_command_line_drops_entities(tiny_model, tiny_data, tmp_path):
     folder, _ = tiny_model
-    everything = run_cli("predict", folder, tiny_data["test"], "--format", "json", "-o", tmp_path / "all.json")
-    assert everything.returncode == 0, everything.stderr
+    code, _, stderr = run_cli("predict", folder, tiny_data["test"], "--format", "json", "-o", tmp_path / "all.json")
+    assert code == 0, stderr
     records = json.loads((tmp_path / "all.json").read_text(encoding="utf-8"))
     confidences = sorted(e["confidence"] for r in records for e in r["entities"])
     threshold = confidences[len(confidences) // 2]
-    some = run_cli("predict", folder, tiny_data["test"], "--format", "json", "--min-confidence", threshold)
-    kept = [e["confidence"] for r in json.loads(some.stdout) for e in r["entities"]]
+    code, stdout, stderr = run_cli("predict", folder, tiny_data["test"], "--format", "json", "--min-confidence",
+                                   threshold)
+    assert code == 0, stderr
+    kept = [e["confidence"] for r in json.loads(stdout) for e in r["entities"]]
     assert kept and all(c >= threshold - 1e-6 for c in kept) and len(kept) < len(confidences)
-    bad = run_cli("predict", folder, tiny_data["test"], "--min-confidence", "PER=2")
-    assert bad.returncode != 0 and "between 0 and 1" in bad.stderr and "Traceback" not in bad.stderr
+    code, _, stderr = run_cli("predict", folder, tiny_data["test"], "--min-confidence", "PER=2")
+    assert code != 0 and "between 0 and 1" in stderr and "Traceback" not in stderr
 
 
 def test_saved_model_returns_the_same_confidences(tiny_model, tiny_data):
@@ -184,12 +210,6 @@ def test_saved_model_returns_the_same_confidences(tiny_model, tiny_data):
 
 
 # the HTTP service ------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def http(url, body=None):
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})

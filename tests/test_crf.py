@@ -1,36 +1,12 @@
 """The CRF functions against brute-force enumeration of every tag sequence."""
 
-import itertools
-
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from neuroner_tl import crf
 
-
-def brute_force(inputs, length, transitions, start=None, end=None):
-    """(every sequence's score, best sequence) for one example."""
-    num_tags = inputs.shape[1]
-    scores = {}
-    for sequence in itertools.product(range(num_tags), repeat=length):
-        score = sum(inputs[t, sequence[t]] for t in range(length))
-        score += sum(transitions[sequence[t - 1], sequence[t]] for t in range(1, length))
-        if length and start is not None:
-            score += start[sequence[0]] + end[sequence[-1]]
-        scores[sequence] = score
-    return scores
-
-
-def random_case(seed, batch=4, time=4, tags=3, boundaries=True):
-    rng = np.random.default_rng(seed)
-    inputs = rng.normal(size=(batch, time, tags)).astype(np.float32)
-    transitions = rng.normal(size=(tags, tags)).astype(np.float32)
-    lengths = rng.integers(0, time + 1, size=batch).astype(np.int32)
-    lengths[0] = time  # one full, others random (0 and 1 included by the seeds below)
-    start = rng.normal(size=tags).astype(np.float32) if boundaries else None
-    end = rng.normal(size=tags).astype(np.float32) if boundaries else None
-    return inputs, transitions, lengths, start, end
+from conftest import brute_force, enumerated_probabilities, random_case
 
 
 CASES = [(seed, b) for seed in range(6) for b in (False, True)]
@@ -189,13 +165,6 @@ def test_constrained_log_norm_with_one_tag_per_position_is_the_sequence_score():
 # confidences and constrained decoding ----------------------------------------------------------
 SCHEME_LABELS = [("IOB2", ["O", "B-A", "I-A", "B-B", "I-B"]), ("BIOES", ["O", "B-A", "I-A", "E-A", "S-A"]),
                  ("IO", ["O", "A", "B"]), ("IOB1", ["O", "B-A", "I-A", "I-B"])]
-
-
-def enumerated_probabilities(inputs, length, transitions, start, end):
-    scores = brute_force(inputs, length, transitions, start, end)
-    sequences = list(scores)
-    values = np.array([scores[s] for s in sequences], dtype=np.float64)
-    return sequences, np.exp(values - np.logaddexp.reduce(values))
 
 
 @pytest.mark.parametrize("seed", range(4))

@@ -10,6 +10,8 @@ import pytest
 
 from neuroner_tl.errors import NeuronerError
 
+from conftest import free_port, invoke
+
 MIRRORED = r"""
 import json, sys
 from neuroner_tl.devices import Devices, split_cpu
@@ -126,10 +128,9 @@ def test_the_cli_takes_devices_and_refuses_a_gpu_it_does_not_have(tiny_data, tmp
 
     if tf.config.list_logical_devices("GPU"):
         pytest.skip("this machine has a GPU")
-    completed = subprocess.run([sys.executable, "-m", "neuroner_tl.cli", "train", str(tiny_data["train"]), "-o",
-                                str(tmp_path / "m"), "--devices", "gpu"], capture_output=True, text=True)
-    assert completed.returncode == 2 and completed.stderr.strip().splitlines()[-1] == \
-        "error: --devices gpu: TensorFlow sees no GPU on this machine (use --devices cpu)"
+    code, output = invoke("train", tiny_data["train"], "-o", tmp_path / "m", "--devices", "gpu")
+    assert code == 2 and output.strip().splitlines()[-1] == \
+        "error: --devices gpu: TensorFlow sees no GPU on this machine (use --devices cpu)", output
     assert not (tmp_path / "m").exists()
 
 
@@ -148,14 +149,6 @@ output = None if sys.argv[1] == "-" else sys.argv[1]
 result = api.train(train, output, dev=dev, hp=hp, verbose=False, devices=devices)
 print(json.dumps({"losses": [r["loss"] for r in result.tagger.history], "folder": str(result.folder)}))
 """
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.mark.slow

@@ -1,29 +1,68 @@
-"""Fault injection (issue #10): ``train``, ``update`` and ``predict -o`` killed with SIGKILL at 20
-seeded random moments each. After every kill each input is byte-identical and the output is either
-absent or complete; the next run (with ``--resume`` where it applies) carries on, and the last one
-finishes with a model equal to an uninterrupted run's. Slow: about five minutes on 2 cores."""
+"""Fault injection (issue #10): ``train``, ``update`` and ``predict -o`` killed with SIGKILL at chosen
+points: in the middle of an epoch (``NEURONER_TL_INTERRUPT``) and just before or after each step
+that changes what is on disk (a checkpoint's state replaced, a model moved into place, a checkpoint
+removed, an output renamed), which ``KILLER`` intercepts. After every kill each input is
+byte-identical and the output is either absent or complete (or the old one); the next run (with
+``--resume`` where it applies) carries on, and the chain ends with a model equal to an uninterrupted
+run's. Slow: a new process for every kill."""
 
 import hashlib
-import shutil
+import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from neuroner_tl.conll import write_conll
-from neuroner_tl.datasets import generate_corpus
+from neuroner_tl import api
+
+from conftest import (assert_same_weights, cli_command, invoke, run_interrupted, saved_weights, steps_per_epoch,
+                      train_command, update_command)
 
 pytestmark = pytest.mark.slow
-KILLS = 20
-SMALL = ["--batch-size", "16", "--set", "token_embedding_dim=16", "--set", "token_lstm_units=16"]
+
+# Runs the command line, SIGKILLing the process just before (or after) the NTH call of os.replace,
+# os.rename or shutil.rmtree whose destination (rmtree: whose path) matches PATTERN (fnmatch; {pid}
+# stands for the process's id, which names its temporaries).
+KILLER = r"""
+import fnmatch, json, os, shutil, signal, sys
+operation, pattern, nth, when = json.loads(sys.argv[1])
+pattern = pattern.replace("{pid}", str(os.getpid()))
+seen = [0]
 
 
-def cli(*args):
-    return [sys.executable, "-m", "neuroner_tl.cli", *map(str, args)]
+def watched(name, original, target):
+    def call(*args, **kwargs):
+        hit = False
+        if name == operation and fnmatch.fnmatch(str(target(*args)), pattern):
+            seen[0] += 1
+            hit = seen[0] == nth
+        if hit and when == "before":
+            os.kill(os.getpid(), signal.SIGKILL)
+        result = original(*args, **kwargs)
+        if hit:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return result
+    return call
+
+
+os.replace = watched("replace", os.replace, lambda source, destination, *rest: destination)
+os.rename = watched("rename", os.rename, lambda source, destination, *rest: destination)
+shutil.rmtree = watched("rmtree", shutil.rmtree, lambda path, *rest: path)
+sys.argv = ["neuroner-tl", *sys.argv[2:]]
+from neuroner_tl.cli import main
+main()
+"""
+
+
+def killed_at(command, operation, pattern, nth=1, when="before"):
+    """Run ``command`` (a ``cli_command`` list) under ``KILLER``; the process must have been killed."""
+    args = [sys.executable, "-c", KILLER, json.dumps([operation, pattern, nth, when]), *command[3:]]
+    completed = subprocess.run(args, capture_output=True, text=True, timeout=900)
+    assert completed.returncode == -signal.SIGKILL, \
+        f"not killed at {operation} {pattern} #{nth}: {completed.stderr[-3000:]}"
+    return completed
 
 
 def digest(paths):
@@ -33,26 +72,6 @@ def digest(paths):
         for file in files:
             result[str(file)] = hashlib.sha256(file.read_bytes()).hexdigest()
     return result
-
-
-def timed_run(command):
-    started = time.perf_counter()
-    completed = subprocess.run(command, capture_output=True, text=True)
-    assert completed.returncode == 0, completed.stderr[-2000:]
-    return time.perf_counter() - started
-
-
-def killed_after(command, seconds):
-    """Run ``command``, SIGKILL it after ``seconds``; True if it was killed, False if it had finished."""
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        _, stderr = process.communicate(timeout=seconds)
-    except subprocess.TimeoutExpired:
-        process.send_signal(signal.SIGKILL)
-        process.communicate()
-        return True
-    assert process.returncode == 0, stderr[-2000:]
-    return False
 
 
 def assert_complete_model_or_nothing(output: Path):
@@ -65,75 +84,66 @@ def assert_complete_model_or_nothing(output: Path):
     assert not leftovers, f"half-written output beside the model: {leftovers}"
 
 
-def weights(folder):
-    from test_resume import weights as saved_weights
+def checkpoint_epoch(output: Path):
+    """The epoch of the checkpoint an interrupted run left beside ``output`` (None: none finished)."""
+    state = output.parent / f".{output.name}.checkpoint" / "state.json"
+    return json.loads(state.read_text())["epoch"] if state.exists() else None
 
-    return saved_weights(folder)
 
-
-def kill_and_resume(command, output, inputs, reference, seed):
-    """Kill ``command`` (then ``command --resume``) at random moments in [0, reference] seconds until
-    it has been killed KILLS times, checking the inputs and the output after each kill; a run that
-    finishes first must have written the uninterrupted run's model, and the chain starts over. Then
-    the last run finishes with ``--resume``."""
+def kill_and_resume(command, output, inputs, reference, steps):
+    """Kill ``command`` at each chosen point, resuming after each kill, and check the inputs, the
+    output and the checkpoint every time; the last run, killed once its model is in place, must have
+    written the uninterrupted run's model. ``steps``: training steps per epoch."""
     before = digest(inputs)
-    expected = weights(reference[1])
-    rng = np.random.default_rng(seed)
-    attempt, kills = command, 0
-    while kills < KILLS:
-        kills += killed_after(attempt, float(rng.uniform(0.0, reference[0])))
+    resume = [*command, "--resume"]
+
+    def check(expected_epoch):
         assert digest(inputs) == before, "an input changed"
         assert_complete_model_or_nothing(output)
-        if output.exists():  # finished before the kill, or killed while tidying up after saving
-            assert_same_weights(expected, weights(output))
-            shutil.rmtree(output)
-            shutil.rmtree(output.parent / f".{output.name}.checkpoint", ignore_errors=True)
-            attempt = command
-        else:
-            attempt = command + ["--resume"]
-    completed = subprocess.run(attempt, capture_output=True, text=True)
-    assert completed.returncode == 0, completed.stderr[-2000:]
+        assert not output.exists()
+        assert checkpoint_epoch(output) == expected_epoch
+
+    # 1. in the first epoch: nothing finished, nothing to resume
+    assert run_interrupted(command, step=2, sig="KILL").returncode == -signal.SIGKILL
+    check(None)
+    # 2. epoch 1 saved but its state.json not yet in place: still nothing to resume
+    killed = killed_at(resume, "replace", "*/state.json", 1)
+    assert "no finished epoch to resume from" in killed.stderr
+    check(None)
+    # 3. epoch 2's state.json just in place, epoch 1's files not yet removed
+    killed_at(resume, "replace", "*/state.json", 2, when="after")
+    check(2)
+    # 4. in the middle of epoch 4, the resumed run's second epoch
+    killed = run_interrupted(resume, step=steps + 2, sig="KILL")
+    assert killed.returncode == -signal.SIGKILL and "resuming after epoch 2" in killed.stderr
+    check(3)
+    # 5. the last epoch trained and the model written, but not yet moved into place
+    killed_at(resume, "rename", f"*/{output.name}")
+    check(4)
+    # 6. the model moved into place, its checkpoint not yet removed
+    killed = killed_at(resume, "rmtree", f"*/.{output.name}.checkpoint", when="before")
+    assert "resuming after epoch 4" in killed.stderr
     assert digest(inputs) == before
     assert_complete_model_or_nothing(output)
-    assert not (output.parent / f".{output.name}.checkpoint").exists()
-    assert_same_weights(expected, weights(output))
+    assert output.exists(), "the model is in place"
+    assert_same_weights(saved_weights(reference), saved_weights(output))
 
 
-def assert_same_weights(expected, got):
-    assert expected.keys() == got.keys()
-    for name in expected:
-        np.testing.assert_array_equal(got[name], expected[name], err_msg=name)
+def test_train_killed_anywhere_loses_nothing_and_resumes_to_the_same_model(tiny_data, uninterrupted_training,
+                                                                           tmp_path):
+    output = tmp_path / "model"
+    steps = steps_per_epoch(len(api.load_corpus(tiny_data["train"])))
+    kill_and_resume(train_command(tiny_data, output), output, tiny_data.values(), uninterrupted_training[0], steps)
 
 
-@pytest.fixture(scope="module")
-def small_data(tmp_path_factory):
-    from neuroner_tl.datasets import write_dataset
-
-    return write_dataset(tmp_path_factory.mktemp("fault_data"), "A", sizes=(120, 30, 30), seed=8)
-
-
-def test_train_killed_anywhere_loses_nothing_and_resumes_to_the_same_model(small_data, tmp_path):
-    def train(output):
-        return cli("train", small_data["train"], "--dev", small_data["dev"], "-o", output, "--epochs", "3", *SMALL)
-
-    reference = (timed_run(train(tmp_path / "reference")), tmp_path / "reference")
-    kill_and_resume(train(tmp_path / "model"), tmp_path / "model", small_data.values(), reference, seed=10)
-
-
-def test_update_killed_anywhere_loses_nothing_and_resumes_to_the_same_model(tiny_model, tmp_path):
-    from test_update import only
-
+def test_update_killed_anywhere_loses_nothing_and_resumes_to_the_same_model(tiny_model, address_target,
+                                                                            uninterrupted_update, tmp_path):
     source = tiny_model[0]
-    target = tmp_path / "target.conll"
-    write_conll(target, only(generate_corpus("B", 80, seed=31), {"Address"}).sentences)
-
-    def update(output):
-        return cli("update", "-m", source, "-t", target, "-e", "Address", "-o", output, "--epochs", "3",
-                   "--set", "patience_steps=0")
-
     source_before = digest([source])
-    reference = (timed_run(update(tmp_path / "reference")), tmp_path / "reference")
-    kill_and_resume(update(tmp_path / "model"), tmp_path / "model", [target], reference, seed=11)
+    output = tmp_path / "model"
+    reference, _, sentences = uninterrupted_update
+    kill_and_resume(update_command(source, address_target, output), output, [address_target], reference,
+                    steps_per_epoch(sentences))
     assert digest([source]) == source_before, "the source model is never written"
 
 
@@ -144,24 +154,41 @@ def contents(path: Path):
     return {str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest() for p in path.rglob("*") if p.is_file()}
 
 
+# (operation, on what, before or after it, what the output must then be): a CoNLL file is written
+# to a temporary and renamed over the old one; BRAT output is a folder written beside the old one,
+# which is renamed away (in the moment between the two renames there is neither), then removed
+PREDICT_KILLS = {
+    "conll": [("replace", "*/out.conll", "before", "old"), ("replace", "*/out.conll", "after", "new")],
+    "brat": [("rename", "*/.out_brat.{pid}.old.tmp", "before", "old"), ("rename", "*/out_brat", "before", "none"),
+             ("rmtree", "*/.out_brat.{pid}.old.tmp", "before", "new")],
+}
+
+
 @pytest.mark.parametrize("output_format, name", [("conll", "out.conll"), ("brat", "out_brat")])
 def test_predict_killed_anywhere_leaves_the_old_output_or_the_new_one(tiny_model, tiny_data, tmp_path,
                                                                        output_format, name):
     source = tiny_data["test"]
     reference_output = tmp_path / f"reference_{name}"
-    reference = timed_run(cli("predict", tiny_model[0], source, "-o", reference_output, "--format", output_format))
-    expected = contents(reference_output)
+    code, text = invoke("predict", tiny_model[0], source, "-o", reference_output, "--format", output_format)
+    assert code == 0, text
+    new = contents(reference_output)
     output = tmp_path / name
+    if output_format == "conll":
+        output.write_text("an earlier output\n")
+    else:
+        output.mkdir()
+        (output / "doc.txt").write_text("an earlier document\n")
+        (output / "doc.ann").write_text("")
+    old = contents(output)
     before = digest([source, tiny_model[0]])
-    rng = np.random.default_rng(12)
-    command = cli("predict", tiny_model[0], source, "-o", output, "--format", output_format, "--force")
-    kills = 0
-    while kills < KILLS:
-        kills += killed_after(command, float(rng.uniform(0.0, reference)))
+    command = cli_command("predict", tiny_model[0], source, "-o", output, "--format", output_format, "--force")
+    for operation, pattern, when, expected in PREDICT_KILLS[output_format]:
+        killed_at(command, operation, pattern, when=when)
         assert digest([source, tiny_model[0]]) == before
-        if output.exists():
-            assert contents(output) == expected, "a half-written output"
-    assert not killed_after(command, 600)
-    assert contents(output) == expected
+        found = contents(output) if output.exists() else None
+        assert found == {"old": old, "new": new, "none": None}[expected], (operation, pattern, when)
+    completed = subprocess.run(command, capture_output=True, text=True)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert contents(output) == new
     leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(f".{name}.")]
     assert not leftovers, f"temporary files of killed runs left behind: {leftovers}"

@@ -11,6 +11,8 @@ from neuroner_tl.errors import ModelFolderError, NeuronerError
 from neuroner_tl.model import save_weights, weight_arrays
 from neuroner_tl.model_io import ASSET_FILES, load_tagger, read_saved_model_weights, save_tagger
 
+from conftest import invoke, serve_without_package
+
 
 ASSETS = "saved_model/assets"
 
@@ -46,6 +48,28 @@ def test_a_bare_saved_model_is_predicted_with_evaluated_and_updated(tiny_model, 
     assert "B-Zip" in updated.tagger.labels and load_tagger(tmp_path / "updated").labels == updated.tagger.labels
 
 
+def test_upgrade_makes_a_model_folder_of_a_bare_saved_model(tiny_model, tiny_data, tmp_path):
+    """``upgrade`` of what TF Serving deploys (saved_model/ alone): a whole model folder with the same
+    labels, vocabularies and weights, that predicts what the model predicted."""
+    folder, result = tiny_model
+    bare = tmp_path / "exported" / "1"
+    shutil.copytree(folder / "saved_model", bare)
+    code, output = invoke("upgrade", bare, "-o", tmp_path / "upgraded")
+    assert code == 0, output
+    upgraded = tmp_path / "upgraded"
+    assert sorted(p.name for p in upgraded.iterdir()) == ["saved_model"], "nothing the bare SavedModel lacked"
+    assert sorted(p.name for p in (upgraded / ASSETS).iterdir()) == sorted(ASSET_FILES)
+    tagger = load_tagger(upgraded)
+    assert (tagger.labels, tagger.words.entries, tagger.hp) == (result.tagger.labels, result.tagger.words.entries,
+                                                                result.tagger.hp)
+    expected = weight_arrays(result.tagger.network)
+    for name, value in weight_arrays(tagger.network).items():
+        np.testing.assert_array_equal(value, expected[name], err_msg=name)
+    sentences = api.load_corpus(tiny_data["test"]).sentences
+    assert tagger.predict(sentences) == result.tagger.predict(sentences)
+    assert [p.name for p in bare.iterdir()] and api.info(upgraded)["labels"] == result.tagger.labels
+
+
 def test_a_format_1_folder_loads_with_a_message_and_upgrades(tiny_model, tiny_data, tmp_path, capsys):
     """neuroner_tl 0.1 wrote weights.npz beside config.json, model.json and the vocabularies."""
     folder, result = tiny_model
@@ -76,26 +100,6 @@ def test_reload_gives_the_same_predictions(tiny_model, tiny_data):
     folder, result = tiny_model
     corpus = api.load_corpus(tiny_data["test"])
     assert load_tagger(folder).predict(corpus.sentences) == result.tagger.predict(corpus.sentences)
-
-
-SERVE = r"""
-import json, sys
-import tensorflow as tf
-model = tf.saved_model.load(sys.argv[1])
-sentences = json.loads(sys.argv[2])
-width = max(len(s) for s in sentences)
-tokens = tf.constant([s + [""] * (width - len(s)) for s in sentences])
-out = model.signatures["serving_default"](tokens=tokens)
-tags = [[t.decode() for t in row[:len(s)]] for row, s in zip(out["tags"].numpy().tolist(), sentences)]
-assert "neuroner_tl" not in sys.modules
-print(json.dumps({"tags": tags, "log_probability": out["log_probability"].numpy().tolist()}))
-"""
-
-
-def serve_without_package(saved_model, sentences):
-    completed = subprocess.run([sys.executable, "-c", SERVE, str(saved_model), json.dumps(sentences)],
-                               capture_output=True, text=True, check=True, cwd="/")
-    return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
 def test_saved_model_serves_without_the_package(tiny_model, tiny_data):

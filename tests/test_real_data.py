@@ -9,14 +9,10 @@ from neuroner_tl.conll import read_conll
 from neuroner_tl.corpus import Corpus
 from neuroner_tl.config import Hyperparameters
 
+from conftest import keep_types as relabel
 from conftest import shared_file
 
 pytestmark = pytest.mark.slow
-
-
-def relabel(corpus: Corpus, keep) -> Corpus:
-    return Corpus([s.with_labels(tags.tags_from_spans([x for x in tags.spans(s.labels) if x.type in keep], len(s),
-                                                      "IOB2")) for s in corpus.sentences], "IOB2")
 
 
 @pytest.fixture(scope="module")

@@ -563,24 +563,45 @@ def test_8_tokens_never_start_with_a_combining_mark_or_joiner_in_any_script(micr
 
 
 # the smaller items ------------------------------------------------------------------------------------------
+# the command line, sending itself SIGTERM once tag_stream has handed over ARGV[1] predictions (the
+# output's temporary is then open and partly written); it first prints the temporaries beside ARGV[2]
+SIGTERM_WHILE_WRITING = r"""
+import glob, os, signal, sys
+from neuroner_tl import prediction
+
+original = prediction.tag_stream
+after, output = int(sys.argv[1]), sys.argv[2]
+
+
+def tag_stream(*args, **kwargs):
+    for number, pair in enumerate(original(*args, **kwargs), start=1):
+        yield pair
+        if number == after:
+            folder, name = os.path.split(output)
+            print("temporaries:", sorted(glob.glob(os.path.join(folder, "." + name + ".*.tmp"))), file=sys.stderr)
+            signal.raise_signal(signal.SIGTERM)
+
+
+prediction.tag_stream = tag_stream
+sys.argv = ["neuroner-tl", *sys.argv[3:]]
+from neuroner_tl.cli import main
+main()
+"""
+
+
 def test_smaller_sigterm_during_predict_is_ctrl_c_and_leaves_no_temporary(micro_model, tmp_path):
-    import signal
     import subprocess
     import sys
-    import time
 
     source = tmp_path / "big.txt"
-    source.write_text("Mario Rossi vive a Roma con Laura Bianchi e lavora per la Banca di Milano.\n" * 40000)
+    source.write_text("Mario Rossi vive a Roma con Laura Bianchi e lavora per la Banca di Milano.\n" * 400)
     output = tmp_path / "out.conll"
-    process = subprocess.Popen([sys.executable, "-m", "neuroner_tl.cli", "predict", str(micro_model), str(source),
-                                "-o", str(output)], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-    deadline = time.time() + 120
-    while not list(tmp_path.glob(".out.conll.*.tmp")) and process.poll() is None and time.time() < deadline:
-        time.sleep(0.1)
-    assert process.poll() is None, "predict finished before it could be stopped: give it more text"
-    process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr, stderr
+    completed = subprocess.run([sys.executable, "-c", SIGTERM_WHILE_WRITING, "150", str(output), "predict",
+                                str(micro_model), str(source), "-o", str(output)], capture_output=True, text=True,
+                               timeout=600)
+    stderr = completed.stderr
+    assert "temporaries: ['" in stderr, "the output's temporary was being written when SIGTERM came: " + stderr
+    assert completed.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr, stderr
     assert not output.exists() and not list(tmp_path.glob(".out.conll.*"))
 
 

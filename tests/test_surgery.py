@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 
-from neuroner_tl import api
 from neuroner_tl.datasets import generate_corpus
 from neuroner_tl.errors import UpdateError
 from neuroner_tl.model import weight_arrays
@@ -92,8 +91,24 @@ def test_forgetting_an_unknown_type_is_an_error(source):
 
 
 def test_surgeon_reads_a_model_folder(tiny_model):
+    """From the folder alone the surgeon has the model training built in memory: its labels,
+    vocabularies and every weight; and operates on it as on that model."""
     folder, result = tiny_model
-    surgeon = ModelSurgeon.from_folder(folder)
-    assert surgeon.labels_with(["Phone", "Iban"]) == result.tagger.labels + ["B-Iban", "I-Iban"]
-    sentences = generate_corpus("A", 20, seed=2).sentences
-    assert api.as_tagger(folder).predict(sentences) == surgeon.source.predict(sentences)
+    trained = result.tagger  # the model as training left it, never read from the folder
+    surgeon = ModelSurgeon.from_folder(folder, seed=7)
+    read = surgeon.source
+    assert read is not trained
+    assert surgeon.labels_with(["Phone", "Iban"]) == trained.labels + ["B-Iban", "I-Iban"]
+    assert (read.labels, read.words.entries, read.chars.entries) == \
+        (trained.labels, trained.words.entries, trained.chars.entries)
+    expected = weight_arrays(trained.network)
+    got = weight_arrays(read.network)
+    assert got.keys() == expected.keys()
+    for name, value in expected.items():
+        np.testing.assert_array_equal(got[name], value, err_msg=name)
+    sentences = generate_corpus("B", 20, seed=2).sentences
+    assert read.predict(sentences) == trained.predict(sentences)
+    grown = surgeon.operate(new_types=["Iban"], new_words=["parolona"])
+    expected = weight_arrays(ModelSurgeon(trained, seed=7).operate(new_types=["Iban"], new_words=["parolona"]).network)
+    for name, value in weight_arrays(grown.network).items():
+        np.testing.assert_array_equal(value, expected[name], err_msg=name)

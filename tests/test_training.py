@@ -170,3 +170,124 @@ def test_training_goes_through_keras_fit_with_tensorboard_scalars(tiny_model):
     assert sorted(scalars["epoch_dev_score"]) == list(range(epochs))
     history = result.tagger.network.history.history if result.tagger.network.history else {}
     assert len(history.get("dev_score", [])) == epochs, "fit's own History saw the dev score"
+
+
+
+# behaviour that had no test before issue #20 --------------------------------------------------------------
+TINY = dict(token_embedding_dim=8, token_lstm_units=8, char_embedding_dim=4, char_lstm_units=4, batch_size=8)
+
+
+def write_vectors(path, words, dim, seed=0):
+    """A word2vec text file with a vector for each of ``words``; {word: vector}."""
+    rng = np.random.default_rng(seed)
+    table = {word: rng.normal(size=dim).astype(np.float32) for word in words}
+    path.write_text(f"{len(table)} {dim}\n" + "".join(f"{w} {' '.join(repr(float(x)) for x in v)}\n"
+                                                      for w, v in table.items()))
+    return table
+
+
+def test_freeze_word_embeddings_keeps_the_vectors_as_loaded_and_trains_the_rest(tmp_path):
+    from neuroner_tl.embeddings import load_vectors
+    from neuroner_tl.model import weight_arrays
+    from neuroner_tl.training import seed_everything
+
+    corpus, dev = generate_corpus("A", 40, seed=15), generate_corpus("A", 10, seed=16)
+    words = sorted({t for s in corpus.sentences for t in s.tokens if t.isalpha()})[:30]
+    table = write_vectors(tmp_path / "vectors.vec", words, dim=8)
+    hp = Hyperparameters(max_epochs=2, freeze_word_embeddings=True, learning_rate=0.01, **TINY)
+    seed_everything(hp.seed)  # what api.train starts from
+    start = weight_arrays(build_tagger(hp, corpus, [dev], load_vectors(tmp_path / "vectors.vec")).network)
+
+    def train(freeze):
+        tagger = api.train(corpus, None, dev=dev, hp=hp.replace(freeze_word_embeddings=freeze),
+                           embeddings=tmp_path / "vectors.vec", verbose=False).tagger
+        return tagger, weight_arrays(tagger.network)
+
+    frozen, after = train(True)
+    for word, vector in table.items():
+        np.testing.assert_array_equal(after["word_embedding/embeddings"][frozen.words.id(word)], vector, err_msg=word)
+    np.testing.assert_array_equal(after["word_embedding/embeddings"], start["word_embedding/embeddings"])
+    assert not np.array_equal(after["crf/transitions"], start["crf/transitions"]), "the rest trains"
+    assert frozen.network.word_embedding.trainable, "the layer is trainable again once training is over"
+    trained, unfrozen = train(False)
+    assert not np.array_equal(unfrozen["word_embedding/embeddings"], start["word_embedding/embeddings"])
+
+
+def test_sgd_trains_with_each_element_of_the_gradient_clipped():
+    """SGD (``optimizer="sgd"``), not only the diverging run of test_user_mistakes: a step is
+    ``w - lr * clip(g)``, and training with it lowers the loss."""
+    import keras
+    import tensorflow as tf
+
+    from neuroner_tl.optimizers import ClippedSGD, make_optimizer
+
+    optimizer = make_optimizer("sgd", 0.5, 1.0)
+    assert isinstance(optimizer, ClippedSGD) and optimizer.element_clip == 1.0
+    variable = keras.Variable(np.array([1.0, 1.0, 1.0], np.float32))
+    optimizer.build([variable])
+    optimizer.apply([tf.constant([3.0, -0.2, -5.0])], [variable])
+    np.testing.assert_allclose(variable.numpy(), [1.0 - 0.5 * 1.0, 1.0 + 0.5 * 0.2, 1.0 + 0.5 * 1.0], rtol=1e-6)
+    corpus = generate_corpus("A", 40, seed=17)
+    hp = Hyperparameters(optimizer="sgd", learning_rate=0.05, max_epochs=4, patience=4, **TINY)
+    history = api.train(corpus, None, dev=generate_corpus("A", 10, seed=18), hp=hp, verbose=False).tagger.history
+    losses = [r["loss"] for r in history]
+    assert all(np.isfinite(losses)) and losses[-1] < losses[0] * 0.8, losses
+
+
+def test_singletons_become_unk_in_the_trainers_batches(monkeypatch):
+    """NeuroNER's regularizer through ``api.train``: the words seen once in training (in the
+    vocabulary with ``min_word_count=1``) are the trainer's singletons, and with probability 1 none
+    of them reaches the network, with 0 all do."""
+    from neuroner_tl import training
+    from neuroner_tl.vocabulary import UNK_ID
+
+    corpus = generate_corpus("A", 40, seed=19)
+    seen = []
+    original = training.replace_singletons
+
+    def spy(words, singleton_ids, probability, rng):
+        replaced = original(words, singleton_ids, probability, rng)
+        seen.append((words.copy(), replaced.copy(), np.asarray(singleton_ids).copy(), probability))
+        return replaced
+
+    monkeypatch.setattr(training, "replace_singletons", spy)
+    for probability in (1.0, 0.0):
+        seen.clear()
+        hp = Hyperparameters(max_epochs=1, min_word_count=1, singleton_unk_probability=probability, **TINY)
+        tagger = api.train(corpus, None, dev=generate_corpus("A", 10, seed=20), hp=hp, verbose=False).tagger
+        counts = {}
+        for sentence in corpus.sentences:
+            for token in sentence.tokens:
+                counts[tagger.encoder.word_id(token)] = counts.get(tagger.encoder.word_id(token), 0) + 1
+        singletons = sorted(tagger.singletons)
+        assert singletons and all(counts.get(i) == 1 for i in singletons)
+        assert len(seen) == -(-len(corpus) // hp.batch_size), "every batch goes through the replacement"
+        for words, replaced, ids, used in seen:
+            assert sorted(ids.tolist()) == singletons and used == probability
+            hit = np.isin(words, singletons)
+            if probability == 1.0:
+                assert np.all(replaced[hit] == UNK_ID) and np.array_equal(replaced[~hit], words[~hit])
+            else:
+                assert np.array_equal(replaced, words)
+        assert sum(np.isin(words, singletons).sum() for words, *_ in seen) > 0
+
+
+def test_compute_loss_ignores_sample_weight(tiny_model, tiny_data):
+    """``NeuronerModel.compute_loss`` is the mean of the sentences' CRF losses whatever
+    ``sample_weight`` Keras passes: the package never weights sentences (see ``model.py``)."""
+    from neuroner_tl.batching import pad
+    from neuroner_tl.model import CHAR_INPUT, WORD_INPUT
+
+    tagger = tiny_model[1].tagger
+    items = tagger.encode_corpus(api.load_corpus(tiny_data["dev"]))[:6]
+    batch = pad(items, list(range(len(items))))
+    inputs = {WORD_INPUT: batch.words, CHAR_INPUT: batch.chars}
+    targets = batch.targets()
+    network = tagger.network
+    outputs = network(inputs, training=False)
+    plain = float(network.compute_loss(inputs, targets, outputs, training=False))
+    for weights in (np.zeros(len(items), np.float32), np.arange(len(items), dtype=np.float32)):
+        assert float(network.compute_loss(inputs, targets, outputs, sample_weight=weights, training=False)) == plain
+    first = float(network.compute_loss({k: v[:1] for k, v in inputs.items()}, {"labels": targets["labels"][:1]},
+                                       network({k: v[:1] for k, v in inputs.items()}, training=False), training=False))
+    assert first != plain, "the loss does depend on the sentences"

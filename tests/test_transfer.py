@@ -9,26 +9,22 @@ import tensorflow as tf
 from click.testing import CliRunner
 
 from neuroner_tl import api, tags
-from neuroner_tl.batching import Encoded
+from neuroner_tl.batching import Encoded, pad
 from neuroner_tl.cli import cli
 from neuroner_tl.conll import write_conll
-from neuroner_tl.corpus import Corpus
 from neuroner_tl.config import Hyperparameters
 from neuroner_tl.datasets import generate_corpus
 from neuroner_tl.errors import NeuronerError
 from neuroner_tl.evaluation import evaluate
+from neuroner_tl.model import CHAR_INPUT, WORD_INPUT
 from neuroner_tl.objectives import Objective, distillation_loss
 from neuroner_tl.surgery import WORDS, ModelSurgeon
 from neuroner_tl.transfer import (UpdateSettings, split_update_options, teacher_targets, update_scores,
                                   with_update_targets)
 from neuroner_tl.vocabulary import UNK_ID
 
-SMALL = dict(token_embedding_dim=32, token_lstm_units=32, batch_size=16, learning_rate=0.005)
-
-
-def only(corpus, types):
-    return Corpus([s.with_labels(tags.tags_from_spans([x for x in tags.spans(s.labels) if x.type in types], len(s),
-                                                      "IOB2")) for s in corpus.sentences], "IOB2")
+from conftest import SMALL_UPDATE_NETWORK as SMALL
+from conftest import keep_types as only
 
 
 # teacher targets and partial annotations ----------------------------------------------------------
@@ -133,6 +129,29 @@ def test_a_new_word_starts_from_the_row_the_source_used(small_source, init):
     assert np.array_equal(unknown_row, old[UNK_ID]) == (init == "preserve")
 
 
+def test_init_preserve_goes_through_a_full_update(small_source):
+    """``api.update(init="preserve")``: the surgeon gets it and the record keeps it. With the
+    embeddings frozen, a new word the source could only read as UNK keeps the UNK row through the
+    update (preserve: nothing changes for it), where the paper's init draws it a row of its own."""
+    source = small_source
+    target = only(generate_corpus("B", 60, seed=63), {"Phone"})
+    rows, records = {}, {}
+    for init in ("preserve", "paper"):
+        result = api.update(source, target, ["Phone"], None, method="distill", init=init, freeze_embeddings=True,
+                            max_epochs=1, patience_steps=0, verbose=False)
+        records[init] = result.tagger.provenance["updates"][-1]["settings"]["init"]
+        rows[init] = (result.tagger, {v.path: v.numpy() for v in result.tagger.network.trainable_variables}[WORDS])
+    assert records == {"preserve": "preserve", "paper": "paper"}
+    tagger = rows["preserve"][0]
+    unknown = [w for w in tagger.words.entries[len(source.words):]
+               if source.encoder.word_id(w) == UNK_ID]
+    assert unknown, "the target data bring words the source reads as UNK"
+    old = source.network.get_layer("word_embedding").embeddings.numpy()
+    for word in unknown:
+        np.testing.assert_array_equal(rows["preserve"][1][tagger.words.id(word)], old[UNK_ID], err_msg=word)
+        assert not np.array_equal(rows["paper"][1][rows["paper"][0].words.id(word)], old[UNK_ID]), word
+
+
 # the promise ------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def without_address(tmp_path_factory):
@@ -215,16 +234,63 @@ def test_frozen_layers_stay_as_the_source_and_l2sp_combines_with_any_method(smal
     assert settings.objective().l2sp_weight == 0.05 and UpdateSettings(method="l2-sp").l2sp_weight == 0.01
     assert UpdateSettings(method="distill").l2sp_weight == 0.0
     target = only(generate_corpus("A", 40, seed=61), {"Phone"})
-    updated = api.update(small_source, target, ["Phone"], None, max_epochs=2, patience_steps=0, verbose=False,
-                         method="distill", freeze_embeddings=True, l2sp_weight=0.05).tagger
     before = {v.path: v.numpy() for v in small_source.network.trainable_variables}
-    after = {v.path: v.numpy() for v in updated.network.trainable_variables}
+
+    def update(l2sp_weight):
+        tagger = api.update(small_source, target, ["Phone"], None, max_epochs=2, patience_steps=0, verbose=False,
+                            method="distill", freeze_embeddings=True, l2sp_weight=l2sp_weight).tagger
+        return {v.path: v.numpy() for v in tagger.network.trainable_variables}
+
+    after = update(0.05)
     for path, value in after.items():
         old = before[path][: value.shape[0]] if path.endswith("embeddings") else before[path]
         if path.startswith(("word_embedding/", "char_encoder/")):
             np.testing.assert_array_equal(value[: len(old)], old, err_msg=path)
         elif path.startswith("token_bilstm/"):
             assert not np.array_equal(value, old), f"{path} should have been trained"
+
+    # L2-SP pulls the trained weights towards the source's: with it distill moves them less
+    def distance(weights):
+        return sum(float(np.sum((weights[p] - before[p]) ** 2)) for p in weights if p.startswith("token_bilstm/"))
+
+    without = update(0.0)
+    assert distance(after) < distance(without), (distance(after), distance(without))
+
+
+def test_the_l2sp_penalty_is_the_squared_distance_to_the_anchors_and_is_in_the_training_loss(small_source):
+    from neuroner_tl.objectives import anchor_penalty
+
+    first, second = tf.Variable([1.0, -2.0]), tf.Variable([[3.0, 0.5]])
+    anchors = [tf.constant([0.0, 1.0]), tf.constant([[1.0, 0.5]])]
+    assert float(anchor_penalty([first, second], anchors)) == pytest.approx(1.0 + 9.0 + 4.0 + 0.0)
+    assert float(anchor_penalty([first, second], [anchors[0], None])) == pytest.approx(10.0), "None: not anchored"
+    assert float(anchor_penalty([], [])) == 0.0
+    loss = Objective(l2sp_weight=0.1).anchor_loss([(first, anchors[0], None), (second, anchors[1], None)])
+    assert float(loss) == pytest.approx(0.1 * 14.0)
+    with tf.GradientTape() as tape:
+        penalty = anchor_penalty([first], [anchors[0]])
+    np.testing.assert_allclose(tape.gradient(penalty, first).numpy(), [2.0, -6.0])  # 2 (w - anchor)
+
+    # in the network's compute_loss: the CRF loss plus l2sp_weight times the distance of every anchored weight
+    network = small_source.network
+    items = small_source.encode_corpus(generate_corpus("A", 4, seed=62))
+    batch = pad(items, list(range(len(items))))
+    inputs = {WORD_INPUT: batch.words, CHAR_INPUT: batch.chars}
+    targets = batch.targets()
+    outputs = network(inputs, training=False)
+    saved = (network.objective, network.anchors)
+    try:
+        network.objective, network.anchors = Objective(), None
+        plain = float(network.compute_loss(inputs, targets, outputs, training=False))
+        variables = network.trainable_variables
+        shifted = [tf.constant(v.numpy() + 0.01) for v in variables]  # every anchor 0.01 away
+        network.objective = Objective(l2sp_weight=0.5)
+        network.anchors = [(v, a, None) for v, a in zip(variables, shifted)]
+        anchored = float(network.compute_loss(inputs, targets, outputs, training=False))
+    finally:
+        network.objective, network.anchors = saved
+    count = sum(int(np.prod(v.shape)) for v in variables)
+    assert anchored - plain == pytest.approx(0.5 * count * 0.01 ** 2, rel=1e-3)
 
 
 def test_an_update_trains_on_its_own_budget_not_the_sources(small_source):

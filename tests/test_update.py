@@ -13,10 +13,8 @@ from neuroner_tl.errors import DataFormatError, NeuronerError, UpdateError
 from neuroner_tl.pseudo import annotate, merge_spans
 from neuroner_tl.tags import Span
 
-
-def only(corpus, types, scheme="IOB2"):
-    return Corpus([s.with_labels(tags.tags_from_spans([x for x in tags.spans(s.labels) if x.type in types], len(s), scheme))
-                   for s in corpus.sentences], scheme)
+from conftest import SMALL_UPDATE_NETWORK
+from conftest import keep_types as only
 
 
 def fingerprint(folder):
@@ -77,13 +75,62 @@ def test_update_adds_a_new_type_and_never_touches_the_source(tiny_model, target_
 
 
 def test_update_with_several_types_and_io_target(tiny_model, tmp_path):
-    folder, _ = tiny_model
+    """An IO file annotating two types the model knows: read as IO, its spans become the model's
+    BIO labels (no bare IO labels), both types are the update's gold types, and the updated model
+    finds them in the target sentences better than the source did."""
+    folder, source = tiny_model[0], tiny_model[1].tagger
     corpus = only(generate_corpus("B", 80, seed=33), {"Phone", "Person"}, scheme="IO")
+    assert any(x.end - x.start > 1 for s in corpus.sentences for x in tags.spans(s.labels)), "multi-token IO spans"
     path = tmp_path / "io.tsv"
     write_conll(path, corpus.sentences, separator="\t")
-    result = api.update(folder, path, ["Phone", "Person"], tmp_path / "mt", max_epochs=1, verbose=False)
+    result = api.update(folder, path, ["Phone", "Person"], tmp_path / "mt", max_epochs=4, patience_steps=0,
+                        verbose=False)
     assert any("written in IO" in m for m in result.messages)
     assert any("Phone: the model already knows" in m for m in result.messages)
+    updated = api.as_tagger(tmp_path / "mt")
+    assert updated.labels == source.labels, "known types: no new labels, and none in IO form"
+    record = updated.provenance["updates"][-1]
+    assert sorted(record["gold_types"]) == ["Person", "Phone"] and record["new_types"] == []
+    read = api.load_corpus(path)
+    assert read.scheme == "IO" and [tags.spans(s.labels) for s in read.sentences] == \
+        [tags.spans(s.labels) for s in corpus.sentences]
+    before, after = source.evaluate(read)[0], updated.evaluate(read)[0]
+    for kind in ("Person", "Phone"):
+        assert after.by_type[kind].gold == sum(x.type == kind for s in corpus.sentences for x in tags.spans(s.labels))
+    assert after.by_type["Person"].f1 + after.by_type["Phone"].f1 > \
+        before.by_type["Person"].f1 + before.by_type["Phone"].f1, (before.format_table(), after.format_table())
+    for predicted in updated.predict([s.tokens for s in read.sentences]):
+        assert all(t == "O" or t[:2] in ("B-", "I-") for t in predicted)
+
+
+def test_a_bioes_model_is_updated_in_its_own_scheme(tmp_path):
+    """A source trained in BIOES learns a new type from an IOB2 file: the new type gets its four
+    BIOES labels, the target spans are learnt as BIOES, decoding keeps to the scheme."""
+    from neuroner_tl.config import Hyperparameters
+
+    hp = Hyperparameters(tag_scheme="BIOES", max_epochs=3, **SMALL_UPDATE_NETWORK)
+    source = api.train(generate_corpus("A", 80, seed=34, exclude_types=["Address"]), None,
+                       dev=generate_corpus("A", 20, seed=35, exclude_types=["Address"]), hp=hp, verbose=False).tagger
+    assert "Address" not in source.entity_types and "S-Phone" in source.labels
+    target = only(generate_corpus("A", 120, seed=36), {"Address"})
+    path = tmp_path / "target.conll"
+    write_conll(path, target.sentences)
+    result = api.update(source, path, ["Address"], tmp_path / "updated", max_epochs=6, patience_steps=0,
+                        adapter_learning_rate=0.02, verbose=False)  # isolate, faster than the default rate
+    updated = api.as_tagger(tmp_path / "updated")
+    assert updated.hp.tag_scheme == "BIOES"
+    assert updated.labels == source.labels + ["B-Address", "I-Address", "E-Address", "S-Address"]
+    assert result.new_types == ["Address"]
+    allowed = tags.allowed_transitions("BIOES", updated.labels)
+    index, count = updated.label_index, len(updated.labels)
+    sentences = [s.tokens for s in target.sentences]
+    predicted = updated.predict(sentences)
+    for sequence in predicted:
+        steps = [count] + [index[t] for t in sequence] + [count + 1]
+        assert all(allowed[a, b] for a, b in zip(steps, steps[1:])), sequence
+    found = [x for sequence in predicted for x in tags.spans(sequence) if x.type == "Address"]
+    assert found and any(x.end - x.start > 1 for x in found), "multi-token Address spans (B-... E-)"
+    assert updated.evaluate(target)[0].by_type["Address"].f1 > 50.0
 
 
 def test_update_errors(tiny_model, target_file, tmp_path):
@@ -119,3 +166,39 @@ def test_encoding_labels_the_model_lacks_names_file_and_line(tiny_model, tmp_pat
     path.write_text("Mario B-Person\nRossi I-Person\n\nUna O\nVespa B-Vehicle\n")
     with pytest.raises(DataFormatError, match=r"odd.conll:5: label 'B-Vehicle' is not one of the model's labels"):
         tiny_model[1].tagger.encode_corpus(api.load_corpus(path))
+
+
+def test_update_embeddings_of_the_right_dimension_are_the_new_words_rows(tiny_model, target_file, tmp_path):
+    """``update --embeddings`` with vectors of the model's dimension: each new word that has a
+    vector starts from it (kept as it is here, with the embeddings frozen); the source's rows stay."""
+    import numpy as np
+
+    from neuroner_tl.model import weight_arrays
+
+    source = tiny_model[1].tagger
+    corpus = api.load_corpus(target_file)
+    counts = {}
+    for sentence in corpus.sentences:
+        for token in sentence.tokens:
+            counts[token] = counts.get(token, 0) + 1
+    unseen = sorted(t for t, c in counts.items() if t.isalpha() and t not in source.words and c >= 3)[:6]
+    assert unseen, "the target data have words the source never saw"
+    rng = np.random.default_rng(3)
+    table = {word: rng.normal(size=source.word_dim).astype(np.float32) for word in unseen + ["zzzabsent"]}
+    vectors = tmp_path / "right.vec"
+    vectors.write_text(f"{len(table)} {source.word_dim}\n" + "".join(
+        f"{w} {' '.join(repr(float(x)) for x in v)}\n" for w, v in table.items()))
+    result = CliRunner().invoke(cli, ["update", "-m", str(tiny_model[0]), "-t", str(target_file), "-e", "Address",
+                                      "--method", "distill", "--embeddings", str(vectors), "--epochs", "1",
+                                      "--set", "freeze_embeddings=true", "-o", str(tmp_path / "mt")])
+    assert result.exit_code == 0, result.output
+    assert "new words have a pretrained vector" in result.output
+    updated = api.as_tagger(tmp_path / "mt")
+    rows = weight_arrays(updated.network)["word_embedding/embeddings"]
+    added = [w for w in unseen if w in updated.words]
+    assert added, result.output
+    for word in added:
+        np.testing.assert_array_equal(rows[updated.words.id(word)], table[word], err_msg=word)
+    assert "zzzabsent" not in updated.words, "only the target data's words are added"
+    old = weight_arrays(source.network)["word_embedding/embeddings"]
+    np.testing.assert_array_equal(rows[: len(old)], old)

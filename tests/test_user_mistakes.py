@@ -22,7 +22,9 @@ from neuroner_tl.errors import DataFormatError, Interrupted, ModelFolderError, N
 from neuroner_tl.model_io import load_tagger
 from neuroner_tl.runfolder import checkpoint_folder
 
-from conftest import one_line_error, snapshot  # noqa: E402
+from conftest import (assert_same_weights, keep_types, one_line_error, run_interrupted, saved_weights,  # noqa: E402
+                      snapshot, steps_per_epoch, update_command)
+from neuroner_tl.interrupts import INTERRUPT_VARIABLE  # noqa: E402
 
 ASSETS = "saved_model/assets"
 
@@ -49,13 +51,11 @@ def data(tiny_data, tmp_path):
     return {name: shutil.copy(path, folder / path.name) for name, path in tiny_data.items()}
 
 
-@pytest.fixture(scope="module")
-def address_target(tmp_path_factory):
-    from test_update import only
-
-    path = tmp_path_factory.mktemp("target") / "target.conll"
-    write_conll(path, only(generate_corpus("B", 120, seed=31), {"Address"}).sentences)
-    return path
+def interrupt_in_epoch_2(monkeypatch, data):
+    """Ctrl-C (SIGINT) at the second step of epoch 2 of ``small_hp`` training on ``data``: the
+    checkpoint of epoch 1 is kept."""
+    steps = steps_per_epoch(len(read_conll(data["train"]).sentences), small_hp().batch_size)
+    monkeypatch.setenv(INTERRUPT_VARIABLE, f"INT@{steps + 2}")
 
 
 # 1. --force only ever replaces a model folder ----------------------------------------------------
@@ -74,10 +74,12 @@ def test_1_force_never_replaces_a_folder_of_inputs_or_other_files(data, tmp_path
 
 
 # 2. a checkpoint is kept until --resume or --restart ---------------------------------------------
-def test_2_an_interrupted_runs_checkpoint_is_kept_until_resume_or_restart(data, tmp_path):
+def test_2_an_interrupted_runs_checkpoint_is_kept_until_resume_or_restart(data, tmp_path, monkeypatch):
     output = tmp_path / "model"
-    with pytest.raises(Interrupted, match="checkpoint of epoch 1 .*--resume"):
-        api.train(data["train"], output, dev=data["dev"], hp=small_hp(), verbose=False, stop_after_epochs=1)
+    with monkeypatch.context() as interrupting:
+        interrupt_in_epoch_2(interrupting, data)
+        with pytest.raises(Interrupted, match="checkpoint of epoch 1 .*--resume"):
+            api.train(data["train"], output, dev=data["dev"], hp=small_hp(), verbose=False)
     state = checkpoint_folder(output) / "state.json"
     saved = state.read_bytes()
     code, output_text = invoke("train", data["train"], "--dev", data["dev"], "-o", output, *SMALL)
@@ -104,32 +106,25 @@ def test_3_ctrl_c_before_the_first_epoch_says_nothing_was_saved(data, tmp_path, 
     assert code == 130 and "nothing was saved" in text and "--resume" not in text
 
 
-def run_update(source, target, output, *extra):
-    command = [sys.executable, "-m", "neuroner_tl.cli", "update", "-m", str(source), "-t", str(target), "-e", "Address",
-               "-o", str(output), "--epochs", "4", "--patience", "10", "--set", "patience_steps=0", *extra]
-    return command
-
-
-def test_3_update_resumes_after_ctrl_c_and_sigkill_to_the_same_model(tiny_model, address_target, tmp_path):
+def test_3_update_resumes_after_ctrl_c_and_sigkill_to_the_same_model(tiny_model, address_target,
+                                                                      uninterrupted_update, tmp_path, monkeypatch):
+    """Ctrl-C (SIGINT in epoch 2, this process), SIGKILL (in epoch 3, a process of its own), then
+    --resume to the end: the model and the history of an uninterrupted update."""
     import signal
 
-    from test_resume import interrupt_process_after, weights
-
     source = tiny_model[0]
-    full = tmp_path / "full"
-    completed = subprocess.run(run_update(source, address_target, full), capture_output=True, text=True)
-    assert completed.returncode == 0, completed.stderr[-2000:]
+    full, _, sentences = uninterrupted_update
+    steps = steps_per_epoch(sentences)
     resumed = tmp_path / "resumed"
-    code, stderr = interrupt_process_after(run_update(source, address_target, resumed), resumed, 1, signal.SIGINT)
-    assert code == 130 and "checkpoint of epoch" in stderr and "update command with --resume" in stderr
-    code, stderr = interrupt_process_after(run_update(source, address_target, resumed, "--resume"), resumed, 2,
-                                           signal.SIGKILL)
-    assert code == -signal.SIGKILL and "resuming after epoch 1" in stderr
-    third = subprocess.run(run_update(source, address_target, resumed, "--resume"), capture_output=True, text=True)
-    assert third.returncode == 0, third.stderr[-2000:]
-    expected, got = weights(full), weights(resumed)
-    for name in expected:
-        np.testing.assert_array_equal(got[name], expected[name], err_msg=name)
+    with monkeypatch.context() as ctrl_c:
+        ctrl_c.setenv(INTERRUPT_VARIABLE, f"INT@{steps + 2}")
+        code, output = invoke(*update_command(source, address_target, resumed)[3:])
+    assert code == 130 and "checkpoint of epoch 1" in output and "update command with --resume" in output, output
+    killed = run_interrupted(update_command(source, address_target, resumed, "--resume"), step=steps + 2, sig="KILL")
+    assert killed.returncode == -signal.SIGKILL and "resuming after epoch 1" in killed.stderr
+    code, output = invoke(*update_command(source, address_target, resumed, "--resume")[3:])
+    assert code == 0 and "resuming after epoch 2" in output, output[-2000:]
+    assert_same_weights(saved_weights(full), saved_weights(resumed))
     full_history = json.loads((full / ASSETS / "provenance.json").read_text())["updates"][-1]["history"]
     resumed_history = json.loads((resumed / ASSETS / "provenance.json").read_text())["updates"][-1]["history"]
     assert [(r["epoch"], r["loss"], r["dev_f1"]) for r in resumed_history] == \
@@ -251,10 +246,8 @@ def test_8_a_target_type_the_dev_split_would_take_whole_keeps_training_spans(tmp
     from neuroner_tl.corpora import span_counts, split_off_dev
 
     sentences = generate_corpus("B", 40, seed=3).sentences
-    from test_update import only
-
-    plain = only(Corpus(sentences, "IOB2"), set()).sentences
-    with_type = only(Corpus(sentences, "IOB2"), {"Address"}).sentences
+    plain = keep_types(Corpus(sentences, "IOB2"), set()).sentences
+    with_type = keep_types(Corpus(sentences, "IOB2"), {"Address"}).sentences
     dev_ids = set(np.random.default_rng(1).permutation(40)[:4].tolist())  # the unstratified split's dev
     mixed = Corpus([with_type[i] if i in dev_ids else plain[i] for i in range(40)], "IOB2")
     holding = sum(any(label != "O" for label in s.labels) for s in mixed.sentences)
@@ -268,11 +261,9 @@ def test_8_a_target_type_the_dev_split_would_take_whole_keeps_training_spans(tmp
 
 def test_8_train_warns_when_dev_has_a_type_the_training_data_lack(data, tmp_path, capsys):
     train = read_conll(data["train"])
-    from test_update import only
-
     kept = {t for t in train.entity_types() if t != "Phone"}
     without = tmp_path / "train_without_phone.conll"
-    write_conll(without, only(train, kept).sentences)
+    write_conll(without, keep_types(train, kept).sentences)
     api.train(without, None, dev=data["dev"], hp=small_hp(max_epochs=1), verbose=True)
     assert "warning: Phone spans: 6 in dev, 0 in test, none in training" in capsys.readouterr().err
 
@@ -414,10 +405,12 @@ def test_16_diverging_training_is_one_line_and_leaves_no_checkpoint(data, tmp_pa
 
 
 # 17. resume checks what the run depends on --------------------------------------------------------------
-def test_17_resume_after_the_data_changed_names_what_changed(data, tmp_path):
+def test_17_resume_after_the_data_changed_names_what_changed(data, tmp_path, monkeypatch):
     output = tmp_path / "model"
-    with pytest.raises(Interrupted):
-        api.train(data["train"], output, dev=data["dev"], hp=small_hp(), verbose=False, stop_after_epochs=1)
+    with monkeypatch.context() as interrupting:
+        interrupt_in_epoch_2(interrupting, data)
+        with pytest.raises(Interrupted):
+            api.train(data["train"], output, dev=data["dev"], hp=small_hp(), verbose=False)
     corpus = read_conll(data["train"])
     write_conll(data["train"], corpus.sentences[:-5])
     code, text = invoke("train", data["train"], "--dev", data["dev"], "-o", output, *SMALL, "--resume")
