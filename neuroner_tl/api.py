@@ -14,30 +14,36 @@ import numpy as np
 
 from . import prediction
 from . import tags as tagging
+from .atomic import atomic_write_bytes, atomic_write_text, atomic_writer
 from .brat import read_brat_documents, text_sentences, write_brat
 from .calibration import calibrate_on_dev, fit_temperature
 from .config import MAX_DIMENSION, Hyperparameters
-from .conll import (Corpus, Sentence, atomic_write_bytes, atomic_write_text, atomic_writer, read_utf8_text,
-                    write_conll)
+from .conll import write_conll
 from .corpora import (check_has_entities, check_target_has_types, check_types, check_types_have_training_spans,
                       describe_corpus, hold_out_dev)
+from .corpus import Corpus, Sentence
 from .devices import Devices
 from .embeddings import load_vectors
 from .errors import DataFormatError, NeuronerError
-from .evaluation import Report
+from .evaluation import Report, gold_tags
+from .fingerprints import file_fingerprint, fingerprint_of_corpus, fingerprint_of_value
 from .formats import (SPAN_FORMATS, annotation_format, check_formats, check_output_file, detect_input_format,
                       load_corpus, load_documents, path_of, require_labels, sentences_with_offsets)
 from .jsonl import write_documents as write_jsonl
 from .labelstudio import write_tasks
-from .lines import LineSource
-from .model_io import file_fingerprint, load_tagger, read_evaluation, save_tagger
+from .lines import LineSource, read_utf8_text
+from .model_io import load_tagger, read_evaluation, save_tagger
 from .model_io import upgrade as upgrade_folder
-from .runfolder import RunFolder, check_model_destination, check_writable_place, fingerprint_of_corpus, fingerprint_of_value
+from .outputs import check_model_destination, check_writable_place
+from .predicted import Prediction  # noqa: F401 (what the API's predictions are)
+from .progress import Progress
+from .runfolder import RunFolder
 from .spans import SpanDocument, tagged_documents
-from .tagger import Prediction, Tagger, Threshold, build_tagger, check_threshold, gold_tags
-from .thresholds import DEFAULT_LADDER, ThresholdReport, check_ladder, check_target_precision, plot_thresholds
+from .tagger import Tagger, build_tagger
+from .thresholds import (DEFAULT_LADDER, Threshold, ThresholdReport, check_ladder, check_target_precision, check_threshold,
+                         plot_thresholds)
 from .thresholds import threshold_report as sweep_thresholds
-from .training import Progress, Trainer, seed_everything
+from .training import Trainer, seed_everything
 
 __all__ = ["TrainResult", "train", "evaluate", "threshold_report", "predict", "predict_stream", "tag", "update",
            "annotate", "info", "make_embeddings", "demo", "upgrade", "load_tagger", "load_corpus", "as_tagger",

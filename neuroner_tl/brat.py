@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import Dict, Iterable, List, NamedTuple, Sequence, Tuple, Union
 
 from . import tags as tagging
-from .conll import Corpus, Sentence, atomic_write_folder, read_utf8_text
+from .atomic import atomic_write_folder
+from .corpus import Corpus, Sentence
+from .lines import read_utf8_text
 from .errors import DataFormatError
 from .spans import char_spans, place_on_tokens, warn
 from .tokenizer import split_sentences
@@ -142,7 +144,7 @@ def format_ann(text: str, sentences: Iterable[Sentence], predictions: Iterable[S
 def write_brat(folder: Union[str, Path], texts: Dict[str, str], sentences: Sequence[Sentence],
                predictions: Sequence[Sequence[str]]) -> None:
     """Write ``name.txt`` and ``name.ann`` for each document (``texts`` maps names to their text) as
-    the folder ``folder``, replacing it whole (``conll.atomic_write_folder``)."""
+    the folder ``folder``, replacing it whole (``atomic.atomic_write_folder``)."""
     by_document: Dict[str, Tuple[list, list]] = {name: ([], []) for name in texts}
     for sentence, predicted in zip(sentences, predictions):
         by_document[sentence.document][0].append(sentence)

@@ -38,7 +38,7 @@ import tensorflow as tf
 
 from . import tags as tagging
 from .batching import inference_batches
-from .conll import Corpus
+from .corpus import Corpus
 
 # bins of the reliability tables: fine near 1, where most entities are
 EDGES = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)

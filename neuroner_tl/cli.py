@@ -23,18 +23,32 @@ EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
 
+VERBOSE_KEY = "neuroner_tl.verbose"  # in click's context meta: ``--verbose`` was given
+
+
+def _verbose() -> bool:
+    """``--verbose`` (or ``NEURONER_TL_VERBOSE_TF`` set): TensorFlow's own log lines reach the terminal."""
+    context = click.get_current_context(silent=True)
+    asked = bool(context is not None and context.meta.get(VERBOSE_KEY))
+    return asked or bool(os.environ.get("NEURONER_TL_VERBOSE_TF"))
+
+
 def _quiet_tensorflow() -> None:
-    """Import TensorFlow with its C++ start-up chatter (CUDA probing, oneDNN notes) kept off the
-    terminal, so that an error is the one line the user sees. Python errors still surface."""
+    """Import TensorFlow with its C++ start-up chatter (CUDA probing and a failed ``cuInit`` on
+    machines without a GPU, oneDNN notes) kept off the terminal, so that an error is the one line the
+    user sees. Python errors still surface. Called only by a command that runs, so that ``--help``
+    and ``--version`` never import TensorFlow."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if "tensorflow" in sys.modules or os.environ.get("NEURONER_TL_VERBOSE_TF"):
+    if "tensorflow" in sys.modules:
         return
     sys.stderr.flush()
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 2)
-        import tensorflow  # noqa: F401
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()  # loads the CUDA driver, whose failure is logged, here
     finally:
         os.dup2(saved, 2)
         os.close(saved)
@@ -49,6 +63,8 @@ def friendly_errors(command):
         from .errors import Interrupted
 
         try:
+            if not _verbose():
+                _quiet_tensorflow()
             return command(*args, **kwargs)
         except NeuronerError as error:
             click.echo(f"error: {error}", err=True)
@@ -111,9 +127,12 @@ def _print_report(report, as_json: bool) -> None:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="neuroner_tl")
-def cli():
+@click.option("--verbose", is_flag=True,
+              help="Show TensorFlow's own log lines (C++ start-up notes, CUDA probing), hidden by default.")
+@click.pass_context
+def cli(context, verbose):
     """Train, evaluate, apply and update BiLSTM-CRF named-entity recognizers."""
-    _quiet_tensorflow()
+    context.meta[VERBOSE_KEY] = verbose
 
 
 _no_calibration_option = click.option(
@@ -555,7 +574,6 @@ def _quiet_python_logs() -> None:
 
 
 def main():
-    _quiet_tensorflow()
     _terminate_like_ctrl_c()
     cli(prog_name="neuroner-tl")
 

@@ -12,7 +12,8 @@ from typing import List, Optional, Sequence, Tuple, Union
 from . import jsonl, labelstudio
 from . import tags as tagging
 from .brat import read_brat, read_brat_documents
-from .conll import Corpus, Sentence, read_conll
+from .conll import read_conll
+from .corpus import Corpus, Sentence
 from .errors import DataFormatError, NeuronerError
 from .lines import LineSource
 from .outputs import check_output

@@ -14,12 +14,16 @@ from typing import Iterable, Iterator, List, Optional, Sequence, TextIO, Tuple
 
 from . import jsonl, labelstudio
 from . import tags as tagging
-from .conll import Sentence, atomic_writer, iter_conll_blocks, sentence_from_block
+from .atomic import atomic_writer
+from .conll import iter_conll_blocks, sentence_from_block
+from .corpus import Sentence
 from .errors import DataFormatError
 from .formats import SPAN_FORMATS, read_span_documents
 from .spans import SpanDocument, documents_of_sentences, joined_offsets, tagged_documents, unlabelled_sentences
 from .lines import STDIN, LineSource  # noqa: F401 (LineSource: re-exported)
-from .tagger import Prediction, Tagger, Threshold, check_threshold
+from .predicted import Prediction
+from .tagger import Tagger
+from .thresholds import Threshold, check_threshold
 from .tokenizer import split_sentences
 
 CHUNK_SENTENCES = 2000

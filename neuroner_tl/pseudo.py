@@ -11,8 +11,9 @@ import dataclasses
 from typing import Dict, List, Optional, Sequence
 
 from . import tags as tagging
-from .conll import Corpus
-from .tagger import ScoredSpan, Tagger
+from .corpus import Corpus
+from .predicted import ScoredSpan
+from .tagger import Tagger
 
 
 @dataclasses.dataclass

@@ -96,7 +96,7 @@ class BodyLimit:
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(detail)).encode())]})
         await send({"type": "http.response.body", "body": detail})
-Threshold = Any  # a probability or {"TYPE": p, "*": p}, as in a request's JSON: checked by tagger.check_threshold
+Threshold = Any  # a probability or {"TYPE": p, "*": p}, as in a request's JSON: checked by thresholds.check_threshold
                 # (pydantic would take true for 1.0)
 
 
@@ -153,7 +153,7 @@ def create_app(model: Union[str, Path], max_texts: int = MAX_TEXTS, limits: Opti
         return JSONResponse(status_code=422, content={"detail": reasons})
 
     def checked(min_confidence: Threshold) -> Threshold:
-        from .tagger import check_threshold
+        from .thresholds import check_threshold
 
         try:
             check_threshold(min_confidence, tagger.entity_types)

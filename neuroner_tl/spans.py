@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple, TypeVar, Union
 
 from . import tags as tagging
-from .conll import Corpus, Sentence
+from .corpus import Corpus, Sentence
 from .errors import DataFormatError
 from .tokenizer import Token, split_sentences
 

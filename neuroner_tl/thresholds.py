@@ -16,10 +16,12 @@ import json
 import math
 import shlex
 from fractions import Fraction
-from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
+from . import tags as tagging
 from .errors import ThresholdError
 from .evaluation import OVERALL, Score
+from .predicted import Prediction
 
 # 0 is no threshold at all (the plain evaluation); the steps close to 1 matter most, since
 # confidences crowd there
@@ -27,8 +29,55 @@ DEFAULT_LADDER = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.97, 
 KEEP_RULE = "an entity is kept when its confidence >= the threshold of its type"
 
 
+Threshold = Union[None, float, Mapping[str, float]]
+
+def threshold_for(min_confidence: Threshold, kind: str) -> float:
+    """The threshold of entity type ``kind``: one number for all, or a mapping by type where ``"*"``
+    (else 0) is the default for types it does not name."""
+    if min_confidence is None:
+        return 0.0
+    if isinstance(min_confidence, Mapping):
+        return float(min_confidence.get(kind, min_confidence.get("*", 0.0)))
+    return float(min_confidence)
+
+
+def check_threshold(min_confidence: Threshold, entity_types: Optional[Sequence[str]] = None) -> None:
+    """A threshold is None, a probability, or a mapping from the model's entity types (and ``"*"``, the
+    rest) to probabilities; a boolean is not a probability, and a type the model lacks would be
+    silently ignored, so both are a ``ThresholdError`` (with ``entity_types``, the model's types)."""
+    if isinstance(min_confidence, Mapping):
+        values = list(min_confidence.values())
+        unknown = [kind for kind in min_confidence if kind != "*" and (entity_types is not None
+                                                                       and kind not in entity_types)]
+        if unknown:
+            raise ThresholdError(f"a confidence threshold for {', '.join(map(repr, unknown))}, a type the model does "
+                                 f"not have (its types: {', '.join(entity_types) or 'none'}; '*' sets the rest)")
+    else:
+        values = [min_confidence]
+    for value in values:
+        if value is not None and not (isinstance(value, (int, float)) and not isinstance(value, bool)
+                                      and 0.0 <= value <= 1.0):
+            raise ThresholdError(f"a confidence threshold is a probability in [0, 1], not {value!r}")
+
+
+def drop_unconfident(prediction: Prediction, min_confidence: Threshold, scheme: str) -> Prediction:
+    """``prediction`` without the entities whose confidence is below their type's threshold; their
+    tokens become O (and their confidences the probability that the token is not that entity's)."""
+    if min_confidence is None or prediction.span_confidences is None:
+        return prediction
+    kept = [span for span in prediction.entities() if keeps(span.confidence, threshold_for(min_confidence, span.type))]
+    if len(kept) == len(tagging.spans(prediction.tags)):
+        return prediction
+    tags = tagging.tags_from_spans([tagging.Span(s.type, s.start, s.end) for s in kept], len(prediction.tags), scheme)
+    token, span = list(prediction.token_confidences), list(prediction.span_confidences)
+    for position, (old, new) in enumerate(zip(prediction.tags, tags)):
+        if old != new:
+            token[position] = span[position] = 1.0 - token[position]
+    return Prediction(tags, prediction.log_probability, token, span)
+
+
 def keeps(confidence: float, threshold: float) -> bool:
-    """Whether an entity of this confidence survives this threshold (``tagger.drop_unconfident``'s rule)."""
+    """Whether an entity of this confidence survives this threshold (``drop_unconfident``'s rule)."""
     return confidence >= threshold
 
 
@@ -150,7 +199,7 @@ class Judged(NamedTuple):
 def judge(gold_spans: Sequence[Iterable], scored_spans: Sequence[Iterable]) -> Tuple[List[Judged], Dict[str, int]]:
     """Every found entity judged against its sentence's gold entities, and the gold count by type.
     ``gold_spans``: per sentence, spans with ``type``, ``start``, ``end``; ``scored_spans``: per
-    sentence, those and a ``confidence`` (``tagger.ScoredSpan``)."""
+    sentence, those and a ``confidence`` (``predicted.ScoredSpan``)."""
     judged: List[Judged] = []
     gold_counts: collections.Counter = collections.Counter()
     for number, (gold, found) in enumerate(zip(gold_spans, scored_spans, strict=True), start=1):

@@ -58,19 +58,21 @@ from typing import Dict, List, Mapping, Optional, Sequence
 import numpy as np
 
 from . import tags as tagging
+from .atomic import atomic_write_text
 from .batching import Encoded, encode
 from .calibration import calibrate_on_dev
+from .callbacks import DevScore
 from .config import (  # noqa: F401 (the update's settings, re-exported where they were defined before)
     Hyperparameters, METHODS, DEFAULT_METHOD, NEW_TYPE_METHOD, KNOWN_TYPE_METHOD, PSEUDO_LABEL_METHODS, DISTILLING_METHODS, EWC_DEFAULT, STATES_DEFAULT, ISOLATE_FROZEN, PAPER_LEARNING_RATE, DEFAULT_LEARNING_RATE, L2SP_DEFAULT, FROZEN_WITH_EMBEDDINGS, SETTING_RANGES, UpdateSettings, UPDATE_BUDGET, UPDATE_HYPERPARAMETERS, split_update_options, make_settings)
-from .conll import Corpus, atomic_write_text
 from .corpora import check_target_has_types, check_types, describe_corpus, hold_out_dev, span_counts
+from .corpus import Corpus
 from .formats import load_corpus, path_of, require_labels
 from .errors import DataFormatError, NeuronerError, UpdateError
 from .evaluation import Report, Score
+from .fingerprints import file_fingerprint, fingerprint_of_corpus, fingerprint_of_value
 from .objectives import Objective
-from .runfolder import RunFolder, fingerprint_of_corpus, fingerprint_of_value
+from .runfolder import RunFolder
 from .tagger import Tagger
-from .training import DevScore
 
 # what the student learns from ------------------------------------------------------------------
 def label_ids_of_types(labels: Sequence[str], types) -> np.ndarray:
@@ -245,9 +247,10 @@ def update(model, target, entity_types: Sequence[str], output, *, options: Optio
     network is fine-tuned with the method's objective, early stopping on ``update_selection``; the
     update is recorded in the model's provenance (``_update_record``) and the model saved.
     """
-    from .model_io import file_fingerprint, load_tagger
+    from .model_io import load_tagger
     from .pseudo import annotate
-    from .training import Progress, Trainer, seed_everything
+    from .progress import Progress
+    from .training import Trainer, seed_everything
 
     started = time.perf_counter()
     settings, hyperparameters = update_options(options)

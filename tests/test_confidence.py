@@ -15,7 +15,8 @@ import pytest
 from neuroner_tl import api
 from neuroner_tl import tags as tagging
 from neuroner_tl.prediction import tag_stream
-from neuroner_tl.tagger import Prediction, drop_unconfident, threshold_for
+from neuroner_tl.predicted import Prediction
+from neuroner_tl.thresholds import drop_unconfident, threshold_for
 
 from conftest import free_port
 

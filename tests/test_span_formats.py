@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from neuroner_tl import tags
-from neuroner_tl.conll import Corpus, read_conll
+from neuroner_tl.conll import read_conll
+from neuroner_tl.corpus import Corpus
 from neuroner_tl.errors import DataFormatError
 from neuroner_tl.formats import detect_input_format, guess_input_format, load_corpus, load_documents
 from neuroner_tl.jsonl import write_documents

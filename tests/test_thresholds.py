@@ -11,7 +11,7 @@ from neuroner_tl import api
 from neuroner_tl import tags as tagging
 from neuroner_tl.conll import write_conll
 from neuroner_tl.errors import ThresholdError
-from neuroner_tl.tagger import ScoredSpan
+from neuroner_tl.predicted import ScoredSpan
 from neuroner_tl.tags import Span
 from neuroner_tl.thresholds import DEFAULT_LADDER, threshold_report
 

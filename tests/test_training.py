@@ -29,7 +29,8 @@ def test_batch_size_one_trains_and_bioes_round_trips():
 
 def flat_run(hp, corpus):
     """Train with a selection whose score never improves after the first epoch; the trainer."""
-    from neuroner_tl.training import DevScore, Trainer
+    from neuroner_tl.callbacks import DevScore
+    from neuroner_tl.training import Trainer
 
     tagger = build_tagger(hp, corpus)
     trainer = Trainer(tagger, progress=api.Progress(False))
@@ -68,7 +69,7 @@ def _adam_after_steps(optimizer_class, make_gradient, steps=4, clip=None):
     import tensorflow as tf
 
     variable = keras.Variable(np.random.default_rng(0).normal(size=(12, 3)).astype(np.float32))
-    from neuroner_tl.training import FusedAdam
+    from neuroner_tl.optimizers import FusedAdam
 
     name = "element_clip" if optimizer_class is FusedAdam else "clipvalue"  # ours clips after the all-reduce
     optimizer = optimizer_class(learning_rate=0.01, **({name: clip} if clip else {}))
@@ -101,7 +102,7 @@ def _dense(values, indices):
 def test_fused_adam_equals_keras_adam(make_gradient, clip):
     import keras
 
-    from neuroner_tl.training import FusedAdam
+    from neuroner_tl.optimizers import FusedAdam
 
     expected = _adam_after_steps(keras.optimizers.Adam, make_gradient, clip=clip)
     actual = _adam_after_steps(FusedAdam, make_gradient, clip=clip)
@@ -116,7 +117,7 @@ def test_fused_adam_sums_repeated_rows_before_squaring():
     import keras
     import tensorflow as tf
 
-    from neuroner_tl.training import FusedAdam
+    from neuroner_tl.optimizers import FusedAdam
 
     def velocity(optimizer_class, gradient):
         variable = keras.Variable(np.zeros((3, 2), np.float32))
@@ -134,7 +135,8 @@ def test_fused_adam_sums_repeated_rows_before_squaring():
 def test_patience_does_not_count_while_the_selection_is_not_ready():
     """An update's score cannot judge a run before the target type is found at all: early
     stopping waits for that, so a slow start is not taken for a plateau."""
-    from neuroner_tl.training import DevScore, Trainer
+    from neuroner_tl.callbacks import DevScore
+    from neuroner_tl.training import Trainer
 
     corpus = generate_corpus("A", 40, seed=11)
     hp = Hyperparameters(max_epochs=7, patience=1, patience_steps=0, **SMALL)
@@ -217,7 +219,7 @@ def test_sgd_trains_with_each_element_of_the_gradient_clipped():
     import keras
     import tensorflow as tf
 
-    from neuroner_tl.training import ClippedSGD, make_optimizer
+    from neuroner_tl.optimizers import ClippedSGD, make_optimizer
 
     optimizer = make_optimizer("sgd", 0.5, 1.0)
     assert isinstance(optimizer, ClippedSGD) and optimizer.element_clip == 1.0

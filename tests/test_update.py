@@ -6,7 +6,8 @@ from click.testing import CliRunner
 
 from neuroner_tl import api, tags
 from neuroner_tl.cli import cli
-from neuroner_tl.conll import Corpus, write_conll
+from neuroner_tl.conll import write_conll
+from neuroner_tl.corpus import Corpus
 from neuroner_tl.datasets import generate_corpus
 from neuroner_tl.errors import DataFormatError, NeuronerError, UpdateError
 from neuroner_tl.pseudo import annotate, merge_spans
