@@ -41,7 +41,9 @@ class Progress:
 
 
 def plot_history(history: Sequence[dict], path: Path) -> None:
-    """A PNG with the training loss and the dev F1 per epoch."""
+    """A PNG with the training loss and the dev scores per epoch: dev F1 for a training; for an
+    update, its target F1 and retention F1 and the score that selects the epoch (their smoothed mix,
+    never labelled "dev F1")."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -54,7 +56,15 @@ def plot_history(history: Sequence[dict], path: Path) -> None:
     loss_axis.set_ylabel("training loss", color="tab:blue")
     if any(r.get("dev_f1") is not None for r in history):
         f1_axis = loss_axis.twinx()
-        f1_axis.plot(epochs, [r.get("dev_f1") for r in history], color="tab:red", marker="s", label="dev F1")
-        f1_axis.set_ylabel("dev F1", color="tab:red")
+        update = any("dev_target_f1" in r for r in history)
+        if update:
+            for key, label, color in (("dev_target_f1", "dev target F1 (gold)", "tab:green"),
+                                      ("dev_retention_f1", "dev retention F1", "tab:purple")):
+                f1_axis.plot(epochs, [r.get(key) for r in history], color=color, marker=".", label=label)
+        score = "selection score (smoothed mix)" if update else "dev F1"
+        f1_axis.plot(epochs, [r.get("dev_f1") for r in history], color="tab:red", marker="s", label=score)
+        f1_axis.set_ylabel("dev scores" if update else "dev F1", color="tab:red")
+        if update:
+            f1_axis.legend(loc="lower right", fontsize="small")
     figure.tight_layout()
     figure.savefig(str(path), dpi=100)

@@ -291,3 +291,28 @@ def test_compute_loss_ignores_sample_weight(tiny_model, tiny_data):
     first = float(network.compute_loss({k: v[:1] for k, v in inputs.items()}, {"labels": targets["labels"][:1]},
                                        network({k: v[:1] for k, v in inputs.items()}, training=False), training=False))
     assert first != plain, "the loss does depend on the sentences"
+
+
+def test_the_update_plot_never_calls_the_selection_score_dev_f1(tmp_path, monkeypatch):
+    """An update's epochs are selected by a smoothed mix of target and retention F1: the plot shows
+    the two F1s and names the mix for what it is; a training's plot keeps "dev F1"."""
+    from matplotlib.figure import Figure
+
+    from neuroner_tl.progress import plot_history
+
+    labels = []
+    original = Figure.savefig
+
+    def record(figure, *args, **kwargs):
+        labels.append([line.get_label() for axis in figure.axes for line in axis.get_lines()])
+        return original(figure, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", record)
+    update = [{"epoch": e, "loss": 1.0 / e, "dev_f1": 50.0 + e, "dev_target_f1": 40.0 + e, "dev_retention_f1": 90.0}
+              for e in (1, 2, 3)]
+    plot_history(update, tmp_path / "update.png")
+    plot_history([{k: v for k, v in r.items() if k in ("epoch", "loss", "dev_f1")} for r in update],
+                 tmp_path / "training.png")
+    assert "dev F1" not in labels[0] and "selection score (smoothed mix)" in labels[0]
+    assert {"dev target F1 (gold)", "dev retention F1"} <= set(labels[0])
+    assert "dev F1" in labels[1] and (tmp_path / "update.png").stat().st_size > 1000
