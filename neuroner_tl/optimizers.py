@@ -18,7 +18,8 @@ class ElementClipping:
     mirrored run would not train as one device does. A sparse gradient is summed first (a word
     twice in a batch is one gradient row)."""
 
-    def _init_clipping(self, element_clip: Optional[float], update_masks=None) -> None:
+    def __init__(self, *args, element_clip: Optional[float] = None, update_masks=None, **kwargs):
+        super().__init__(*args, **kwargs)  # the Keras optimizer it is mixed into
         self.element_clip = float(element_clip) if element_clip else None
         # weight path -> 0/1 array: only the entries marked 1 are ever updated (the isolate method's
         # transitions). A masked entry's gradient is 0, so Adam's moments there stay 0 and so does
@@ -26,9 +27,10 @@ class ElementClipping:
         self.update_masks = {path: np.asarray(mask, np.float32) for path, mask in (update_masks or {}).items()}
         self._masks_by_index: dict = {}
 
-    def _index_masks(self, variables) -> None:
+    def build(self, variables):
         """Keras hands ``update_step`` the backend's variable, without the Keras path: key the masks
-        by the optimizer's own variable index instead (call from ``build``)."""
+        by the optimizer's own variable index instead."""
+        super().build(variables)
         self._masks_by_index = {self._get_variable_index(v): tf.constant(self.update_masks[v.path])
                                 for v in variables if getattr(v, "path", None) in self.update_masks}
         missing = set(self.update_masks) - {v.path for v in variables}
@@ -52,9 +54,8 @@ class ElementClipping:
     def _clip(self, values):
         return tf.clip_by_value(values, -self.element_clip, self.element_clip) if self.element_clip else values
 
-    def _clipping_config(self, config: dict) -> dict:
-        config["element_clip"] = self.element_clip
-        return config
+    def get_config(self):
+        return {**super().get_config(), "element_clip": self.element_clip}
 
 
 @keras.saving.register_keras_serializable(package="neuroner_tl")
@@ -66,14 +67,6 @@ class FusedAdam(ElementClipping, keras.optimizers.Adam):
     moments instead of about ten. Adam updates every row of the word embeddings at every step, so
     with small batches that update was the largest part of a step.
     """
-
-    def __init__(self, *args, element_clip: Optional[float] = None, update_masks=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._init_clipping(element_clip, update_masks)
-
-    def build(self, variables):
-        super().build(variables)
-        self._index_masks(variables)
 
     def update_step(self, gradient, variable, learning_rate):
         dtype = variable.dtype
@@ -89,28 +82,14 @@ class FusedAdam(ElementClipping, keras.optimizers.Adam):
             beta2_power=tf.pow(beta_2, step), lr=tf.cast(learning_rate, dtype), beta1=beta_1, beta2=beta_2,
             epsilon=tf.cast(self.epsilon, dtype), grad=gradient)
 
-    def get_config(self):
-        return self._clipping_config(super().get_config())
-
 
 @keras.saving.register_keras_serializable(package="neuroner_tl")
 class ClippedSGD(ElementClipping, keras.optimizers.SGD):
     """Keras's SGD with ``element_clip``."""
 
-    def __init__(self, *args, element_clip: Optional[float] = None, update_masks=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._init_clipping(element_clip, update_masks)
-
-    def build(self, variables):
-        super().build(variables)
-        self._index_masks(variables)
-
     def update_step(self, gradient, variable, learning_rate):
         return super().update_step(self._masked(self._clipped(gradient, variable.dtype), variable), variable,
                                    learning_rate)
-
-    def get_config(self):
-        return self._clipping_config(super().get_config())
 
 
 def make_optimizer(name: str, learning_rate: float, clip_value: float,
