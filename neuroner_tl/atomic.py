@@ -3,7 +3,8 @@
 Every temporary is a hidden sibling of what it becomes: ``.NAME.PID.tmp`` while being written,
 ``.NAME.PID.old.tmp`` for a folder being replaced. It is renamed into place when complete, removed
 on an error, and one left by a process that no longer runs (killed, or a crashed machine) is
-removed by the next write of ``NAME``.
+removed by the next write of ``NAME`` — or, for a replaced folder whose replacement never arrived,
+put back.
 """
 
 from __future__ import annotations
@@ -26,13 +27,25 @@ def temporary_for(path: Path, role: str = "") -> Path:
     return path.parent / f".{path.name}.{os.getpid()}{'.' + role if role else ''}{SUFFIX}"
 
 
-def remove_stale_temporaries(path: Path) -> None:
-    """The temporaries of ``path`` (files or folders) left behind by processes that no longer run."""
+def remove_stale_temporaries(path: Path, put_back: bool = False) -> None:
+    """The temporaries of ``path`` (files or folders) left behind by processes that no longer run.
+    ``put_back`` (a folder about to be replaced): when ``path`` itself is missing, a folder such a
+    process had set aside to replace it (``.NAME.PID.old.tmp``: killed between its two renames) is
+    put back first, so nothing is lost."""
     prefix = f".{path.name}."
-    for temporary in path.parent.glob(f"{glob.escape(prefix)}*{SUFFIX}"):
-        pid = temporary.name[len(prefix):].split(".")[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
-            _remove(temporary)
+    stale = [temporary for temporary in sorted(path.parent.glob(f"{glob.escape(prefix)}*{SUFFIX}"))
+             if _dead_writer(temporary.name[len(prefix):].split(".")[0])]
+    retired = [temporary for temporary in stale if temporary.name.endswith(f".old{SUFFIX}")]
+    if put_back and retired and not path.exists():
+        newest = max(retired, key=lambda temporary: temporary.stat().st_mtime)
+        os.rename(newest, path)
+        stale.remove(newest)
+    for temporary in stale:
+        _remove(temporary)
+
+
+def _dead_writer(pid: str) -> bool:
+    return pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid))
 
 
 def _remove(path: Path) -> None:
@@ -76,7 +89,7 @@ def staging_folder(folder: PathLike, staging: Optional[PathLike] = None) -> Iter
     ``folder`` whole when the block ends without an error, and is removed when it does not."""
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(folder)
+    remove_stale_temporaries(folder, put_back=True)
     staging = Path(staging) if staging is not None else temporary_for(folder)
     if staging.exists():
         shutil.rmtree(staging)

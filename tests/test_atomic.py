@@ -81,3 +81,21 @@ def test_numpy_writes_through_the_stream(tmp_path):
         np.savez(stream, a=np.arange(3))
     assert list(np.load(tmp_path / "w.npz")["a"]) == [0, 1, 2]
     assert leftovers(tmp_path) == []
+
+
+def test_a_folder_set_aside_by_a_writer_that_died_is_put_back_not_removed(tmp_path):
+    """Killed between its two renames, a writer leaves the old folder only as ``.NAME.PID.old.tmp``:
+    the next write puts it back first (then replaces it whole), so the old output is never lost."""
+    dead = dead_pid()
+    folder = tmp_path / "out"
+    retired = tmp_path / f".out.{dead}.old.tmp"
+    retired.mkdir()
+    (retired / "doc.txt").write_text("the old document\n")
+    stale = tmp_path / f".out.{dead}.tmp"
+    stale.mkdir()
+    from neuroner_tl.atomic import remove_stale_temporaries
+
+    remove_stale_temporaries(folder, put_back=True)
+    assert (folder / "doc.txt").read_text() == "the old document\n" and leftovers(tmp_path) == []
+    atomic_write_folder(folder, {"doc.txt": "new\n"})
+    assert (folder / "doc.txt").read_text() == "new\n" and leftovers(tmp_path) == []
