@@ -316,7 +316,8 @@ def _assign_from_saved_model(folder: Path, saved_model: Path, tagger: Tagger) ->
     try:
         assign_weights(tagger.network, arrays)
     except ValueError as error:
-        raise ModelFolderError(folder, str(error)) from None
+        raise ModelFolderError(folder, f"the SavedModel's weights do not fit the network that config.json and "
+                                       f"model.json describe ({error})") from None
 
 
 def _check_sizes(folder: Path, tagger: Tagger, arrays: Dict[str, np.ndarray], whose: str) -> None:
