@@ -63,8 +63,9 @@ def run_neuroner_tl(args, batch_size: int) -> dict:
     sys.path.insert(0, str(SOURCE))
     from neuroner_tl.batching import encode
     from neuroner_tl.config import Hyperparameters
-    from neuroner_tl.conll import Corpus
-    from neuroner_tl.training import Progress, Trainer, seed_everything
+    from neuroner_tl.corpus import Corpus
+    from neuroner_tl.progress import Progress
+    from neuroner_tl.training import Trainer, seed_everything
     try:
         from neuroner_tl.tagger import build_tagger
     except ImportError:  # a baseline tree from before the API split

@@ -41,7 +41,7 @@ from run_task import drop_types, keep_only, load_split  # noqa: E402
 
 from neuroner_tl import api  # noqa: E402
 from neuroner_tl.config import Hyperparameters  # noqa: E402
-from neuroner_tl.conll import Corpus  # noqa: E402
+from neuroner_tl.corpus import Corpus  # noqa: E402
 
 DEFAULT_CONFIG = ROOT / "experiments" / "configs" / "protocol.json"
 

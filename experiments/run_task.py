@@ -35,7 +35,8 @@ sys.path.insert(0, str(ROOT))
 
 from neuroner_tl import api, tags  # noqa: E402
 from neuroner_tl.config import Hyperparameters  # noqa: E402
-from neuroner_tl.conll import Corpus, read_conll, write_conll  # noqa: E402
+from neuroner_tl.conll import read_conll, write_conll  # noqa: E402
+from neuroner_tl.corpus import Corpus  # noqa: E402
 from neuroner_tl.datasets import generate_corpus  # noqa: E402
 from neuroner_tl.reporting import count_entities, format_text, results_rows, write_results  # noqa: E402
 

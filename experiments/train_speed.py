@@ -26,8 +26,10 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "conll20
 RUN = r"""
 import json, sys
 from neuroner_tl.config import Hyperparameters
-from neuroner_tl.conll import Corpus, read_conll
-from neuroner_tl.training import Progress, Trainer, seed_everything
+from neuroner_tl.conll import read_conll
+from neuroner_tl.corpus import Corpus
+from neuroner_tl.progress import Progress
+from neuroner_tl.training import Trainer, seed_everything
 try:
     from neuroner_tl.tagger import build_tagger
 except ImportError:  # trees from before the API split

@@ -6,6 +6,7 @@ import collections
 import dataclasses
 import json
 import sys
+import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Union
 
@@ -13,27 +14,40 @@ import numpy as np
 
 from . import prediction
 from . import tags as tagging
+from .atomic import atomic_write_bytes, atomic_write_text, atomic_writer
 from .brat import read_brat_documents, text_sentences, write_brat
-from .calibration import calibrate
+from .calibration import calibrate_on_dev, fit_temperature
 from .config import MAX_DIMENSION, Hyperparameters
-from .conll import Corpus, Sentence, atomic_write_text, atomic_writer, read_utf8_text, write_conll
+from .conll import write_conll
 from .corpora import (check_has_entities, check_target_has_types, check_types, check_types_have_training_spans,
                       describe_corpus, hold_out_dev)
+from .corpus import Corpus, Sentence
 from .devices import Devices
 from .embeddings import load_vectors
 from .errors import DataFormatError, NeuronerError
-from .evaluation import Report
-from .formats import (check_formats, check_output_file, detect_input_format, load_corpus,
-                      path_of, require_labels, sentences_with_offsets)
-from .lines import LineSource
-from .model_io import file_fingerprint, load_tagger, read_evaluation
+from .evaluation import Report, gold_tags
+from .fingerprints import file_fingerprint, fingerprint_of_corpus, fingerprint_of_value
+from .formats import (SPAN_FORMATS, annotation_format, check_formats, check_output_file, detect_input_format,
+                      load_corpus, load_documents, path_of, require_labels, sentences_with_offsets)
+from .jsonl import write_documents as write_jsonl
+from .labelstudio import write_tasks
+from .lines import LineSource, read_utf8_text
+from .model_io import load_tagger, read_evaluation, save_tagger
 from .model_io import upgrade as upgrade_folder
-from .runfolder import RunFolder, check_model_destination, check_writable_place, fingerprint_of_corpus, fingerprint_of_value
-from .tagger import Prediction, Tagger, Threshold, build_tagger
-from .training import Progress, Trainer, seed_everything
+from .outputs import check_model_destination, check_writable_place
+from .predicted import Prediction  # noqa: F401 (what the API's predictions are)
+from .progress import Progress
+from .runfolder import RunFolder
+from .spans import SpanDocument, tagged_documents
+from .tagger import Tagger, build_tagger
+from .thresholds import (DEFAULT_LADDER, Threshold, ThresholdReport, check_ladder, check_target_precision, check_threshold,
+                         plot_thresholds)
+from .thresholds import threshold_report as sweep_thresholds
+from .training import Trainer, seed_everything
 
-__all__ = ["TrainResult", "train", "evaluate", "predict", "predict_stream", "tag", "update", "annotate", "info",
-           "make_embeddings", "demo", "upgrade", "load_tagger", "load_corpus", "as_tagger", "Progress", "Devices"]
+__all__ = ["TrainResult", "train", "evaluate", "threshold_report", "predict", "predict_stream", "tag", "update",
+           "annotate", "info", "make_embeddings", "demo", "upgrade", "load_tagger", "load_corpus", "as_tagger",
+           "Progress", "Devices"]
 
 PathLike = Union[str, Path]
 CorpusLike = Union[PathLike, Corpus]
@@ -101,7 +115,7 @@ def train(train_data: CorpusLike, output: Optional[PathLike], *, dev: Optional[C
                           log_dir=staging / "logs" if staging else None, singleton_ids=tagger.singletons,
                           frozen=("word_embedding",) if hp.freeze_word_embeddings else (), devices=devices)
         trainer.fit(items, dev_corpus, resume=run.resuming)
-        calibrated = calibrate(tagger, dev_corpus, train_part, progress.log)
+        calibrated = calibrate_on_dev(tagger, dev_corpus, train_part, progress.log)
         dev_report = tagger.evaluate(dev_corpus)[0]
         test_report = tagger.evaluate(test_corpus)[0] if test_corpus is not None else None
         progress.log(f"best epoch {trainer.best_epoch}: dev F1 {dev_report.f1:.2f}"
@@ -115,8 +129,13 @@ def train(train_data: CorpusLike, output: Optional[PathLike], *, dev: Optional[C
     return TrainResult(tagger, run.output if run.writes_model else None, dev_report, test_report, trainer.best_epoch)
 
 
-def as_tagger(model: Union[PathLike, Tagger]) -> Tagger:
-    return model if isinstance(model, Tagger) else load_tagger(model)
+def as_tagger(model: Union[PathLike, Tagger], calibrated: bool = True) -> Tagger:
+    """The model (a folder is loaded); ``calibrated`` False: its confidences are the raw CRF's, not
+    divided by the fitted temperature (a ``Tagger`` given is set so)."""
+    tagger = model if isinstance(model, Tagger) else load_tagger(model)
+    if tagger.calibrated != calibrated:
+        tagger.calibrated = calibrated
+    return tagger
 
 
 def model_path(model: Union[PathLike, Tagger]) -> Optional[PathLike]:
@@ -125,28 +144,81 @@ def model_path(model: Union[PathLike, Tagger]) -> Optional[PathLike]:
 
 
 def evaluate(model: Union[PathLike, Tagger], data: CorpusLike, scheme: Optional[str] = None,
-             predictions_output: Optional[PathLike] = None, force: bool = False) -> Report:
-    """conlleval figures of ``model`` on labelled ``data``; optionally writes gold and predicted tags."""
+             predictions_output: Optional[PathLike] = None, force: bool = False,
+             min_confidence: Threshold = None, calibrated: bool = True) -> Report:
+    """conlleval figures of ``model`` on labelled ``data``; optionally writes gold and predicted tags.
+    Entities below ``min_confidence`` (as ``predict`` takes it) are dropped before scoring."""
     if predictions_output is not None:
         check_output_file(predictions_output, force, [path_of(data), model_path(model)])
-    tagger = as_tagger(model)
+    tagger = as_tagger(model, calibrated)
     corpus = require_labels(load_corpus(data, scheme), "evaluation")
-    report, predicted = tagger.evaluate(corpus)
+    report, predicted = tagger.evaluate(corpus, min_confidence=min_confidence)
     if predictions_output is not None:
-        write_conll(predictions_output, [s.with_labels(tagging.convert(s.labels, "IOB2")) for s in corpus.sentences],
-                    predicted)
+        write_evaluated(predictions_output, corpus, predicted)
     return report
+
+
+def write_evaluated(path: PathLike, corpus: Corpus, predicted: Sequence[Sequence[str]]) -> None:
+    """Tokens, gold and predicted tags (all IOB2) as CoNLL."""
+    write_conll(path, [s.with_labels(tags) for s, tags in zip(corpus.sentences, gold_tags(corpus))], predicted)
+
+
+def threshold_report(model: Union[PathLike, Tagger], data: CorpusLike, *, scheme: Optional[str] = None,
+                     ladder: Sequence[float] = DEFAULT_LADDER, target_precision: Optional[float] = None,
+                     json_output: Optional[PathLike] = None, plot_output: Optional[PathLike] = None,
+                     predictions_output: Optional[PathLike] = None, force: bool = False,
+                     batch_size: int = 128, calibrated: bool = True) -> ThresholdReport:
+    """Precision, recall and F1 of ``model`` on labelled ``data`` per type and overall at each
+    threshold of ``ladder`` (0, no threshold, always among them), the best F1's threshold and, with
+    ``target_precision`` (e.g. 0.95), the lowest threshold that reaches it: what ``min_confidence``
+    set to each threshold would give, from one prediction pass. Optionally writes the report as JSON
+    (``json_output``), its curves as a PNG (``plot_output``) and the unthresholded predictions as
+    CoNLL (``predictions_output``)."""
+    ladder = check_ladder(ladder)
+    target_precision = check_target_precision(target_precision)
+    outputs = {"the JSON report": json_output, "the plot": plot_output, "the predictions": predictions_output}
+    check_output_files(outputs, force, [path_of(data), model_path(model)])
+    tagger = as_tagger(model, calibrated)
+    corpus = require_labels(load_corpus(data, scheme), "evaluation")
+    predictions = tagger.predict_with_confidence(corpus.sentences, batch_size, confidence=True)
+    report = sweep_thresholds([tagging.spans(tags) for tags in gold_tags(corpus)],
+                              [p.entities() for p in predictions], ladder, target_precision, tagger.entity_types)
+    if predictions_output is not None:
+        write_evaluated(predictions_output, corpus, [tagging.convert(p.tags, "IOB2") for p in predictions])
+    if json_output is not None:
+        atomic_write_text(json_output, report.to_json() + "\n")
+    if plot_output is not None:
+        atomic_write_bytes(plot_output, plot_thresholds(report))
+    return report
+
+
+def check_output_files(outputs: Dict[str, Optional[PathLike]], force: bool, inputs: Sequence) -> None:
+    """Every output a command writes (``outputs``: what it is -> path) passes ``check_output_file``,
+    and no two are the same file."""
+    seen: Dict[Path, str] = {}
+    for name, output in outputs.items():
+        if output is None:
+            continue
+        check_output_file(output, force, inputs)
+        where = Path(output).resolve()
+        if where in seen:
+            raise NeuronerError(f"{output} is given for two outputs ({seen[where]} and {name}); name two files")
+        seen[where] = name
 
 
 def predict(model: Union[PathLike, Tagger], source: PathLike, output: Optional[PathLike] = None, *,
             input_format: Optional[str] = None, output_format: str = "conll", force: bool = False,
-            batch_size: int = 128, min_confidence: Threshold = None, token_confidence: bool = False):
-    """Tag a CoNLL file, a raw text file or a BRAT folder; write CoNLL, BRAT or JSON.
+            batch_size: int = 128, min_confidence: Threshold = None, token_confidence: bool = False, stream=None,
+            calibrated: bool = True):
+    """Tag a CoNLL file, a raw text file, a BRAT folder, span JSONL or a Label Studio export; write
+    CoNLL, BRAT, JSON, span JSONL or Label Studio pre-annotations.
 
-    Returns (sentences, predicted tags), all in memory; ``output`` None writes nothing. Entities below
-    ``min_confidence`` (a probability, or one per type with ``"*"`` for the rest) are dropped;
-    ``token_confidence`` adds each token's confidence to CoNLL (a column) and JSON output. For
-    inputs of any size, :func:`predict_stream` keeps memory flat.
+    Returns (sentences, predicted tags), all in memory; ``output`` None writes to ``stream`` when
+    given, else nothing. Entities below ``min_confidence`` (a probability, or one per type with
+    ``"*"`` for the rest) are dropped; ``token_confidence`` adds each token's confidence to CoNLL (a
+    column) and JSON output; JSONL and Label Studio output carry every entity's confidence and the
+    document's as scores. For inputs of any size, :func:`predict_stream` keeps memory flat.
+    ``calibrated`` False: the raw CRF's confidences (``calibration``).
     """
     from_stdin = str(source) == prediction.STDIN
     if input_format is None and not from_stdin and Path(source).is_dir():
@@ -154,41 +226,61 @@ def predict(model: Union[PathLike, Tagger], source: PathLike, output: Optional[P
     input_format, output_format = check_formats(None, input_format, output_format)
     if output is not None:
         check_output_file(output, force, [source, model_path(model)], folder=output_format == "brat")
-    tagger = as_tagger(model)
-    texts: Dict[str, str] = {}
+    tagger = as_tagger(model, calibrated)
+    name = Path(source).name
     if input_format == "brat" and not from_stdin:
         corpus, texts = read_brat_documents(source)
-        sentences, document = corpus.sentences, Path(source).name
+        sentences = corpus.sentences
+        documents = [SpanDocument(key, text, fields={"document": key}) for key, text in texts.items()]
     else:
         with LineSource(source) as lines:
             input_format = detect_input_format(lines, input_format)
-            read = list(lines)
-        document = lines.document
-        found = prediction.conll_sentences(read, lines.name) if input_format == "conll" else \
-            prediction.text_sentences(read, document)
-        sentences = list(prediction.nonempty(iter(found), lines.name))
-        if input_format == "text":
-            texts[document] = "".join(read)
-    want_confidence = output_format == "json" or token_confidence or min_confidence is not None
+            sentences, documents = prediction.read_for_prediction(lines, input_format, output_format)
+            name = lines.document
+    return _tag_and_write(tagger, sentences, documents, output, stream, output_format=output_format,
+                          batch_size=batch_size, min_confidence=min_confidence, token_confidence=token_confidence,
+                          model_version=model_version(model), brat_name=name)
+
+
+def _tag_and_write(tagger: Tagger, sentences: List[Sentence], documents: List[SpanDocument],
+                   output: Optional[PathLike], stream, *, output_format: str, batch_size: int,
+                   min_confidence: Threshold, token_confidence: bool, model_version: str, brat_name: str):
+    """``predict``'s work once the input is read: tag every sentence, write the output."""
+    want_confidence = output_format in ("json", *SPAN_FORMATS) or token_confidence or min_confidence is not None
     predictions = tagger.predict_with_confidence(sentences, batch_size, want_confidence, min_confidence)
     predicted = [p.tags for p in predictions]
     if output is not None and output_format == "brat":
+        texts = {d.name: d.text for d in documents}
         if not texts:  # CoNLL input: the text is the tokens joined by spaces, a sentence a line
-            sentences, texts = sentences_with_offsets(sentences, document)
+            sentences, texts = sentences_with_offsets(sentences, brat_name)
         write_brat(output, texts, sentences, predicted)
-    elif output is not None:
-        with atomic_writer(output) as stream:
-            prediction.write_stream(zip(sentences, predictions), stream, output_format, token_confidence)
+    elif output is not None or stream is not None:
+        with prediction.output_stream(Path(output) if output is not None else None, stream) as writer:
+            if output_format in SPAN_FORMATS:
+                prediction.write_documents(writer, output_format, documents, sentences, predictions, model_version)
+            else:
+                prediction.write_stream(zip(sentences, predictions), writer, output_format, token_confidence)
     return sentences, predicted
+
+
+def model_version(model: Union[PathLike, Tagger]) -> str:
+    """How Label Studio names the model that proposed an annotation: the model folder's name and its
+    ``model_io.model_id`` (the package's name for a model in memory)."""
+    if isinstance(model, Tagger):
+        return "neuroner_tl"
+    from .model_io import model_id
+
+    return f"{Path(model).resolve().name}@{model_id(model)}"
 
 
 def predict_stream(model: Union[PathLike, Tagger], source: PathLike, output: Optional[PathLike] = None, *,
                    stream=None, input_format: Optional[str] = None, output_format: str = "conll",
                    force: bool = False, batch_size: int = 128, min_confidence: Threshold = None,
-                   token_confidence: bool = False) -> int:
+                   token_confidence: bool = False, calibrated: bool = True) -> int:
     """Tag a CoNLL or raw text file, or standard input when ``source`` is ``"-"``, a chunk at a time,
     writing CoNLL or JSON to ``output`` (atomically) or to ``stream`` (default: standard output) as it
-    goes: memory stays flat whatever the input's size. Returns the number of sentences tagged."""
+    goes: memory stays flat whatever the input's size. Span JSONL and Label Studio (in or out) are
+    documents, read and written whole, as ``predict`` does. Returns the number of sentences tagged."""
     from_stdin = str(source) == prediction.STDIN
     if output_format == "brat" or input_format == "brat" or (not from_stdin and Path(source).is_dir()):
         raise NeuronerError("BRAT documents are tagged whole: use predict, not predict_stream")
@@ -197,21 +289,24 @@ def predict_stream(model: Union[PathLike, Tagger], source: PathLike, output: Opt
     check_formats(None, input_format, output_format)
     with LineSource(source) as lines:
         input_format = detect_input_format(lines, input_format)
-        return prediction.predict_stream(as_tagger(model), lines, input_format, Path(output) if output else None,
+        if input_format in SPAN_FORMATS or output_format in SPAN_FORMATS:
+            tagger = as_tagger(model, calibrated)
+            check_threshold(min_confidence, tagger.entity_types)
+            sentences, documents = prediction.read_for_prediction(lines, input_format, output_format)
+            return len(_tag_and_write(tagger, sentences, documents, output, stream or sys.stdout,
+                                      output_format=output_format, batch_size=batch_size,
+                                      min_confidence=min_confidence, token_confidence=token_confidence,
+                                      model_version=model_version(model), brat_name=lines.document)[0])
+        return prediction.predict_stream(as_tagger(model, calibrated), lines, input_format, Path(output) if output else None,
                                          stream, output_format=output_format, batch_size=batch_size,
                                          token_confidence=token_confidence, min_confidence=min_confidence)
 
 
-def tag(model: Union[PathLike, Tagger], texts, *, batch_size: int = 128, min_confidence: Threshold = None):
+def tag(model: Union[PathLike, Tagger], texts, *, batch_size: int = 128, min_confidence: Threshold = None,
+        calibrated: bool = True):
     """Entities with character offsets, type and confidence in in-memory text (``Tagger.tag``): a list
     for one string, a list of lists for a list of strings."""
-    return as_tagger(model).tag(texts, batch_size=batch_size, min_confidence=min_confidence)
-
-
-def predictions_as_json(sentences: Sequence[Sentence], predicted: Sequence[Sequence[str]]) -> List[dict]:
-    """The JSON records of tagged sentences (without confidences: only the tags are known here)."""
-    return [prediction.prediction_record(sentence, Prediction(list(tags), 0.0))
-            for sentence, tags in zip(sentences, predicted)]
+    return as_tagger(model, calibrated).tag(texts, batch_size=batch_size, min_confidence=min_confidence)
 
 
 def info(model: Union[PathLike, Tagger]) -> dict:
@@ -289,59 +384,94 @@ def demo(workdir: PathLike, *, sizes=(1500, 300, 300), domain: str = "A", hp: Op
 
 # Transfer learning ------------------------------------------------------------------------------
 def update(model: Union[PathLike, Tagger], target: CorpusLike, entity_types: Sequence[str],
-           output: Optional[PathLike], *, method: Optional[str] = None, forget: bool = False,
+           output: Optional[PathLike], *, options: Optional[Dict[str, object]] = None, forget: bool = False,
            dev: Optional[CorpusLike] = None, test: Optional[CorpusLike] = None, annotated: bool = False,
-           init: Optional[str] = None, learning_rate: Optional[float] = None, max_epochs: Optional[int] = None,
-           patience: Optional[int] = None, embeddings: Optional[PathLike] = None, scheme: Optional[str] = None,
-           force: bool = False, resume: bool = False, restart: bool = False, verbose: bool = True,
-           seed: Optional[int] = None, devices: Optional[Devices] = None,
-           options: Optional[Dict[str, object]] = None, **settings):
+           embeddings: Optional[PathLike] = None, scheme: Optional[str] = None, force: bool = False,
+           resume: bool = False, restart: bool = False, verbose: bool = True, devices: Optional[Devices] = None,
+           **settings):
     """Update a trained model with target data annotated only with ``entity_types``.
 
     The source model labels the other types (``transfer``), labels are added for the types it
-    lacks (or, with ``forget``, re-drawn for seen ones), the vocabularies grow, and the network is
-    fine-tuned with ``method`` (``transfer.METHODS``; default ``transfer.DEFAULT_METHOD``), with
-    early stopping on the target types' gold F1 and the retention of the others. ``options`` (as
-    ``--config``/``--set`` give them) and keyword ``settings`` name fields of
-    ``transfer.UpdateSettings`` or training fields of the source's hyperparameters. The source is
-    never written; ``output`` None keeps the result in memory. ``resume``/``restart``: as for ``train``.
-    Returns a ``transfer.UpdateResult``.
+    lacks (or, with ``forget``, re-drawn for seen ones), and the network is fine-tuned by the
+    update's method, with early stopping on the target types' gold F1 and the retention of the
+    others. How: ``options`` (NAME: VALUE, as ``--config``/``--set`` and the command line's flags
+    give them) and keyword ``settings`` (the same names, e.g. ``method="distill", max_epochs=12,
+    seed=3``) are one mapping of ``config.UpdateSettings`` fields and training fields of the source's
+    hyperparameters (``config.UPDATE_HYPERPARAMETERS``); a name given both ways with two values is an
+    error. The source is never written; ``output`` None keeps the result in memory.
+    ``resume``/``restart``: as for ``train``. Returns a ``transfer.UpdateResult``.
     """
-    from .transfer import make_settings, split_update_options
+    from .config import joined_options
     from .transfer import update as run_update
 
-    explicit = {"method": method, "init": init, "learning_rate": learning_rate, "max_epochs": max_epochs,
-                "patience": patience}
-    values = {**(options or {}), **settings, **{k: v for k, v in explicit.items() if v is not None}}
-    setting_values, hyperparameters = split_update_options(values)
-    return run_update(model, target, entity_types, output, settings=make_settings(setting_values), forget=forget,
-                      dev=dev, test=test, annotated=annotated, hyperparameters=hyperparameters,
-                      embeddings=embeddings, scheme=scheme, force=force, resume=resume, restart=restart,
-                      verbose=verbose, seed=seed, devices=devices)
+    values = joined_options(options or {}, settings, "options", "a keyword")
+    return run_update(model, target, entity_types, output, options=values, forget=forget, dev=dev, test=test,
+                      annotated=annotated, embeddings=embeddings, scheme=scheme, force=force, resume=resume,
+                      restart=restart, verbose=verbose, devices=devices)
 
 
 def annotate(model: Union[PathLike, Tagger], target: CorpusLike, entity_types: Sequence[str],
-             output: Optional[PathLike] = None, *, scheme: Optional[str] = None, force: bool = False):
+             output: Optional[PathLike] = None, *, scheme: Optional[str] = None, force: bool = False,
+             output_format: Optional[str] = None, calibrated: bool = True):
     """The update's first step on its own: the model labels every type of ``target`` except
     ``entity_types``, whose annotated spans are kept (and win over overlapping predictions).
 
-    Writes CoNLL (IOB2) to ``output`` when given, for a person to check and correct before
-    ``update(..., annotated=True)``. Returns a ``pseudo.Annotation``.
+    Writes ``output`` when given, for a person to check and correct before ``update(...,
+    annotated=True)``: CoNLL (IOB2), span JSONL or Label Studio pre-annotations, as
+    ``output_format`` says or else the output's extension (``.jsonl``; ``.json``: Label Studio).
+    JSONL and Label Studio carry the model's confidence in each span it proposed (the annotated
+    spans have none) and the document's (``spans.tagged_documents``). Returns a ``pseudo.Annotation``.
     """
     from .pseudo import annotate as annotate_with_model
 
+    output_format = annotation_format(output, output_format)
     if output is not None:
         check_output_file(output, force, [path_of(target), model_path(model)])
-    tagger = as_tagger(model)
+    tagger = as_tagger(model, calibrated)
     types = check_types(entity_types)
-    corpus = require_labels(load_corpus(target, scheme), "target")
+    spans_out = output_format in SPAN_FORMATS
+    corpus, documents = load_documents(target, scheme) if spans_out else (load_corpus(target, scheme), [])
+    require_labels(corpus, "target")
     check_target_has_types(corpus, types, tagger, path_of(target))
-    result = annotate_with_model(tagger, corpus, types)
-    if output is not None:
+    result = annotate_with_model(tagger, corpus, types, confidence=spans_out)
+    if output is not None and not spans_out:
         write_conll(output, result.corpus.sentences)
+    elif output is not None:
+        tagged = tagged_documents(documents, result.corpus.sentences, result.entities, result.token_confidences)
+        with atomic_writer(output) as stream:
+            if output_format == "jsonl":
+                write_jsonl(tagged, stream)
+            else:
+                write_tasks(tagged, stream, model_version(model))
     return result
 
 
 def upgrade(model: PathLike, output: PathLike, *, force: bool = False) -> Path:
     """Rewrite a model folder of an earlier format (or a bare SavedModel) as a current model folder."""
     return upgrade_folder(model, output, force=force)
+
+
+def calibrate(model: Union[PathLike, Tagger], data: CorpusLike, output: PathLike, *, objective: str = "spans",
+              scheme: Optional[str] = None, force: bool = False):
+    """Refit the model's confidence temperature on labelled ``data`` from the text it will tag, and
+    write the model to ``output`` (tags never change; ``model`` is never modified). ``train`` and
+    ``update`` calibrate on their dev data, but a model is overconfident on text unlike that: a
+    customer's own labelled sample calibrates it for theirs. A ``Tagger`` given is calibrated in place.
+    Returns the ``calibration.TemperatureFit``."""
+    source = model_path(model)
+    check_model_destination(output, force, [source, path_of(data)])
+    tagger = as_tagger(model)
+    corpus = require_labels(load_corpus(data, scheme), "calibration")
+    fit = fit_temperature(tagger, corpus, objective)
+    if fit is None:
+        raise DataFormatError("has no sentence on which the model predicts an entity: nothing to fit a "
+                              "temperature on", path_of(data))
+    evaluation = (read_evaluation(source) if source is not None else None) or {}
+    evaluation["calibration"] = {**fit.to_dict(), "fitted_on": path_of(data) or "(in memory)"}
+    with tempfile.TemporaryDirectory() as scratch:
+        extras = {name: Path(source) / name for name in ("training.png", "update.png", "logs")
+                  if source is not None and (Path(source) / name).exists()}
+        extras["evaluation.json"] = Path(scratch) / "evaluation.json"
+        atomic_write_text(extras["evaluation.json"], json.dumps(evaluation, indent=2) + "\n")
+        save_tagger(tagger, output, force=force, extra_files=extras)
+    return fit

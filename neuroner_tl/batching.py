@@ -7,6 +7,7 @@ from typing import Iterator, List, Optional, Sequence
 
 import numpy as np
 
+from .errors import DataFormatError
 from .vocabulary import UNK_ID, TokenEncoder
 
 
@@ -23,6 +24,15 @@ class Encoded:
 
     def __len__(self) -> int:
         return len(self.words)
+
+
+def check_tokens(token_lists: Sequence[Sequence[str]]) -> None:
+    """Tokens are non-empty strings (the SavedModel reads ``""`` as padding, so the two agree)."""
+    for number, tokens in enumerate(token_lists, start=1):
+        for position, token in enumerate(tokens, start=1):
+            if not isinstance(token, str) or not token:
+                raise DataFormatError(f"sentence {number}, token {position} is {token!r}: tokens must be non-empty "
+                                      f"strings (drop empty tokens before tagging)")
 
 
 def encode(tokens_list: Sequence[Sequence[str]], encoder: TokenEncoder,

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, List, NamedTuple, Sequence, Tuple, Union
 
 from . import tags as tagging
-from .conll import Corpus, Sentence, atomic_write_folder, read_utf8_text
+from .atomic import atomic_write_folder
+from .corpus import Corpus, Sentence
+from .lines import read_utf8_text
 from .errors import DataFormatError
+from .spans import char_spans, place_on_tokens, warn
 from .tokenizer import split_sentences
 
 Entity = Tuple[str, int, int]  # type, start, end (character offsets, end exclusive)
@@ -22,11 +24,6 @@ class Annotation(NamedTuple):
     end: int
     id: str
     line: int
-
-
-def warn(message: str) -> None:
-    """A problem in BRAT input that does not stop reading: said on stderr, naming the file and the id."""
-    print(f"warning: {message}", file=sys.stderr)
 
 
 def read_ann(path: Path, text: str) -> List[Annotation]:
@@ -85,20 +82,11 @@ def document_sentences(name: str, text: str, entities: Sequence[Entity], path=No
     another are left out (``without_overlaps``). Linear in the text and the entities: one sweep."""
     ordered = without_overlaps([e if isinstance(e, Annotation) else Annotation(*e, id=f"#{i + 1}", line=0)
                                 for i, e in enumerate(entities)], path or name)
+    token_lists = split_sentences(text)
     sentences = []
-    line, counted, next_entity = 1, 0, 0
-    for tokens in split_sentences(text):
-        labels = []
-        previous: Optional[Annotation] = None
-        for _, start, end in tokens:
-            while next_entity < len(ordered) and ordered[next_entity].end <= start:
-                next_entity += 1
-            entity = ordered[next_entity] if next_entity < len(ordered) and ordered[next_entity].start < end else None
-            if entity is None:
-                labels.append(tagging.OUTSIDE)
-            else:
-                labels.append(("I-" if entity is previous else "B-") + entity.type)
-            previous = entity
+    line, counted = 1, 0
+    for tokens, pieces in zip(token_lists, place_on_tokens(token_lists, ordered)):
+        labels = tagging.tags_from_spans([tagging.Span(e.type, a, b) for e, a, b in pieces], len(tokens), "IOB2")
         line += text.count("\n", counted, tokens[0][1])
         counted = tokens[0][1]
         sentences.append(Sentence(tokens=[t[0] for t in tokens], labels=labels,
@@ -148,17 +136,15 @@ def text_sentences(text: str, document: str = "text") -> List[Sentence]:
 def format_ann(text: str, sentences: Iterable[Sentence], predictions: Iterable[Sequence[str]]) -> str:
     lines = []
     for sentence, predicted in zip(sentences, predictions):
-        for span in tagging.spans(predicted):
-            start = sentence.offsets[span.start][0]
-            end = sentence.offsets[span.end - 1][1]
-            lines.append(f"T{len(lines) + 1}\t{span.type} {start} {end}\t{text[start:end]}")
+        for span in char_spans(sentence, tagging.spans(predicted)):
+            lines.append(f"T{len(lines) + 1}\t{span.type} {span.start} {span.end}\t{text[span.start:span.end]}")
     return "".join(line + "\n" for line in lines)
 
 
 def write_brat(folder: Union[str, Path], texts: Dict[str, str], sentences: Sequence[Sentence],
                predictions: Sequence[Sequence[str]]) -> None:
     """Write ``name.txt`` and ``name.ann`` for each document (``texts`` maps names to their text) as
-    the folder ``folder``, replacing it whole (``conll.atomic_write_folder``)."""
+    the folder ``folder``, replacing it whole (``atomic.atomic_write_folder``)."""
     by_document: Dict[str, Tuple[list, list]] = {name: ([], []) for name in texts}
     for sentence, predicted in zip(sentences, predictions):
         by_document[sentence.document][0].append(sentence)

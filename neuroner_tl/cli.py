@@ -15,22 +15,40 @@ from pathlib import Path
 
 import click
 
+from .config import (HYPERPARAMETER_RANGES, SETTING_RANGES, Hyperparameters, UpdateSettings,
+                     command_line_options, describe_setting, field_types)
+from .errors import NeuronerError
+
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
 
+VERBOSE_KEY = "neuroner_tl.verbose"  # in click's context meta: ``--verbose`` was given
+
+
+def _verbose() -> bool:
+    """``--verbose`` (or ``NEURONER_TL_VERBOSE_TF`` set): TensorFlow's own log lines reach the terminal."""
+    context = click.get_current_context(silent=True)
+    asked = bool(context is not None and context.meta.get(VERBOSE_KEY))
+    return asked or bool(os.environ.get("NEURONER_TL_VERBOSE_TF"))
+
+
 def _quiet_tensorflow() -> None:
-    """Import TensorFlow with its C++ start-up chatter (CUDA probing, oneDNN notes) kept off the
-    terminal, so that an error is the one line the user sees. Python errors still surface."""
+    """Import TensorFlow with its C++ start-up chatter (CUDA probing and a failed ``cuInit`` on
+    machines without a GPU, oneDNN notes) kept off the terminal, so that an error is the one line the
+    user sees. Python errors still surface. Called only by a command that runs, so that ``--help``
+    and ``--version`` never import TensorFlow."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if "tensorflow" in sys.modules or os.environ.get("NEURONER_TL_VERBOSE_TF"):
+    if "tensorflow" in sys.modules:
         return
     sys.stderr.flush()
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 2)
-        import tensorflow  # noqa: F401
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()  # loads the CUDA driver, whose failure is logged, here
     finally:
         os.dup2(saved, 2)
         os.close(saved)
@@ -42,9 +60,11 @@ def friendly_errors(command):
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        from .errors import Interrupted, NeuronerError
+        from .errors import Interrupted
 
         try:
+            if not _verbose():
+                _quiet_tensorflow()
             return command(*args, **kwargs)
         except NeuronerError as error:
             click.echo(f"error: {error}", err=True)
@@ -63,9 +83,24 @@ def friendly_errors(command):
     return wrapper
 
 
-METHOD_CHOICES = ("auto", "isolate", "distill", "self-training", "paper", "l2-sp", "finetune", "ewc",
-                  "distill-states", "cpfd")  # transfer.METHODS, without importing TF
-DEFAULT_METHOD = "auto"
+SHORTCUT_PREFIX = "shortcut__"
+
+
+def setting_option(flag: str, settings_class, name: str, ranges, **described):
+    """A shortcut flag for ``--set NAME=VALUE``: same name, same validation, and a help text made from
+    the dataclass field (``config.describe_setting``: description, the default that applies, the
+    range), so that the help cannot say one thing while the code does another. ``described``: the
+    default when it is not the field's own, and why."""
+    kind = field_types(settings_class)[name]
+    spec = ranges.get(name)
+    choices = click.Choice(list(spec)) if spec and isinstance(spec[0], str) else None
+    return click.option(flag, SHORTCUT_PREFIX + name, type=choices or kind, default=None,
+                        help=describe_setting(settings_class, name, ranges, **described))
+
+
+def shortcuts_of(arguments: dict) -> dict:
+    """The shortcut flags' values by setting name (``setting_option``), removed from ``arguments``."""
+    return {key[len(SHORTCUT_PREFIX):]: arguments.pop(key) for key in list(arguments) if key.startswith(SHORTCUT_PREFIX)}
 
 
 def _json_object(path) -> dict:
@@ -81,15 +116,9 @@ def _json_object(path) -> dict:
     return value
 
 
-def _hyperparameters(config_file, overrides, **explicit):
-    from .config import Hyperparameters, parse_overrides
-
-    values = {}
-    if config_file:
-        values.update(_json_object(config_file))
-    values.update({k: v for k, v in explicit.items() if v is not None})
-    values.update(parse_overrides(overrides))
-    return Hyperparameters.from_dict(values)
+def _options(config_file, overrides, shortcuts) -> dict:
+    """The command's one mapping of settings (``config.command_line_options``)."""
+    return command_line_options(_json_object(config_file) if config_file else None, overrides, shortcuts)
 
 
 def _print_report(report, as_json: bool) -> None:
@@ -98,11 +127,17 @@ def _print_report(report, as_json: bool) -> None:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="neuroner_tl")
-def cli():
+@click.option("--verbose", is_flag=True,
+              help="Show TensorFlow's own log lines (C++ start-up notes, CUDA probing), hidden by default.")
+@click.pass_context
+def cli(context, verbose):
     """Train, evaluate, apply and update BiLSTM-CRF named-entity recognizers."""
-    _quiet_tensorflow()
+    context.meta[VERBOSE_KEY] = verbose
 
 
+_no_calibration_option = click.option(
+    "--no-calibration", "raw_confidence", is_flag=True,
+    help="Report the raw CRF's confidences, not the ones calibrated by the model's fitted temperature.")
 _scheme_option = click.option("--scheme", default=None,
                               help="Tag scheme of the input labels (IO, IOB1, IOB2/BIO, BIOES); detected when omitted.")
 
@@ -134,9 +169,9 @@ def _devices(spec, mixed_precision):
 @click.option("--embeddings-format", default=None, help="Override the guessed vectors format.")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="Hyperparameters as JSON.")
 @click.option("--set", "overrides", multiple=True, metavar="NAME=VALUE", help="Override one hyperparameter (repeatable).")
-@click.option("--epochs", "max_epochs", type=int, default=None, help="Maximum epochs (default 100).")
-@click.option("--batch-size", type=int, default=None, help="Sentences per batch (1 is NeuroNER's regimen).")
-@click.option("--tag-scheme", type=click.Choice(["BIO", "BIOES"]), default=None, help="The scheme the model trains on.")
+@setting_option("--epochs", Hyperparameters, "max_epochs", HYPERPARAMETER_RANGES)
+@setting_option("--batch-size", Hyperparameters, "batch_size", HYPERPARAMETER_RANGES)
+@setting_option("--tag-scheme", Hyperparameters, "tag_scheme", HYPERPARAMETER_RANGES)
 @_scheme_option
 @click.option("--force", is_flag=True, help="Replace an existing model folder.")
 @click.option("--resume", is_flag=True, help="Carry on from the checkpoint of an interrupted run.")
@@ -144,14 +179,14 @@ def _devices(spec, mixed_precision):
 @click.option("--quiet", "-q", is_flag=True, help="Print only errors.")
 @_device_options
 @friendly_errors
-def train(train_file, output, dev, test, embeddings, embeddings_format, config_file, overrides, max_epochs,
-          batch_size, tag_scheme, scheme, force, resume, restart, quiet, devices, mixed_precision):
-    """Train a model on TRAIN_FILE (CoNLL or a BRAT folder)."""
+def train(train_file, output, dev, test, embeddings, embeddings_format, config_file, overrides, scheme, force,
+          resume, restart, quiet, devices, mixed_precision, **shortcuts):
+    """Train a model on TRAIN_FILE (CoNLL, a BRAT folder, span JSONL or a Label Studio JSON export)."""
     from . import api
 
     if quiet:
         _quiet_python_logs()
-    hp = _hyperparameters(config_file, overrides, max_epochs=max_epochs, batch_size=batch_size, tag_scheme=tag_scheme)
+    hp = Hyperparameters.from_dict(_options(config_file, overrides, shortcuts_of(shortcuts)))
     result = api.train(train_file, output, dev=dev, test=test, hp=hp, embeddings=embeddings,
                        embeddings_format=embeddings_format, scheme=scheme, force=force, resume=resume, restart=restart,
                        verbose=not quiet, devices=_devices(devices, mixed_precision))
@@ -165,41 +200,105 @@ def train(train_file, output, dev, test, embeddings, embeddings_format, config_f
 @_scheme_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--predictions", type=click.Path(), help="Also write token, gold and predicted tags as CoNLL here.")
-@click.option("--force", is_flag=True, help="Replace an existing predictions file.")
+@click.option("--min-confidence", "min_confidence", multiple=True, metavar="P|TYPE=P",
+              help="Score as predict --min-confidence would tag: entities less probable than P are dropped.")
+@click.option("--thresholds", "sweep", is_flag=True,
+              help="Instead, the threshold report: P, R, F1 per type and overall at a ladder of confidence "
+                   "thresholds, the best F1's and the ready-to-paste --min-confidence flags.")
+@click.option("--target-precision", metavar="P",
+              help="With --thresholds: also mark the lowest threshold whose precision reaches P (0-1, e.g. 0.95) "
+                   "and suggest it.")
+@click.option("--ladder", metavar="P,P,...",
+              help="With --thresholds: the thresholds to score (default 0,0.1,...,0.9,0.95,0.97,0.99,0.995,0.999; "
+                   "0 is always added).")
+@click.option("--thresholds-json", type=click.Path(), metavar="PATH",
+              help="With --thresholds: also write the report as JSON here.")
+@click.option("--thresholds-plot", type=click.Path(), metavar="PATH",
+              help="With --thresholds: also draw precision, recall and F1 against the threshold (PNG) here.")
+@click.option("--force", is_flag=True, help="Replace existing output files.")
+@_no_calibration_option
 @friendly_errors
-def evaluate(model, data, scheme, as_json, predictions, force):
-    """Score MODEL on labelled DATA with conlleval's rules: per-type and overall P, R, F1."""
+def evaluate(model, data, scheme, as_json, predictions, min_confidence, sweep, target_precision, ladder,
+             thresholds_json, thresholds_plot, force, raw_confidence):
+    """Score MODEL on labelled DATA (CoNLL, BRAT, span JSONL, Label Studio export) with conlleval's rules:
+    per-type and overall P, R, F1; with --thresholds, at each confidence threshold of a ladder, to
+    choose predict's --min-confidence."""
     from . import api
 
-    _print_report(api.evaluate(model, data, scheme=scheme, predictions_output=predictions, force=force), as_json)
+    sweep_options = {"--target-precision": target_precision, "--ladder": ladder,
+                     "--thresholds-json": thresholds_json, "--thresholds-plot": thresholds_plot}
+    if not sweep:
+        _refuse_without_thresholds(sweep_options)
+        report = api.evaluate(model, data, scheme=scheme, predictions_output=predictions, force=force,
+                              min_confidence=_thresholds(min_confidence), calibrated=not raw_confidence)
+    elif min_confidence:
+        raise NeuronerError("--thresholds scores every threshold of its ladder itself: drop --min-confidence")
+    else:
+        report = api.threshold_report(model, data, scheme=scheme, ladder=_ladder(ladder),
+                                      target_precision=_probability(target_precision, "--target-precision"),
+                                      json_output=thresholds_json, plot_output=thresholds_plot,
+                                      predictions_output=predictions, force=force, calibrated=not raw_confidence)
+    _print_report(report, as_json)
+
+
+def _refuse_without_thresholds(options) -> None:
+    given = [name for name, value in options.items() if value is not None]
+    if given:
+        raise NeuronerError(f"{', '.join(given)} belong{'s' if len(given) == 1 else ''} to the threshold report: "
+                            f"add --thresholds")
+
+
+def _probability(text, option):
+    """A number typed for ``option`` (range checks are the API's); not a number is a one-line error."""
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise NeuronerError(f"{option} takes a number between 0 and 1, not {text!r}") from None
+
+
+def _ladder(text):
+    """``--ladder 0.5,0.8,0.9``: the thresholds (default: ``thresholds.DEFAULT_LADDER``)."""
+    from .thresholds import DEFAULT_LADDER
+
+    if text is None:
+        return DEFAULT_LADDER
+    return [_probability(part.strip(), "--ladder") for part in text.split(",") if part.strip()]
 
 
 @cli.command()
 @click.argument("model", type=click.Path())
 @click.argument("source", type=click.Path())
 @click.option("--output", "-o", type=click.Path(), help="Where to write (default: print CoNLL or JSON to stdout).")
-@click.option("--input-format", type=click.Choice(["conll", "text", "brat"]), default=None,
-              help="conll, text (raw, tokenized here) or brat (a folder); guessed when omitted.")
-@click.option("--format", "output_format", type=click.Choice(["conll", "brat", "json"]), default="conll")
+@click.option("--input-format", type=click.Choice(["conll", "text", "brat", "jsonl", "labelstudio"]), default=None,
+              help="conll, text (raw, tokenized here), brat (a folder), jsonl (span JSONL: spaCy, Prodigy, doccano) "
+                   "or labelstudio (a Label Studio JSON export); guessed when omitted.")
+@click.option("--format", "output_format", type=click.Choice(["conll", "brat", "json", "jsonl", "labelstudio"]),
+              default="conll", show_default=True,
+              help="jsonl: a document a line with character-offset spans; labelstudio: pre-annotations to import into "
+                   "Label Studio (the model's confidence as each region's score).")
 @click.option("--confidence", "token_confidence", is_flag=True,
               help="Add each token's confidence: a last CoNLL column, a token_confidences list in JSON.")
 @click.option("--min-confidence", "min_confidence", multiple=True, metavar="P|TYPE=P",
               help="Drop entities less probable than P (0-1); TYPE=P sets one type's threshold (repeatable).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)
 @click.option("--force", is_flag=True, help="Replace an existing output.")
+@_no_calibration_option
 @friendly_errors
 def predict(model, source, output, input_format, output_format, token_confidence, min_confidence, batch_size,
-            force):
+            force, raw_confidence):
     """Tag SOURCE with MODEL; SOURCE - reads standard input. CoNLL and raw text are read, tagged and
     written a chunk at a time (memory stays flat on inputs of any size); JSON entities carry a
-    confidence."""
+    confidence. Span JSONL and Label Studio documents are read and written whole; written from raw
+    text, a line is a document, and from CoNLL a sentence is."""
     from . import api
 
     if output is None and output_format == "brat":
         raise click.UsageError("--format brat needs --output FOLDER")
     thresholds = _thresholds(min_confidence)
     options = dict(input_format=input_format, output_format=output_format, force=force, batch_size=batch_size,
-                   min_confidence=thresholds, token_confidence=token_confidence)
+                   min_confidence=thresholds, token_confidence=token_confidence, calibrated=not raw_confidence)
     if output_format == "brat" or input_format == "brat" or (source != "-" and Path(source).is_dir()):
         api.predict(model, source, output, **options)
     else:
@@ -235,8 +334,9 @@ def _thresholds(values):
               help="Most tokens in one request, every sentence together.")
 @click.option("--max-sentence-tokens", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Most tokens in one sentence.")
+@_no_calibration_option
 @friendly_errors
-def serve(model, host, port, max_texts, max_bytes, max_tokens, max_sentence_tokens):
+def serve(model, host, port, max_texts, max_bytes, max_tokens, max_sentence_tokens, raw_confidence):
     """Serve MODEL over HTTP: POST /tag {"text": ...} or {"texts": [...]}, POST /tag/tokens,
     GET /health, GET /model (needs the extra: pip install "neuroner-tl[serve]"). A request beyond a
     limit is refused with 413."""
@@ -247,7 +347,7 @@ def serve(model, host, port, max_texts, max_bytes, max_tokens, max_sentence_toke
         raise click.ClickException(problem)
     limits = Limits(max_texts=max_texts, max_bytes=max_bytes, max_tokens=max_tokens,
                     max_sentence_tokens=max_sentence_tokens)
-    run_server(model, host=host, port=port, max_texts=max_texts, limits=limits)
+    run_server(model, host=host, port=port, max_texts=max_texts, limits=limits, calibrated=not raw_confidence)
 
 
 @cli.command()
@@ -260,6 +360,28 @@ def upgrade(model, output, force):
     from . import api
 
     click.echo(f"model written to {api.upgrade(model, output, force=force)}")
+
+
+@cli.command()
+@click.argument("model", type=click.Path())
+@click.argument("data", type=click.Path())
+@click.option("--output", "-o", required=True, type=click.Path(), help="The calibrated model folder to write.")
+@click.option("--objective", type=click.Choice(["spans", "likelihood"]), default="spans", show_default=True,
+              help="spans: the predicted entities' confidences against whether they are right; likelihood: "
+                   "the gold tag sequences' probability.")
+@_scheme_option
+@click.option("--force", is_flag=True, help="Replace an existing output folder (never MODEL).")
+@friendly_errors
+def calibrate(model, data, output, objective, scheme, force):
+    """Refit MODEL's confidence temperature on labelled DATA from the text it will tag, and write the
+    model to OUTPUT. Tags and F1 do not change; the confidences of every output do."""
+    from . import api
+
+    fit = api.calibrate(model, data, output, objective=objective, scheme=scheme, force=force)
+    examples = (f"{fit.entities} predicted entities of {fit.sentences} sentences" if objective == "spans"
+                else f"the gold tags of {fit.sentences} sentences")
+    click.echo(f"{output}: temperature {fit.temperature:.3f}, fitted on {examples} (log-loss {fit.loss_before:.3f} "
+               f"at 1 -> {fit.loss_after:.3f})")
 
 
 @cli.command()
@@ -351,22 +473,22 @@ def demo(workdir, train_size, epochs, domain, force):
 @cli.command()
 @click.option("--model", "-m", "model", required=True, type=click.Path(), help="The source model folder (never modified).")
 @click.option("--target", "-t", required=True, type=click.Path(),
-              help="Target data (CoNLL or BRAT) annotated only with the target type(s).")
+              help="Target data (CoNLL, BRAT, span JSONL, Label Studio export) annotated only with the target type(s).")
 @click.option("--entity", "-e", "entities", required=True, multiple=True,
               help="A target entity type (repeat for several; comma-separated also works).")
 @click.option("--output", "-o", required=True, type=click.Path(), help="The updated model folder to write.")
-@click.option("--method", type=click.Choice(METHOD_CHOICES), default=None,
-              help=f"How the other types are kept (default {DEFAULT_METHOD}; see README).")
+@setting_option("--method", UpdateSettings, "method", SETTING_RANGES)
 @click.option("--forget", is_flag=True, help="Re-learn the given seen types from scratch (task ii).")
 @click.option("--annotated", is_flag=True,
               help="The target's other types are annotated too (annotate's output, corrected): use them as given.")
 @click.option("--dev", type=click.Path(), help="Dev data for early stopping (default: 10% of the target data).")
 @click.option("--test", type=click.Path(), help="Test data, evaluated at the end.")
-@click.option("--init", type=click.Choice(["paper", "preserve"]), default=None,
-              help="New weights from N(mean, std) (paper, the default) or set so the model first predicts as the source.")
-@click.option("--learning-rate", type=float, default=None, help="Fine-tuning learning rate.")
-@click.option("--epochs", "max_epochs", type=int, default=None, help="Maximum fine-tuning epochs (default: the source's).")
-@click.option("--patience", type=int, default=None, help="Early-stopping patience in epochs (default: the source's).")
+@setting_option("--init", UpdateSettings, "init", SETTING_RANGES)
+@setting_option("--learning-rate", UpdateSettings, "learning_rate", SETTING_RANGES)
+@setting_option("--epochs", Hyperparameters, "max_epochs", HYPERPARAMETER_RANGES,
+                default_note=" (the package's, not the source's: an update sets its own budget)")
+@setting_option("--patience", Hyperparameters, "patience", HYPERPARAMETER_RANGES,
+                default_note=" (the package's, not the source's)")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
               help="Update options and training hyperparameters as JSON.")
 @click.option("--set", "overrides", multiple=True, metavar="NAME=VALUE",
@@ -379,22 +501,18 @@ def demo(workdir, train_size, epochs, domain, force):
 @click.option("--quiet", "-q", is_flag=True)
 @_device_options
 @friendly_errors
-def update(model, target, entities, output, method, forget, annotated, dev, test, init, learning_rate, max_epochs,
-           patience, config_file, overrides, embeddings, scheme, force, resume, restart, quiet, devices,
-           mixed_precision):
+def update(model, target, entities, output, forget, annotated, dev, test, config_file, overrides, embeddings, scheme,
+           force, resume, restart, quiet, devices, mixed_precision, **shortcuts):
     """Update a trained model for a new domain or entity type, without the source data."""
     from . import api
-    from .config import parse_overrides
 
     if quiet:
         _quiet_python_logs()
-    options = _json_object(config_file) if config_file else {}
-    options.update(parse_overrides(overrides))
     types = [t for group in entities for t in group.split(",")]
-    result = api.update(model, target, types, output, method=method, forget=forget, annotated=annotated, dev=dev,
-                        test=test, init=init, learning_rate=learning_rate, max_epochs=max_epochs, patience=patience,
-                        options=options, embeddings=embeddings, scheme=scheme, force=force, resume=resume,
-                        restart=restart, verbose=not quiet, devices=_devices(devices, mixed_precision))
+    result = api.update(model, target, types, output, options=_options(config_file, overrides, shortcuts_of(shortcuts)),
+                        forget=forget, annotated=annotated, dev=dev, test=test, embeddings=embeddings, scheme=scheme,
+                        force=force, resume=resume, restart=restart, verbose=not quiet,
+                        devices=_devices(devices, mixed_precision))
     if not quiet:
         scores = result.dev_scores
         click.echo(f"dev split: target F1 {scores['target_f1']:.2f} (gold {', '.join(types)} spans), "
@@ -409,19 +527,25 @@ def update(model, target, entities, output, method, forget, annotated, dev, test
 @click.argument("target", type=click.Path())
 @click.option("--entity", "-e", "entities", required=True, multiple=True,
               help="The type(s) TARGET annotates; the model labels every other type.")
-@click.option("--output", "-o", required=True, type=click.Path(), help="CoNLL file to write (IOB2).")
+@click.option("--output", "-o", required=True, type=click.Path(), help="The file to write.")
+@click.option("--format", "output_format", type=click.Choice(["conll", "jsonl", "labelstudio"]), default=None,
+              help="conll (IOB2), jsonl (spans) or labelstudio (pre-annotations with the model's confidence); "
+                   "default: by the output's extension (.jsonl, .json), else conll.")
 @_scheme_option
 @click.option("--force", is_flag=True, help="Replace an existing output file.")
+@_no_calibration_option
 @friendly_errors
-def annotate(model, target, entities, output, scheme, force):
+def annotate(model, target, entities, output, output_format, scheme, force, raw_confidence):
     """Label TARGET's other entity types with MODEL (the update's first step), to check before updating.
 
-    Correct the file, then: neuroner-tl update -m MODEL -t OUTPUT -e TYPE --annotated -o NEW_MODEL
+    Correct the file (or import the .json into Label Studio, correct there and export), then:
+    neuroner-tl update -m MODEL -t CORRECTED -e TYPE --annotated -o NEW_MODEL
     """
     from . import api
 
     types = [t for group in entities for t in group.split(",")]
-    result = api.annotate(model, target, types, output, scheme=scheme, force=force)
+    result = api.annotate(model, target, types, output, scheme=scheme, force=force, output_format=output_format,
+                          calibrated=not raw_confidence)
     added = ", ".join(f"{k} {v}" for k, v in result.added.items()) or "none"
     click.echo(f"{output}: {len(result.corpus)} sentences; spans added by the model: {added} "
                f"(dropped {result.dropped_target} of {', '.join(types)} and {result.dropped_overlap} overlapping "
@@ -450,7 +574,6 @@ def _quiet_python_logs() -> None:
 
 
 def main():
-    _quiet_tensorflow()
     _terminate_like_ctrl_c()
     cli(prog_name="neuroner-tl")
 

@@ -5,10 +5,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import typing
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from .errors import NeuronerError
+
+
+def setting(default: Any, help: str) -> Any:
+    """A settings dataclass field with the one description of it that every help text is made from
+    (``describe_setting``)."""
+    return dataclasses.field(default=default, metadata={"help": help})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -16,34 +23,34 @@ class Hyperparameters:
     """Everything that shapes the network and its training; the paper's values are the defaults."""
 
     # network sizes (NeuroNER / the paper)
-    char_embedding_dim: int = 25
-    char_lstm_units: int = 25
-    token_embedding_dim: int = 300
-    token_lstm_units: int = 128
-    hidden_layer: bool = True  # NeuroNER's tanh feed-forward layer between the BiLSTM and the scores
-    dropout: float = 0.5
+    char_embedding_dim: int = setting(25, "Character embedding size.")
+    char_lstm_units: int = setting(25, "Units per direction of the character BiLSTM.")
+    token_embedding_dim: int = setting(300, "Word embedding size (pretrained vectors set it).")
+    token_lstm_units: int = setting(128, "Units per direction of the token BiLSTM.")
+    hidden_layer: bool = setting(True, "NeuroNER's tanh feed-forward layer between the BiLSTM and the scores.")
+    dropout: float = setting(0.5, "Dropout on the token features.")
     # preprocessing
-    tag_scheme: str = "BIO"  # the scheme the model is trained on: "BIO" or "BIOES"
-    lowercase_lookup: bool = True  # try the lowercased form when the exact one is unknown
-    replace_digits: bool = True  # every digit becomes 0
-    min_word_count: int = 2  # training words seen fewer times map to UNK
-    singleton_unk_probability: float = 0.0  # NeuroNER's random singleton -> UNK replacement
-    max_word_length: int = 30  # longer tokens keep their first characters only
-    freeze_word_embeddings: bool = False  # keep the word vectors as loaded (NeuroNER's freeze_token_embeddings)
+    tag_scheme: str = setting("BIO", "The scheme the model is trained on.")
+    lowercase_lookup: bool = setting(True, "Try the lowercased form when the exact one is unknown.")
+    replace_digits: bool = setting(True, "Every digit becomes 0.")
+    min_word_count: int = setting(2, "Training words seen fewer times map to UNK.")
+    singleton_unk_probability: float = setting(0.0, "NeuroNER's random singleton -> UNK replacement.")
+    max_word_length: int = setting(30, "Longer tokens keep their first characters only.")
+    freeze_word_embeddings: bool = setting(False, "Keep the word vectors as loaded.")
     # training
-    optimizer: str = "adam"  # "adam" or "sgd"
-    learning_rate: float = 0.001
-    gradient_clipping: float = 5.0  # clip each gradient element to [-g, g], as NeuroNER does
-    batch_size: int = 32
-    max_epochs: int = 100
-    patience: int = 10  # epochs without dev F1 improvement before stopping
+    optimizer: str = setting("adam", "The optimizer.")
+    learning_rate: float = setting(0.001, "The optimizer's learning rate.")
+    gradient_clipping: float = setting(5.0, "Clip each gradient element to [-g, g], as NeuroNER does.")
+    batch_size: int = setting(32, "Sentences per batch (1 is NeuroNER's regimen).")
+    max_epochs: int = setting(100, "Maximum epochs.")
+    patience: int = setting(10, "Epochs without a better dev score before stopping.")
     # ... and at least this many optimizer steps: on tiny data an epoch is a few steps, and ten
     # epochs of noise would stop a run that has barely started
-    patience_steps: int = 300
-    seed: int = 1
+    patience_steps: int = setting(300, "... and at least this many optimizer steps without one.")
+    seed: int = setting(1, "Seed of the initialization, the batches, the dev split and dropout.")
     # decoding: Viterbi and the confidences use only the moves the tag scheme allows (I-X after O is
     # impossible); off, the CRF may output such sequences and span extraction repairs them
-    constrained_decoding: bool = True
+    constrained_decoding: bool = setting(True, "Decode only the moves the tag scheme allows.")
 
     def __post_init__(self) -> None:
         check_fields(self, field_types(type(self)), HYPERPARAMETER_RANGES, "hyperparameter")
@@ -86,7 +93,29 @@ HYPERPARAMETER_RANGES: Dict[str, Any] = {
 
 
 def field_types(cls) -> Dict[str, type]:
-    return {f.name: type(f.default) for f in dataclasses.fields(cls)}
+    """Each field's type; ``Optional[X]`` (a value resolved when the dataclass is made) is ``X``."""
+    hints = typing.get_type_hints(cls)
+    types = {}
+    for field in dataclasses.fields(cls):
+        kind = hints[field.name]
+        arguments = [a for a in typing.get_args(kind) if a is not type(None)]
+        types[field.name] = arguments[0] if typing.get_origin(kind) is Union and len(arguments) == 1 else kind
+    return types
+
+
+def describe_setting(cls, name: str, ranges: Mapping[str, Any], default: Any = dataclasses.MISSING,
+                     default_note: str = "") -> str:
+    """A setting's help text, made from its dataclass field (description, default) and its range,
+    so that it cannot drift from the code. ``default``: the value that applies when the setting is
+    not given, where it is not the field's own (``default_note`` says why)."""
+    field = {f.name: f for f in dataclasses.fields(cls)}[name]
+    value = field.default if default is dataclasses.MISSING else default
+    shown = str(value).lower() if isinstance(value, bool) else value
+    text = f"{field.metadata['help']} Default {shown}{default_note}"
+    if name in ranges:
+        text += ("; " + describe_range(ranges[name])) if isinstance(ranges[name][0], str) else \
+            f"; in {describe_range(ranges[name])}"
+    return text + f". (--set {name}=VALUE)"
 
 
 def coerce_fields(cls, values: Mapping[str, Any], what: str) -> Dict[str, Any]:
@@ -185,3 +214,156 @@ def parse_overrides(pairs: Optional[list]) -> Dict[str, str]:
             raise NeuronerError(f"expected NAME=VALUE, got {pair!r}")
         result[name.strip()] = value.strip()
     return result
+
+
+# the settings of an update ---------------------------------------------------------------------
+METHODS = ("auto", "isolate", "distill", "self-training", "paper", "l2-sp", "finetune", "ewc", "distill-states",
+           "cpfd")
+DEFAULT_METHOD = "auto"
+NEW_TYPE_METHOD = "isolate"  # what ``auto`` means when every target type is new (task iii)
+KNOWN_TYPE_METHOD = "distill"  # ... and when a target type is known (tasks i and ii)
+PSEUDO_LABEL_METHODS = ("self-training", "paper", "l2-sp", "cpfd")
+DISTILLING_METHODS = ("distill", "ewc", "distill-states")
+EWC_DEFAULT = 1000.0
+STATES_DEFAULT = 1.0
+ISOLATE_FROZEN = ("word_embedding", "char_encoder", "token_bilstm", "hidden", "emissions")
+PAPER_LEARNING_RATE = 0.005
+# The paper fine-tunes at 0.005. Measured on the update protocol (docs/update_protocol.md), 0.001
+# (the package's default rate for training, whatever the source was trained at) forgets far less for
+# every method and learns the new type about as well, so it is the default; ``learning_rate=0.005``
+# gives the paper's setting.
+DEFAULT_LEARNING_RATE = 0.001
+L2SP_DEFAULT = 0.01
+FROZEN_WITH_EMBEDDINGS = ("word_embedding", "char_encoder")  # layer names in model.build_model
+
+
+SETTING_RANGES = {"method": METHODS, "init": ("paper", "preserve"), "learning_rate": (0.0, None, False, False),
+                  "dev_fraction": (0.0, 0.5, False, True), "distill_weight": (0.0, None, True, False),
+                  "l2sp_weight": (0.0, None, True, False), "min_confidence": (0.0, 1.0, True, True),
+                  "retention_weight": (0.0, 1.0, True, True), "adapter_units": (1, 1024, True, True),
+                  "adapter_learning_rate": (0.0, None, False, False),
+                  "ewc_weight": (0.0, None, True, False), "states_weight": (0.0, None, True, False)}
+
+
+@dataclasses.dataclass(frozen=True)
+class UpdateSettings:
+    """How an update learns; saved with the update's record in the model's provenance."""
+
+    method: str = setting(DEFAULT_METHOD, "How the update learns: auto is isolate when every target type is new, "
+                                          "distill when one is known.")
+    learning_rate: float = setting(DEFAULT_LEARNING_RATE, "Fine-tuning learning rate (isolate: adapter_learning_rate; "
+                                                          "paper: 0.005).")
+    init: str = setting("paper", "New weights from N(mean, std) of the layer's old ones (paper) or so that nothing "
+                                 "changes (preserve).")
+    dev_fraction: float = setting(0.1, "Of the target sentences, held out for early stopping.")
+    distill_weight: float = setting(1.0, "distill: weight of the KL term against the partial likelihood.")
+    # None: the method's own, resolved when the settings are made (L2SP_DEFAULT for l2-sp, else 0)
+    l2sp_weight: Optional[float] = setting(None, "Weight of the squared distance to the source weights, any "
+                                                 f"method (not given: {L2SP_DEFAULT} for l2-sp, 0 for the others).")
+    freeze_embeddings: bool = setting(False, "Keep the word embeddings and the character encoder as the source's.")
+    min_confidence: float = setting(0.0, "self-training, l2-sp: teacher marginal under which a token is left open.")
+    retention_weight: float = setting(0.5, "Early stopping: (1 - w) target F1 + w retention F1.")
+    adapter_units: int = setting(32, "isolate: units per direction of the adapter's BiLSTM.")
+    # isolate trains only new weights, from their initialization: at the paper's rate, not learning_rate's
+    adapter_learning_rate: float = setting(PAPER_LEARNING_RATE, "isolate: the learning rate of the new weights.")
+    ewc_weight: float = setting(EWC_DEFAULT, "ewc: weight of the Fisher-weighted distance to the source weights.")
+    states_weight: float = setting(STATES_DEFAULT, "distill-states: weight of the token-state distance.")
+
+    def __post_init__(self) -> None:
+        if self.l2sp_weight is None:
+            object.__setattr__(self, "l2sp_weight", L2SP_DEFAULT if self.method == "l2-sp" else 0.0)
+        check_fields(self, field_types(type(self)), SETTING_RANGES, "update option")
+
+    def for_task(self, new_types: Sequence[str], known_types: Sequence[str]) -> "UpdateSettings":
+        """``auto`` resolved for the target types: ``isolate`` when all are new, else ``distill``."""
+        if self.method != "auto":
+            return self
+        return dataclasses.replace(self, method=KNOWN_TYPE_METHOD if known_types else NEW_TYPE_METHOD)
+
+    def objective(self):
+        """The update's ``objectives.Objective`` (imported here: objectives needs TensorFlow, the
+        settings do not, so that the command line's help is made without it)."""
+        from .objectives import Objective
+
+        if self.method == "auto":
+            raise ValueError("resolve the method for the task first (UpdateSettings.for_task)")
+        if self.method == "isolate":
+            return Objective(partial=True, l2sp_weight=self.l2sp_weight)
+        if self.method in DISTILLING_METHODS:
+            return Objective(partial=True, distill_weight=self.distill_weight, l2sp_weight=self.l2sp_weight,
+                             ewc_weight=self.ewc_weight if self.method == "ewc" else 0.0,
+                             states_weight=self.states_weight if self.method == "distill-states" else 0.0)
+        partial = self.method == "cpfd" or (self.method in ("self-training", "paper", "l2-sp")
+                                            and self.min_confidence > 0)
+        return Objective(partial=partial, l2sp_weight=self.l2sp_weight)
+
+    def frozen_layers(self) -> tuple:
+        return FROZEN_WITH_EMBEDDINGS if self.freeze_embeddings else ()
+
+    @property
+    def uses_pseudo_labels(self) -> bool:
+        return self.method in PSEUDO_LABEL_METHODS
+
+    @property
+    def training_rate(self) -> float:
+        """The optimizer's learning rate: ``isolate`` trains new weights at ``adapter_learning_rate``,
+        ``paper`` at the paper's 0.005, the others at ``learning_rate``."""
+        if self.method == "isolate":
+            return self.adapter_learning_rate
+        return PAPER_LEARNING_RATE if self.method == "paper" else self.learning_rate
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def field_names(cls) -> List[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+
+# Fields of the source's hyperparameters an update may change: how it trains, not the network's shape.
+UPDATE_BUDGET = ("max_epochs", "patience", "patience_steps")  # the package defaults unless given
+UPDATE_HYPERPARAMETERS = ("batch_size", "max_epochs", "patience", "patience_steps", "gradient_clipping",
+                          "optimizer", "seed", "singleton_unk_probability")
+
+
+def split_update_options(values: Mapping[str, object]):
+    """``--config``/``--set`` values as (UpdateSettings fields, hyperparameter fields); any other
+    name is an error that says why."""
+    settings, hyperparameters = {}, {}
+    network_fields = {f.name for f in dataclasses.fields(Hyperparameters)} - set(UPDATE_HYPERPARAMETERS)
+    for name, value in values.items():
+        if name in UpdateSettings.field_names():
+            settings[name] = value
+        elif name in UPDATE_HYPERPARAMETERS:
+            hyperparameters[name] = value
+        elif name in network_fields:
+            raise NeuronerError(f"{name} is fixed by the source model; an update can set "
+                                f"{', '.join(UpdateSettings.field_names() + list(UPDATE_HYPERPARAMETERS))}")
+        else:
+            raise NeuronerError(f"unknown update option {name!r} (expected one of "
+                                f"{', '.join(UpdateSettings.field_names() + list(UPDATE_HYPERPARAMETERS))})")
+    return settings, hyperparameters
+
+
+def make_settings(values: Mapping[str, object]) -> UpdateSettings:
+    return UpdateSettings(**coerce_fields(UpdateSettings, values, "update option"))
+
+
+def command_line_options(config: Optional[Mapping[str, Any]], pairs: Optional[Sequence[str]] = (),
+                         shortcuts: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+    """The one mapping of settings a command hands on: a ``--config`` file's, overridden by the
+    command line's ``--set NAME=VALUE`` and its shortcut flags (sugar for ``--set``). A name given
+    by both ``--set`` and a shortcut with two values is an error, not a silent choice."""
+    return {**dict(config or {}), **joined_options(parse_overrides(list(pairs or [])),
+                                                   {k: v for k, v in (shortcuts or {}).items() if v is not None},
+                                                   "--set", "its flag")}
+
+
+def joined_options(first: Mapping[str, Any], second: Mapping[str, Any], first_name: str,
+                   second_name: str) -> Dict[str, Any]:
+    """Two mappings of settings as one; a name both give, with values that differ, is an error."""
+    for name in set(first) & set(second):
+        if str(first[name]) != str(second[name]):
+            raise NeuronerError(f"{name} is given twice, {first[name]!r} by {first_name} and {second[name]!r} by "
+                                f"{second_name}: give it once")
+    return {**first, **second}

@@ -2,70 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import glob
 import io
-import os
-import shutil
 import unicodedata
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Iterable, List, Optional, Sequence, Union
 
 from . import tags as tagging
+from .atomic import atomic_write_text
+from .corpus import Corpus, Sentence
 from .errors import DataFormatError
-from .lines import LineSource, line_of, split_lines
+from .lines import LineSource, split_lines
 
 DOCSTART = "-DOCSTART-"
 PathLike = Union[str, Path]
-
-
-@dataclasses.dataclass
-class Sentence:
-    """One sentence: tokens, their labels (None when unlabelled) and any middle columns."""
-
-    tokens: List[str]
-    labels: Optional[List[str]] = None
-    columns: List[List[str]] = dataclasses.field(default_factory=list)  # per token, the middle columns
-    line: int = 0  # 1-based line of the first token in its file, for messages
-    offsets: Optional[List[Tuple[int, int]]] = None  # character offsets, for text read from BRAT
-    document: Optional[str] = None  # the BRAT document the sentence comes from
-
-    def __len__(self) -> int:
-        return len(self.tokens)
-
-    def with_labels(self, labels: Sequence[str]) -> "Sentence":
-        return dataclasses.replace(self, labels=list(labels))
-
-
-@dataclasses.dataclass
-class Corpus:
-    """The sentences of a file and the tag scheme they were written in."""
-
-    sentences: List[Sentence]
-    scheme: Optional[str]  # None for unlabelled text
-    path: Optional[str] = None
-
-    def __len__(self) -> int:
-        return len(self.sentences)
-
-    def __iter__(self):
-        return iter(self.sentences)
-
-    @property
-    def labelled(self) -> bool:
-        return self.scheme is not None
-
-    def entity_types(self) -> List[str]:
-        return tagging.entity_types(t for s in self.sentences for t in (s.labels or []))
-
-    def converted(self, scheme: str) -> "Corpus":
-        """The same corpus with every label rewritten in ``scheme``."""
-        scheme = tagging.canonical_scheme(scheme)
-        if not self.labelled:
-            return self
-        sentences = [s.with_labels(tagging.convert(s.labels, scheme)) for s in self.sentences]
-        return Corpus(sentences, scheme, self.path)
 
 
 def read_conll(path: PathLike, scheme: Optional[str] = None, labelled: Optional[bool] = None) -> Corpus:
@@ -83,25 +32,6 @@ def read_conll(path: PathLike, scheme: Optional[str] = None, labelled: Optional[
             raise DataFormatError(str(error), path) from None
     with LineSource(path) as lines:
         return corpus_from_lines(lines, path, scheme, labelled)
-
-
-def read_utf8_text(path: PathLike) -> str:
-    """A file's text without a leading byte-order mark; ``DataFormatError`` names the file (and the
-    line of the first byte that is not UTF-8)."""
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DataFormatError("no such file", path) from None
-    except IsADirectoryError:
-        raise DataFormatError("is a folder, not a file", path) from None
-    except OSError as error:
-        raise DataFormatError(f"cannot read: {error.strerror}", path) from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise DataFormatError(f"not UTF-8 text (byte 0x{raw[error.start]:02x})", path, line_of(raw, error.start)) from None
-    return text[1:] if text.startswith("\ufeff") else text  # a byte-order mark is not part of the text
 
 
 def parse_conll(text: str, path: Optional[PathLike] = None, scheme: Optional[str] = None,
@@ -236,69 +166,3 @@ def write_conll(path: PathLike, sentences: Iterable[Sentence],
                 predictions: Optional[Iterable[Sequence[str]]] = None, separator: str = " ") -> None:
     """Write CoNLL text atomically (a crash leaves the old file or none, never half a file)."""
     atomic_write_text(path, format_conll(sentences, predictions, separator))
-
-
-def atomic_write_text(path: PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` through :func:`atomic_writer`."""
-    with atomic_writer(path) as stream:
-        stream.write(text)
-
-
-@contextlib.contextmanager
-def atomic_writer(path: PathLike):
-    """A text stream onto a hidden temporary file beside ``path``, renamed into place when the block
-    ends without an error: a crash leaves the old file or none, never half a file. Temporaries of
-    killed processes are removed."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temporaries(path.parent, f".{path.name}.")
-    temporary = path.parent / f".{path.name}.{os.getpid()}.tmp"
-    try:
-        with open(temporary, "w", encoding="utf-8", newline="\n") as stream:
-            yield stream
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-
-
-def atomic_write_folder(folder: PathLike, files: Dict[str, str]) -> None:
-    """Write ``files`` (name -> text) as the folder ``folder``, all at once: they are written into a
-    hidden sibling folder that replaces ``folder`` at the end (an existing one is replaced whole)."""
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temporaries(folder.parent, f".{folder.name}.")
-    staging = folder.parent / f".{folder.name}.{os.getpid()}.tmp"
-    retired = folder.parent / f".{folder.name}.{os.getpid()}.old.tmp"
-    try:
-        staging.mkdir()
-        for name, text in files.items():
-            (staging / name).write_text(text, encoding="utf-8", newline="\n")
-        if folder.exists():
-            os.rename(folder, retired)
-        os.rename(staging, folder)
-    except BaseException:
-        if retired.exists() and not folder.exists():
-            os.rename(retired, folder)
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    shutil.rmtree(retired, ignore_errors=True)
-
-
-def _remove_stale_temporaries(folder: Path, prefix: str) -> None:
-    """``PREFIX<pid>.tmp`` (and ``.old.tmp``) left behind by a process that no longer runs."""
-    for path in folder.glob(f"{glob.escape(prefix)}*.tmp"):
-        pid = path.name[len(prefix):].split(".")[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
-            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Union
 import numpy as np
 
 from . import tags as tagging
-from .conll import Corpus
+from .corpus import Corpus
 from .errors import DataFormatError, NeuronerError
+from .fingerprints import file_fingerprint
 
 if TYPE_CHECKING:
     from .tagger import Tagger
@@ -19,8 +20,6 @@ PathLike = Union[str, Path]
 
 
 def describe_corpus(corpus: Corpus, role: str, path: Optional[PathLike] = None) -> dict:
-    from .model_io import file_fingerprint
-
     record = {"role": role, "sentences": len(corpus), "tokens": sum(len(s) for s in corpus.sentences),
               "entities": dict(sorted(span_counts(corpus).items())), "scheme": corpus.scheme}
     source = path or corpus.path

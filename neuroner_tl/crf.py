@@ -160,6 +160,27 @@ def crf_log_marginals(inputs, sequence_lengths, transition_params,
     return tf.where(mask[:, :, None], marginals, tf.zeros_like(marginals))
 
 
+def entity_marks(tag_indices, valid, continues, is_entity) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Where the entities of a batch of taggings are, by ``tags.spans``' rule, as ``[batch, time]``
+    booleans ``(inside, continued, starts)``: the token has an entity tag (``is_entity``, ``[tags]``);
+    it extends the entity of the token before it (``continues``, ``[tags, tags]``,
+    ``tags.span_continuation``); it starts an entity. ``valid`` masks the padding."""
+    tags = tf.cast(tag_indices, tf.int32)
+    valid = tf.cast(valid, tf.bool)
+    continues = tf.convert_to_tensor(continues, tf.bool)
+    inside = tf.logical_and(tf.gather(tf.convert_to_tensor(is_entity, tf.bool), tags), valid)
+    linked = tf.logical_and(tf.gather_nd(continues, tf.stack([tags[:, :-1], tags[:, 1:]], axis=-1)), valid[:, 1:])
+    continued = tf.concat([tf.zeros_like(valid[:, :1]), linked], axis=1)
+    return inside, continued, tf.logical_and(inside, tf.logical_not(continued))
+
+
+def entity_ids(starts, dtype=tf.int32) -> tf.Tensor:
+    """Each token's entity, numbered from 0 through the batch row by row (-1 before the first
+    entity): the running count of ``starts`` (``entity_marks``). Meaningful where ``inside``."""
+    flat = tf.cumsum(tf.cast(tf.reshape(starts, [-1]), dtype))
+    return tf.reshape(flat, tf.shape(starts)) - 1
+
+
 def crf_confidences(inputs, tag_indices, sequence_lengths, transition_params, continues, is_entity,
                     start_transitions=None, end_transitions=None) -> Tuple[tf.Tensor, tf.Tensor]:
     """How sure the CRF is of a tagging (usually the Viterbi path): ``(token, span)``, both
@@ -197,11 +218,9 @@ def crf_confidences(inputs, tag_indices, sequence_lengths, transition_params, co
     stops = tf.logical_not(tf.gather(continues, previous))  # [B, T-1, C]
     stop_log = tf.reduce_logsumexp(tf.where(stops, ahead, tf.cast(NEG_INF, dtype)), axis=2) - beta_of_tag[:, :-1]
 
-    linked = tf.logical_and(tf.gather_nd(continues, tf.stack([previous, following], axis=-1)), valid[:, 1:])
+    entity_tag, continued_from_left, starts = entity_marks(tags, valid, continues, is_entity)
     no_link = tf.zeros_like(tags[:, :1], dtype=tf.bool)
-    continued_from_left = tf.concat([no_link, linked], axis=1)  # [B, T]: t extends t - 1's entity
-    continued_to_right = tf.concat([linked, no_link], axis=1)
-    entity_tag = tf.logical_and(tf.gather(tf.convert_to_tensor(is_entity, tf.bool), tags), valid)
+    continued_to_right = tf.concat([continued_from_left[:, 1:], no_link], axis=1)  # t + 1 extends t's entity
     zero = tf.zeros_like(token_log[:, :1])
     step_log = tf.concat([zero, step_log], axis=1)
     stop_log = tf.concat([stop_log, zero], axis=1)  # the last position: nothing follows
@@ -210,8 +229,7 @@ def crf_confidences(inputs, tag_indices, sequence_lengths, transition_params, co
                                                                          stop_log)
     part = tf.where(entity_tag, part, tf.zeros_like(part))
     # sum the parts of each entity: number entities through the batch, add per entity, spread back
-    starts = tf.logical_and(entity_tag, tf.logical_not(continued_from_left))
-    entity_id = tf.cumsum(tf.cast(tf.reshape(starts, [-1]), tf.int32)) - 1
+    entity_id = tf.reshape(entity_ids(starts), [-1])
     flat_parts = tf.reshape(part, [-1])
     count = tf.maximum(tf.reduce_max(entity_id) + 1, 1)
     safe_id = tf.maximum(entity_id, 0)

@@ -5,9 +5,13 @@ from __future__ import annotations
 import collections
 import dataclasses
 import json
-from typing import Dict, Iterable, List, Sequence
+from typing import TYPE_CHECKING, Dict, Iterable, List, Sequence
 
 from . import tags as tagging
+from .corpus import Corpus
+
+if TYPE_CHECKING:
+    from .tagger import Tagger
 
 OVERALL = "All"
 
@@ -116,3 +120,18 @@ def evaluate(gold: Iterable[Sequence[str]], predicted: Iterable[Sequence[str]]) 
 def _as_chunk_tags(tags: Sequence[str]) -> List[str]:
     """conlleval's token accuracy compares tags as written, IO labels read as I-TYPE."""
     return ["O" if t == "O" else "-".join(tagging.split_tag(t)) for t in tags]
+
+
+def gold_tags(corpus: Corpus) -> List[List[str]]:
+    """A labelled corpus's tags in IOB2, the scheme every evaluation scores in."""
+    return [tagging.convert(s.labels, "IOB2") for s in corpus.sentences]
+
+
+def evaluate_tagger(tagger: "Tagger", corpus: Corpus, batch_size: int = 128, min_confidence=None):
+    """(conlleval report, predicted IOB2 tags) on a labelled corpus; both sides are scored in IOB2,
+    as NeuroNER does, since conlleval has no rule for BIOES. Entities below ``min_confidence``
+    are dropped first, as ``predict`` drops them."""
+    predictions = tagger.predict_with_confidence(corpus.sentences, batch_size, confidence=False,
+                                                 min_confidence=min_confidence)
+    predicted = [tagging.convert(p.tags, "IOB2") for p in predictions]
+    return evaluate(gold_tags(corpus), predicted), predicted

@@ -116,3 +116,22 @@ class LineSource:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def read_utf8_text(path: Union[str, Path]) -> str:
+    """A file's text without a leading byte-order mark; ``DataFormatError`` names the file (and the
+    line of the first byte that is not UTF-8)."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise DataFormatError("no such file", path) from None
+    except IsADirectoryError:
+        raise DataFormatError("is a folder, not a file", path) from None
+    except OSError as error:
+        raise DataFormatError(f"cannot read: {error.strerror}", path) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise DataFormatError(f"not UTF-8 text (byte 0x{raw[error.start]:02x})", path, line_of(raw, error.start)) from None
+    return text[1:] if text.startswith("\ufeff") else text  # a byte-order mark is not part of the text

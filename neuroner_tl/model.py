@@ -18,7 +18,6 @@ the same paths, computed by a fused loop on CPU and by Keras's (cuDNN) LSTM on G
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Dict, Optional, Sequence, Union
 
@@ -26,6 +25,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from .atomic import atomic_writer
 from .bilstm import BiLSTM
 from .config import Hyperparameters
 from .crf import CRF
@@ -443,17 +443,10 @@ def assign_weights(network: NeuronerModel, arrays: Dict[str, np.ndarray]) -> Non
 
 def save_weights(network: NeuronerModel, path: Union[str, Path]) -> None:
     """An ``.npz`` of every weight by path: the epoch checkpoints of a run in progress."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.tmp")
-    with open(temporary, "wb") as stream:
+    with atomic_writer(path, binary=True) as stream:
         np.savez(stream, **weight_arrays(network))
-    os.replace(temporary, path)
 
 
 def load_weights(network: NeuronerModel, path: Union[str, Path]) -> None:
     with np.load(path, allow_pickle=False) as stored:
         assign_weights(network, {name: stored[name] for name in stored.files})
-
-
-def frozen_variables(network: NeuronerModel, layer_names: Sequence[str]) -> list:
-    return [v for v in network.model_weights() if any(v.path.startswith(name + "/") for name in layer_names)]

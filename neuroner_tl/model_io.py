@@ -32,11 +32,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from .atomic import staging_folder, temporary_for
 from .config import Hyperparameters
 from .errors import ModelFolderError, NeuronerError
+from .fingerprints import file_fingerprint
 from .model import DEFAULTED_WEIGHTS, assign_weights, check_heads
 from .model_schema import check_file
-from .runfolder import check_model_destination
+from .outputs import check_model_destination
 from .serving import ServingModule, WEIGHTS_ATTRIBUTE
 from .tagger import Tagger
 from .vocabulary import Vocabulary
@@ -70,42 +72,19 @@ def save_tagger(tagger: Tagger, folder: PathLike, force: bool = False, extra_fil
     ``extra_files`` maps names inside the folder to existing paths to move in (logs, plots).
     """
     folder = check_model_destination(folder, force)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(staging) if staging is not None else folder.parent / f".{folder.name}.writing-{os.getpid()}"
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir(parents=True)
-    try:
+    with staging_folder(folder, staging) as staging:
         export_saved_model(tagger, staging / SAVED_MODEL_DIR)
         for name, source in (extra_files or {}).items():
             if Path(source).exists():
                 shutil.copytree(source, staging / name) if Path(source).is_dir() else shutil.copy2(source, staging / name)
-        _swap_into_place(staging, folder)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return folder
-
-
-def _swap_into_place(staging: Path, folder: Path) -> None:
-    if not folder.exists():
-        os.rename(staging, folder)
-        return
-    retired = staging.parent / f".{folder.name}.replaced-{os.getpid()}"
-    os.rename(folder, retired)
-    try:
-        os.rename(staging, folder)
-    except BaseException:
-        os.rename(retired, folder)
-        raise
-    shutil.rmtree(retired, ignore_errors=True)
 
 
 def export_saved_model(tagger: Tagger, path: PathLike) -> Path:
     """A SavedModel that needs nothing else: the serving signatures (``serving.ServingModule``), every
     weight as a variable, and the Tagger's vocabularies, labels and hyperparameters as assets."""
     path = Path(path)
-    sources = path.parent / f".{path.name}.assets-{os.getpid()}"
+    sources = temporary_for(path, "assets")
     if sources.exists():
         shutil.rmtree(sources)
     sources.mkdir(parents=True)
@@ -404,11 +383,3 @@ def model_id(folder: PathLike) -> str:
                 digest.update(path.relative_to(saved_model).as_posix().encode() + b"\0")
                 digest.update(file_fingerprint(path).encode())
     return digest.hexdigest()[:16]
-
-
-def file_fingerprint(path: PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -83,6 +83,11 @@ def check_not_an_input(output: PathLike, inputs: Iterable[object]) -> None:
                                 f"somewhere else")
 
 
+def check_model_destination(output: PathLike, force: bool, inputs: Iterable[Optional[PathLike]] = ()) -> Path:
+    """Refuse, whatever ``force`` says, an output that would destroy something that is not a model."""
+    return check_output(output, "model", force, inputs)
+
+
 def check_output(output: PathLike, kind: str, force: bool = False, inputs: Iterable[object] = ()) -> Path:
     """Refuse an output that would destroy an input or something that is not the command's own kind of
     output (see the module's docstring); returns ``output`` as a ``Path``."""

@@ -1,6 +1,7 @@
 """Tagging files and streams a chunk at a time: read CoNLL or raw text from a file or standard input,
 tag ``CHUNK_SENTENCES`` sentences at once, write CoNLL or JSON as it goes. Memory does not grow
-with the input (BRAT folders, whose documents are written whole, go through ``api.predict``)."""
+with the input (BRAT folders, span JSONL and Label Studio, whose documents are written whole, go
+through ``api.predict``: ``read_for_prediction`` and ``write_documents``)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,20 @@ import itertools
 import json
 import sys
 from pathlib import Path
-from typing import Iterable, Iterator, List, Optional, TextIO, Tuple
+from typing import Iterable, Iterator, List, Optional, Sequence, TextIO, Tuple
 
+from . import jsonl, labelstudio
 from . import tags as tagging
-from .conll import Sentence, atomic_writer, iter_conll_blocks, sentence_from_block
+from .atomic import atomic_writer
+from .conll import iter_conll_blocks, sentence_from_block
+from .corpus import Sentence
 from .errors import DataFormatError
+from .formats import SPAN_FORMATS, read_span_documents
+from .spans import SpanDocument, documents_of_sentences, joined_offsets, tagged_documents, unlabelled_sentences
 from .lines import STDIN, LineSource  # noqa: F401 (LineSource: re-exported)
-from .tagger import Prediction, Tagger, Threshold, check_threshold
+from .predicted import Prediction
+from .tagger import Tagger
+from .thresholds import Threshold, check_threshold
 from .tokenizer import split_sentences
 
 CHUNK_SENTENCES = 2000
@@ -58,20 +66,28 @@ def tag_stream(tagger: Tagger, sentences: Iterable[Sentence], *, batch_size: int
         yield from zip(block, tagger.predict_with_confidence(block, batch_size, confidence, min_confidence))
 
 
+def entity_record(span, tokens: Sequence[str], offsets: Sequence[Tuple[int, int]]) -> dict:
+    """An entity as every JSON output of the package gives it (README, "Entity offsets"):
+    ``start``/``end`` are character offsets (end exclusive), ``token_start``/``token_end`` token
+    indices in its sentence, then its text and, when computed, its confidence."""
+    entity = {"type": span.type, "start": offsets[span.start][0], "end": offsets[span.end - 1][1],
+              "token_start": span.start, "token_end": span.end, "text": " ".join(tokens[span.start:span.end])}
+    if span.confidence is not None:
+        entity["confidence"] = round(span.confidence, 6)
+    return entity
+
+
 def prediction_record(sentence: Sentence, prediction: Prediction, token_confidence: bool = False) -> dict:
-    """The JSON of one tagged sentence: tokens, tags and entities (token offsets, end exclusive;
-    character offsets when the sentence has them; confidence when computed)."""
-    entities = []
-    for span in prediction.entities():
-        entity = {"type": span.type, "start": span.start, "end": span.end,
-                  "text": " ".join(sentence.tokens[span.start:span.end])}
-        if sentence.offsets:
-            entity["char_start"] = sentence.offsets[span.start][0]
-            entity["char_end"] = sentence.offsets[span.end - 1][1]
-        if span.confidence is not None:
-            entity["confidence"] = round(span.confidence, 6)
-        entities.append(entity)
-    record = {"tokens": sentence.tokens, "tags": list(prediction.tags), "entities": entities}
+    """The JSON of one tagged sentence: tokens, tags and entities (``entity_record``). Character
+    offsets are the input text's for raw text; for a sentence that came as tokens (CoNLL) they are
+    its ``text``'s, the tokens joined by single spaces, which the record then carries."""
+    record = {"tokens": sentence.tokens}
+    offsets = sentence.offsets
+    if not offsets:
+        record["text"] = " ".join(sentence.tokens)
+        offsets = joined_offsets(sentence.tokens)
+    record["tags"] = list(prediction.tags)
+    record["entities"] = [entity_record(span, sentence.tokens, offsets) for span in prediction.entities()]
     if token_confidence and prediction.token_confidences is not None:
         record["token_confidences"] = [round(value, 6) for value in prediction.token_confidences]
     return record
@@ -148,3 +164,44 @@ def predict_stream(tagger: Tagger, lines: LineSource, input_format: str, output:
     with output_stream(output, stream) as writer:
         return write_stream(pairs, writer, output_format, token_confidence)
 
+
+
+# Whole documents: span JSONL and Label Studio, in and out ----------------------------------------
+def line_documents(lines: Sequence[str]) -> List[SpanDocument]:
+    """Raw text as documents, one a line that is not blank (as Label Studio imports a text file)."""
+    return [SpanDocument(str(number), line.rstrip("\r\n"), where=f"line {number}", line=number)
+            for number, line in enumerate(lines, start=1) if line.strip()]
+
+
+def read_for_prediction(lines: LineSource, input_format: str,
+                        output_format: str) -> Tuple[List[Sentence], List[SpanDocument]]:
+    """(the sentences to tag, the documents they come from) of a whole input. A span file's
+    documents are all read, annotated or not; for span output, a CoNLL sentence is a document
+    (its tokens joined by spaces) and so is a line of raw text; otherwise raw text is one document
+    and CoNLL none (BRAT output makes one of its sentences, ``formats.sentences_with_offsets``)."""
+    if input_format in SPAN_FORMATS:
+        documents = read_span_documents(lines, input_format)
+        sentences = [s for d in documents for s in unlabelled_sentences(d)]
+    elif input_format == "conll":
+        sentences, documents = list(conll_sentences(lines, lines.name)), []
+        if output_format in SPAN_FORMATS:
+            documents, sentences = documents_of_sentences(sentences)
+    elif output_format in SPAN_FORMATS:
+        documents = line_documents(list(lines))
+        sentences = [s for d in documents for s in unlabelled_sentences(d)]
+    else:
+        read = list(lines)
+        sentences = list(text_sentences(read, lines.document))
+        documents = [SpanDocument(lines.document, "".join(read))]
+    return list(nonempty(iter(sentences), lines.name)), documents
+
+
+def write_documents(stream: TextIO, output_format: str, documents: Sequence[SpanDocument],
+                    sentences: Sequence[Sentence], predictions: Sequence[Prediction], model_version: str) -> int:
+    """Write tagged documents as span JSONL or Label Studio pre-annotations, entity and document
+    confidences as scores; returns the number of documents."""
+    tagged = tagged_documents(documents, sentences, [p.entities() for p in predictions],
+                              [p.token_confidences for p in predictions])
+    if output_format == "jsonl":
+        return jsonl.write_documents(tagged, stream)
+    return labelstudio.write_tasks(tagged, stream, model_version)

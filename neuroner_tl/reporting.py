@@ -67,15 +67,6 @@ def format_markdown(rows: Sequence[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def format_rst(rows: Sequence[dict]) -> str:
-    """The table as a reStructuredText ``list-table`` (for README.rst)."""
-    lines = [".. list-table::", "   :header-rows: 1", ""]
-    for cells in [list(COLUMNS)] + [_cells(r) for r in rows]:
-        lines.append("   * - " + cells[0])
-        lines.extend(f"     - {cell}" for cell in cells[1:])
-    return "\n".join(lines) + "\n"
-
-
 def format_csv(rows: Sequence[dict]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")

@@ -2,10 +2,9 @@
 
 A run never loses a user's file:
 
-- ``check_model_destination``: the output may only be a new folder, an empty one, or (with
+- ``outputs.check_model_destination``: the output may only be a new folder, an empty one, or (with
   ``force``) an existing *model* folder; never an input of the command, a folder inside one or
-  holding one, a folder of other files, the current folder, or a place that cannot be written
-  (``outputs.check_output``).
+  holding one, a folder of other files, the current folder, or a place that cannot be written.
 - ``RunFolder``: the checkpoint folder ``.NAME.checkpoint`` next to the output holds a lock (one run
   per output at a time; a lock whose process is gone is stale and taken over), the fingerprint of
   what the run depends on (data, vectors, hyperparameters: a resume with other inputs is refused
@@ -15,18 +14,20 @@ A run never loses a user's file:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
 import socket
 import time
 from pathlib import Path
-from typing import Dict, Iterable, Mapping, Optional, Sequence, Union
+from typing import Dict, Mapping, Optional, Sequence, Union
 
-from .conll import process_alive
+from .atomic import atomic_write_text
 from .errors import Interrupted, NeuronerError, TrainingDiverged
-from .outputs import check_output, check_writable_place, is_model_folder  # noqa: F401 (re-exported)
+from .model_io import save_tagger
+from .outputs import check_model_destination
+from .processes import process_alive
+from .progress import plot_history
 
 PathLike = Union[str, Path]
 LOCK_FILE = "lock"
@@ -37,25 +38,6 @@ STATE_FILE = "state.json"  # written by training.Trainer after every epoch
 def checkpoint_folder(output: PathLike) -> Path:
     output = Path(os.path.abspath(output))
     return output.parent / f".{output.name}.checkpoint"
-
-
-def check_model_destination(output: PathLike, force: bool, inputs: Iterable[Optional[PathLike]] = ()) -> Path:
-    """Refuse, whatever ``force`` says, an output that would destroy something that is not a model
-    (``outputs.check_output``, the rule of every command)."""
-    return check_output(output, "model", force, inputs)
-
-
-# fingerprints --------------------------------------------------------------------------------
-def fingerprint_of_corpus(corpus) -> str:
-    """The tokens and labels of a ``conll.Corpus`` (whatever file or object they came from)."""
-    digest = hashlib.sha256()
-    for sentence in corpus.sentences:
-        digest.update(json.dumps([sentence.tokens, sentence.labels], ensure_ascii=False).encode("utf-8"))
-    return digest.hexdigest()
-
-
-def fingerprint_of_value(value) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode("utf-8")).hexdigest()
 
 
 # the lock ----------------------------------------------------------------------------------------
@@ -185,9 +167,7 @@ class RunFolder:
                                     f"{self.checkpoint} was made; run the same command as then, or pass "
                                     f"--restart to start over")
             return
-        temporary = path.with_name(path.name + ".tmp")
-        temporary.write_text(json.dumps(dict(parts), indent=1, sort_keys=True), encoding="utf-8")
-        os.replace(temporary, path)
+        atomic_write_text(path, json.dumps(dict(parts), indent=1, sort_keys=True))
 
     @property
     def saved_state(self) -> Optional[dict]:
@@ -199,9 +179,6 @@ class RunFolder:
     def save_model(self, tagger, history: Sequence[dict], plot_name: str, extra_names: Sequence[str] = ()) -> None:
         """Finalise the run: plot ``history`` into the checkpoint folder, save the model folder with that
         plot, the TensorBoard logs and ``extra_names`` from there, then remove the checkpoint folder."""
-        from .model_io import save_tagger
-        from .training import plot_history
-
         if not self.writes_model:
             self.finished()
             return

@@ -11,8 +11,10 @@ Routes:
   ``{"results": [[...], ...]}``; each entity is ``{"type", "text", "start", "end", "confidence"}`` with
   character offsets (end exclusive). ``"min_confidence"`` (a probability, or one per type with
   ``"*"`` for the rest) drops less probable entities;
-- ``POST /tag/tokens`` with ``{"tokens": [["Angela", "Merkel"], ...]}`` -> per sentence its tags,
-  entities (token offsets) and token confidences, for callers that tokenize themselves.
+- ``POST /tag/tokens`` with ``{"tokens": [["Angela", "Merkel"], ...]}`` -> per sentence its ``text``
+  (the tokens joined by single spaces), tags, entities and token confidences, for callers that
+  tokenize themselves; an entity's ``start``/``end`` are characters of that text and
+  ``token_start``/``token_end`` its token indices (README, "Entity offsets").
 
 Every sentence of a request is tagged in the same batches. Limits (``Limits``), each refused with 413
 and the reason: a body of more than ``max_bytes``, more than ``max_texts`` texts (or sentences), more
@@ -94,7 +96,7 @@ class BodyLimit:
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(detail)).encode())]})
         await send({"type": "http.response.body", "body": detail})
-Threshold = Any  # a probability or {"TYPE": p, "*": p}, as in a request's JSON: checked by tagger.check_threshold
+Threshold = Any  # a probability or {"TYPE": p, "*": p}, as in a request's JSON: checked by thresholds.check_threshold
                 # (pydantic would take true for 1.0)
 
 
@@ -107,7 +109,8 @@ def missing_extra_message() -> Optional[str]:
     return None
 
 
-def create_app(model: Union[str, Path], max_texts: int = MAX_TEXTS, limits: Optional[Limits] = None):
+def create_app(model: Union[str, Path], max_texts: int = MAX_TEXTS, limits: Optional[Limits] = None,
+               calibrated: bool = True):
     """The FastAPI application serving ``model`` (a model folder), wrapped in ``BodyLimit``; the model
     is loaded here, once. ``limits`` (default ``Limits(max_texts=max_texts)``) bound each request."""
     from fastapi import FastAPI, HTTPException
@@ -117,15 +120,18 @@ def create_app(model: Union[str, Path], max_texts: int = MAX_TEXTS, limits: Opti
 
     from . import __version__, api
     from .model_io import FORMAT_VERSION, model_id
+    from .prediction import entity_record
+    from .spans import joined_offsets
     from .tokenizer import split_sentences
 
     limits = limits or Limits(max_texts=max_texts)
     max_texts = limits.max_texts
-    tagger = api.load_tagger(model)
+    tagger = api.as_tagger(model, calibrated)
     tagger.tag("Warm up.")  # compile the decoder before the first request
     model_info = {"model_id": model_id(model), "neuroner_tl": __version__, "format_version": FORMAT_VERSION,
                   "labels": tagger.labels, "entity_types": tagger.entity_types,
                   "tag_scheme": tagger.hp.tag_scheme, "constrained_decoding": tagger.constrained,
+                  "temperature": tagger.temperature, "calibrated": tagger.calibrated,
                   "hyperparameters": tagger.hp.to_dict(), "limits": dataclasses.asdict(limits)}
 
     class TextRequest(BaseModel):
@@ -147,7 +153,7 @@ def create_app(model: Union[str, Path], max_texts: int = MAX_TEXTS, limits: Opti
         return JSONResponse(status_code=422, content={"detail": reasons})
 
     def checked(min_confidence: Threshold) -> Threshold:
-        from .tagger import check_threshold
+        from .thresholds import check_threshold
 
         try:
             check_threshold(min_confidence, tagger.entity_types)
@@ -194,20 +200,20 @@ def create_app(model: Union[str, Path], max_texts: int = MAX_TEXTS, limits: Opti
             predictions = tagger.predict_with_confidence(request.tokens, min_confidence=threshold)
         except NeuronerError as error:
             raise HTTPException(status_code=422, detail=str(error)) from None
-        return {"results": [{"tags": p.tags, "token_confidences": [round(c, 6) for c in p.token_confidences],
-                             "entities": [{"type": s.type, "start": s.start, "end": s.end,
-                                           "confidence": round(s.confidence, 6)} for s in p.entities()]}
-                            for p in predictions]}
+        return {"results": [{"text": " ".join(tokens), "tags": p.tags,
+                             "token_confidences": [round(c, 6) for c in p.token_confidences],
+                             "entities": [entity_record(s, tokens, joined_offsets(tokens)) for s in p.entities()]}
+                            for tokens, p in zip(request.tokens, predictions)]}
 
     return BodyLimit(app, limits.max_bytes)
 
 
 def run_server(model: Union[str, Path], host: str = "127.0.0.1", port: int = 8000, max_texts: int = MAX_TEXTS,
-               log_level: str = "info", limits: Optional[Limits] = None) -> None:
+               log_level: str = "info", limits: Optional[Limits] = None, calibrated: bool = True) -> None:
     """Load ``model`` and serve it until interrupted."""
     problem = missing_extra_message()
     if problem:
         raise NeuronerError(problem)
     import uvicorn
 
-    uvicorn.run(create_app(model, max_texts, limits), host=host, port=port, log_level=log_level)
+    uvicorn.run(create_app(model, max_texts, limits, calibrated), host=host, port=port, log_level=log_level)

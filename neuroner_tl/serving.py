@@ -22,10 +22,10 @@ from __future__ import annotations
 
 from typing import Dict
 
-import numpy as np
 import tensorflow as tf
 
 from . import tags as tagging
+from .crf import entity_ids, entity_marks
 from .model import CHAR_INPUT, CHARS_SPEC, WORD_INPUT, WORDS_SPEC
 from .tagger import Tagger
 from .tokenizer import ELISION_MARKS, RESERVED, RESERVED_STAND_IN, TOKEN_END, TOKEN_START, re2_patterns
@@ -214,19 +214,14 @@ class ServingModule(tf.Module):
     def _entities(self, tag_ids, lengths, starts, ends, by_sentence, span_confidence, sentences_per_text, texts):
         """The entities of every sentence (``tags.spans``' rule, ``span_continuation``), grouped by text."""
         mask = tf.sequence_mask(lengths, tf.shape(tag_ids)[1])
-        inside = tf.gather(self.is_entity, tag_ids) & mask
-        previous = tf.concat([tf.zeros_like(tag_ids[:, :1]), tag_ids[:, :-1]], axis=1)
-        continued = tf.gather_nd(self.continues, tf.stack([previous, tag_ids], axis=-1))
-        continued = continued & tf.concat([tf.zeros_like(mask[:, :1]), mask[:, :-1]], axis=1)
-        opens = inside & ~continued
-        entity_of = tf.cumsum(tf.cast(opens, tf.int64), axis=1) + \
-            tf.expand_dims(tf.cumsum(tf.reduce_sum(tf.cast(opens, tf.int64), axis=1), exclusive=True), 1) - 1
+        inside, _, opens = entity_marks(tag_ids, mask, self.continues, self.is_entity)
+        entity_of = entity_ids(opens, tf.int64)
         inside_at = tf.where(inside)  # [K, 2]: (sentence, position) of every entity token, in order
-        entity_ids = tf.gather_nd(entity_of, inside_at)
+        entity_of_token = tf.gather_nd(entity_of, inside_at)
         count = tf.reduce_sum(tf.cast(opens, tf.int64))
-        first = tf.math.unsorted_segment_min(inside_at[:, 1], entity_ids, count)
-        last = tf.math.unsorted_segment_max(inside_at[:, 1], entity_ids, count)
-        sentence_of = tf.math.unsorted_segment_min(inside_at[:, 0], entity_ids, count)
+        first = tf.math.unsorted_segment_min(inside_at[:, 1], entity_of_token, count)
+        last = tf.math.unsorted_segment_max(inside_at[:, 1], entity_of_token, count)
+        sentence_of = tf.math.unsorted_segment_min(inside_at[:, 0], entity_of_token, count)
         char_starts = tf.RaggedTensor.from_row_lengths(starts.flat_values, by_sentence.row_lengths())
         char_ends = tf.RaggedTensor.from_row_lengths(ends.flat_values, by_sentence.row_lengths())
         begin = tf.gather_nd(char_starts, tf.stack([sentence_of, first], axis=1))
@@ -247,7 +242,3 @@ class ServingModule(tf.Module):
                 "entity_confidence": grouped(confidence, 0.0),
                 "entity_count": tf.math.bincount(tf.cast(owner, tf.int32), minlength=tf.cast(nrows, tf.int32),
                                                  maxlength=tf.cast(nrows, tf.int32), dtype=tf.int64)}
-
-
-def as_numpy(outputs: Dict[str, tf.Tensor]) -> Dict[str, np.ndarray]:
-    return {name: value.numpy() for name, value in outputs.items()}

@@ -2,109 +2,23 @@
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import tensorflow as tf
 
 from . import tags as tagging
-from .batching import Batch, Encoded, encode, inference_batches
+from .batching import Encoded, check_tokens, encode, inference_batches
 from .config import Hyperparameters
-from .conll import Corpus, Sentence
-from .errors import DataFormatError, ThresholdError
-from .evaluation import evaluate
+from .corpus import Corpus, Sentence
+from .errors import DataFormatError
+from .evaluation import evaluate_tagger
 from .model import CHAR_INPUT, CHARS_SPEC, WORD_INPUT, WORDS_SPEC, build_model, crf_layer
-from .tokenizer import split_sentences
+from .predicted import Prediction
+from .raw_text import tag_texts
+from .thresholds import Threshold, check_threshold, drop_unconfident
 from .vocabulary import (TokenEncoder, Vocabulary, build_char_vocabulary, build_word_vocabulary, count_words,
                          replace_digits, singleton_words)
-
-
-@dataclasses.dataclass
-class Prediction:
-    """One sentence's tags; with ``confidence`` asked for, also how sure the CRF is of them."""
-
-    tags: List[str]
-    log_probability: float  # log P(tags | tokens) under the CRF (0.0 unless asked for)
-    token_confidences: Optional[List[float]] = None  # P(token's tag | sentence), the marginal
-    span_confidences: Optional[List[float]] = None  # per token: its entity's confidence (O: the marginal)
-
-    @property
-    def probability(self) -> float:
-        return float(np.exp(self.log_probability))
-
-    def entities(self) -> List["ScoredSpan"]:
-        """The entity spans with their confidence: the probability that the span's tokens carry exactly
-        these tags and that the entity ends where it does (``crf.crf_confidences``)."""
-        return [ScoredSpan(span.type, span.start, span.end,
-                           self.span_confidences[span.start] if self.span_confidences else None)
-                for span in tagging.spans(self.tags)]
-
-
-class ScoredSpan(NamedTuple):
-    """An entity: type, token offsets (end exclusive) and confidence (None when not computed)."""
-
-    type: str
-    start: int
-    end: int
-    confidence: Optional[float]
-
-
-Threshold = Union[None, float, Mapping[str, float]]
-
-
-def threshold_for(min_confidence: Threshold, kind: str) -> float:
-    """The threshold of entity type ``kind``: one number for all, or a mapping by type where ``"*"``
-    (else 0) is the default for types it does not name."""
-    if min_confidence is None:
-        return 0.0
-    if isinstance(min_confidence, Mapping):
-        return float(min_confidence.get(kind, min_confidence.get("*", 0.0)))
-    return float(min_confidence)
-
-
-def check_threshold(min_confidence: Threshold, entity_types: Optional[Sequence[str]] = None) -> None:
-    """A threshold is None, a probability, or a mapping from the model's entity types (and ``"*"``, the
-    rest) to probabilities; a boolean is not a probability, and a type the model lacks would be
-    silently ignored, so both are a ``ThresholdError`` (with ``entity_types``, the model's types)."""
-    if isinstance(min_confidence, Mapping):
-        values = list(min_confidence.values())
-        unknown = [kind for kind in min_confidence if kind != "*" and (entity_types is not None
-                                                                       and kind not in entity_types)]
-        if unknown:
-            raise ThresholdError(f"a confidence threshold for {', '.join(map(repr, unknown))}, a type the model does "
-                                 f"not have (its types: {', '.join(entity_types) or 'none'}; '*' sets the rest)")
-    else:
-        values = [min_confidence]
-    for value in values:
-        if value is not None and not (isinstance(value, (int, float)) and not isinstance(value, bool)
-                                      and 0.0 <= value <= 1.0):
-            raise ThresholdError(f"a confidence threshold is a probability in [0, 1], not {value!r}")
-
-
-def drop_unconfident(prediction: Prediction, min_confidence: Threshold, scheme: str) -> Prediction:
-    """``prediction`` without the entities whose confidence is below their type's threshold; their
-    tokens become O (and their confidences the probability that the token is not that entity's)."""
-    if min_confidence is None or prediction.span_confidences is None:
-        return prediction
-    kept = [span for span in prediction.entities() if span.confidence >= threshold_for(min_confidence, span.type)]
-    if len(kept) == len(tagging.spans(prediction.tags)):
-        return prediction
-    tags = tagging.tags_from_spans([tagging.Span(s.type, s.start, s.end) for s in kept], len(prediction.tags), scheme)
-    token, span = list(prediction.token_confidences), list(prediction.span_confidences)
-    for position, (old, new) in enumerate(zip(prediction.tags, tags)):
-        if old != new:
-            token[position] = span[position] = 1.0 - token[position]
-    return Prediction(tags, prediction.log_probability, token, span)
-
-
-def check_tokens(token_lists: Sequence[Sequence[str]]) -> None:
-    """Tokens are non-empty strings (the SavedModel reads ``""`` as padding, so the two agree)."""
-    for number, tokens in enumerate(token_lists, start=1):
-        for position, token in enumerate(tokens, start=1):
-            if not isinstance(token, str) or not token:
-                raise DataFormatError(f"sentence {number}, token {position} is {token!r}: tokens must be non-empty "
-                                      f"strings (drop empty tokens before tagging)")
 
 
 class Tagger:
@@ -260,13 +174,6 @@ class Tagger:
         self._decode = {}
         self._set_network_decoding()
 
-    def batches(self, sentences: Sequence, batch_size: int = 128) -> List[Batch]:
-        """Sentences (``Sentence`` or token lists) as padded inference batches, shortest first;
-        ``Batch.inputs()`` is what ``network`` takes, ``Batch.indices`` each row's sentence."""
-        token_lists = [s.tokens if isinstance(s, Sentence) else list(s) for s in sentences]
-        check_tokens(token_lists)
-        return list(inference_batches(encode(token_lists, self.encoder), batch_size))
-
     def predict_encoded(self, items: Sequence[Encoded], batch_size: int = 128,
                         probabilities: bool = False) -> List[Prediction]:
         """Predictions in the input order; the log-probability and the confidences are computed only
@@ -309,41 +216,13 @@ class Tagger:
 
     def tag(self, texts: Union[str, Sequence[str]], batch_size: int = 128,
             min_confidence: Threshold = None) -> Union[List[dict], List[List[dict]]]:
-        """Entities in raw text: for one string a list, for a list of strings a list per string, of
-        ``{"type", "text", "start", "end", "confidence"}`` with character offsets (end exclusive).
-        The text is split into sentences and tokens by ``tokenizer.split_sentences``; every sentence
-        of every text is tagged in the same batches."""
-        single = isinstance(texts, str)
-        text_list = [texts] if single else list(texts)
-        for number, text in enumerate(text_list, start=1):
-            if not isinstance(text, str):
-                raise TypeError(f"text {number} is {type(text).__name__}, not str")
-        owners, sentences = [], []
-        for number, text in enumerate(text_list):
-            for sentence in split_sentences(text):
-                owners.append(number)
-                sentences.append(sentence)
-        predictions = self.predict_with_confidence([[t[0] for t in s] for s in sentences], batch_size,
-                                                   min_confidence=min_confidence)
-        results: List[List[dict]] = [[] for _ in text_list]
-        for owner, sentence, prediction in zip(owners, sentences, predictions):
-            text = text_list[owner]
-            for span in prediction.entities():
-                start, end = sentence[span.start][1], sentence[span.end - 1][2]
-                results[owner].append({"type": span.type, "text": text[start:end], "start": start, "end": end,
-                                       "confidence": round(span.confidence, 6)})
-        return results[0] if single else results
+        """Entities in raw text (``raw_text.tag_texts``): for one string a list, for a list of strings
+        a list per string, of ``{"type", "text", "start", "end", "confidence"}``."""
+        return tag_texts(self, texts, batch_size, min_confidence)
 
-    def evaluate(self, corpus: Corpus, batch_size: int = 128):
-        """(conlleval report, predicted IOB2 tags) on a labelled corpus; both sides are scored in IOB2,
-        as NeuroNER does, since conlleval has no rule for BIOES."""
-        predicted = self.predict(corpus.sentences, batch_size, scheme="IOB2")
-        gold = [tagging.convert(s.labels, "IOB2") for s in corpus.sentences]
-        return evaluate(gold, predicted), predicted
-
-    def copy_weights_from(self, other: "Tagger") -> None:
-        self.network.set_weights(other.network.get_weights())
-        self.forget_compiled()
+    def evaluate(self, corpus: Corpus, batch_size: int = 128, min_confidence: Threshold = None):
+        """(conlleval report, predicted IOB2 tags) on a labelled corpus (``evaluation.evaluate_tagger``)."""
+        return evaluate_tagger(self, corpus, batch_size, min_confidence)
 
 
 def build_tagger(hp: Hyperparameters, train: Corpus, others: Sequence[Corpus] = (), vectors=None,

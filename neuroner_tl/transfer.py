@@ -58,112 +58,21 @@ from typing import Dict, List, Mapping, Optional, Sequence
 import numpy as np
 
 from . import tags as tagging
+from .atomic import atomic_write_text
 from .batching import Encoded, encode
-from .calibration import calibrate
-from .config import Hyperparameters, check_fields, coerce_fields, field_types
-from .conll import Corpus, atomic_write_text
+from .calibration import calibrate_on_dev
+from .callbacks import DevScore
+from .config import (  # noqa: F401 (the update's settings, re-exported where they were defined before)
+    Hyperparameters, METHODS, DEFAULT_METHOD, NEW_TYPE_METHOD, KNOWN_TYPE_METHOD, PSEUDO_LABEL_METHODS, DISTILLING_METHODS, EWC_DEFAULT, STATES_DEFAULT, ISOLATE_FROZEN, PAPER_LEARNING_RATE, DEFAULT_LEARNING_RATE, L2SP_DEFAULT, FROZEN_WITH_EMBEDDINGS, SETTING_RANGES, UpdateSettings, UPDATE_BUDGET, UPDATE_HYPERPARAMETERS, split_update_options, make_settings)
 from .corpora import check_target_has_types, check_types, describe_corpus, hold_out_dev, span_counts
+from .corpus import Corpus
 from .formats import load_corpus, path_of, require_labels
 from .errors import DataFormatError, NeuronerError, UpdateError
 from .evaluation import Report, Score
+from .fingerprints import file_fingerprint, fingerprint_of_corpus, fingerprint_of_value
 from .objectives import Objective
-from .runfolder import RunFolder, fingerprint_of_corpus, fingerprint_of_value
+from .runfolder import RunFolder
 from .tagger import Tagger
-from .training import DevScore
-
-METHODS = ("auto", "isolate", "distill", "self-training", "paper", "l2-sp", "finetune", "ewc", "distill-states",
-           "cpfd")
-DEFAULT_METHOD = "auto"
-NEW_TYPE_METHOD = "isolate"  # what ``auto`` means when every target type is new (task iii)
-KNOWN_TYPE_METHOD = "distill"  # ... and when a target type is known (tasks i and ii)
-PSEUDO_LABEL_METHODS = ("self-training", "paper", "l2-sp", "cpfd")
-DISTILLING_METHODS = ("distill", "ewc", "distill-states")
-EWC_DEFAULT = 1000.0
-STATES_DEFAULT = 1.0
-ISOLATE_FROZEN = ("word_embedding", "char_encoder", "token_bilstm", "hidden", "emissions")
-PAPER_LEARNING_RATE = 0.005
-# The paper fine-tunes at 0.005. Measured on the update protocol (docs/update_protocol.md), 0.001
-# (the source's own Adam rate) forgets far less for every method and learns the new type about as
-# well, so it is the default; ``learning_rate=0.005`` gives the paper's setting.
-DEFAULT_LEARNING_RATE = 0.001
-L2SP_DEFAULT = 0.01
-FROZEN_WITH_EMBEDDINGS = ("word_embedding", "char_encoder")  # layer names in model.build_model
-
-
-SETTING_RANGES = {"method": METHODS, "init": ("paper", "preserve"), "learning_rate": (0.0, None, False, False),
-                  "dev_fraction": (0.0, 0.5, False, True), "distill_weight": (0.0, None, True, False),
-                  "l2sp_weight": (0.0, None, True, False), "min_confidence": (0.0, 1.0, True, True),
-                  "retention_weight": (0.0, 1.0, True, True), "adapter_units": (1, 1024, True, True),
-                  "adapter_learning_rate": (0.0, None, False, False),
-                  "ewc_weight": (0.0, None, True, False), "states_weight": (0.0, None, True, False)}
-
-
-@dataclasses.dataclass(frozen=True)
-class UpdateSettings:
-    """How an update learns; saved with the update's record in the model's provenance."""
-
-    method: str = DEFAULT_METHOD
-    learning_rate: float = DEFAULT_LEARNING_RATE
-    init: str = "paper"  # new weights from N(mean, std) ("paper") or so that nothing changes ("preserve")
-    dev_fraction: float = 0.1  # of the target sentences, held out for early stopping
-    distill_weight: float = 1.0  # distill: weight of the KL term against the partial likelihood
-    l2sp_weight: float = -1.0  # weight of the squared distance to the source weights, any method
-    # (-1: the method's own, 0.01 for l2-sp and 0 for the others)
-    freeze_embeddings: bool = False  # keep the word embeddings and the character encoder as the source's
-    min_confidence: float = 0.0  # self-training, l2-sp: teacher marginal under which a token is left open
-    retention_weight: float = 0.5  # early stopping: (1 - w) target F1 + w retention
-    adapter_units: int = 32  # isolate: units per direction of the adapter's BiLSTM
-    # isolate trains only new weights, from their initialization: at the paper's rate, not learning_rate's
-    adapter_learning_rate: float = PAPER_LEARNING_RATE
-    ewc_weight: float = EWC_DEFAULT  # ewc: weight of the Fisher-weighted distance to the source weights
-    states_weight: float = STATES_DEFAULT  # distill-states: weight of the token-state distance
-
-    def __post_init__(self) -> None:
-        if self.l2sp_weight == -1.0:
-            object.__setattr__(self, "l2sp_weight", L2SP_DEFAULT if self.method == "l2-sp" else 0.0)
-        check_fields(self, field_types(type(self)), SETTING_RANGES, "update option")
-
-    def for_task(self, new_types: Sequence[str], known_types: Sequence[str]) -> "UpdateSettings":
-        """``auto`` resolved for the target types: ``isolate`` when all are new, else ``distill``."""
-        if self.method != "auto":
-            return self
-        return dataclasses.replace(self, method=KNOWN_TYPE_METHOD if known_types else NEW_TYPE_METHOD)
-
-    def objective(self) -> Objective:
-        if self.method == "auto":
-            raise ValueError("resolve the method for the task first (UpdateSettings.for_task)")
-        if self.method == "isolate":
-            return Objective(partial=True, l2sp_weight=self.l2sp_weight)
-        if self.method in DISTILLING_METHODS:
-            return Objective(partial=True, distill_weight=self.distill_weight, l2sp_weight=self.l2sp_weight,
-                             ewc_weight=self.ewc_weight if self.method == "ewc" else 0.0,
-                             states_weight=self.states_weight if self.method == "distill-states" else 0.0)
-        partial = self.method == "cpfd" or (self.method in ("self-training", "paper", "l2-sp")
-                                            and self.min_confidence > 0)
-        return Objective(partial=partial, l2sp_weight=self.l2sp_weight)
-
-    def frozen_layers(self) -> tuple:
-        return FROZEN_WITH_EMBEDDINGS if self.freeze_embeddings else ()
-
-    @property
-    def uses_pseudo_labels(self) -> bool:
-        return self.method in PSEUDO_LABEL_METHODS
-
-    @property
-    def training_rate(self) -> float:
-        """The optimizer's learning rate: ``isolate`` trains new weights at ``adapter_learning_rate``,
-        ``paper`` at the paper's 0.005, the others at ``learning_rate``."""
-        if self.method == "isolate":
-            return self.adapter_learning_rate
-        return PAPER_LEARNING_RATE if self.method == "paper" else self.learning_rate
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def field_names(cls) -> List[str]:
-        return [f.name for f in dataclasses.fields(cls)]
-
 
 # what the student learns from ------------------------------------------------------------------
 def label_ids_of_types(labels: Sequence[str], types) -> np.ndarray:
@@ -301,35 +210,6 @@ def update_selection(annotated_dev: Corpus, gold_types, retention_weight: float,
 
 
 # the pipeline -------------------------------------------------------------------------------------
-# Fields of the source's hyperparameters an update may change: how it trains, not the network's shape.
-UPDATE_BUDGET = ("max_epochs", "patience", "patience_steps")  # the package defaults unless given
-UPDATE_HYPERPARAMETERS = ("batch_size", "max_epochs", "patience", "patience_steps", "gradient_clipping",
-                          "optimizer", "seed", "singleton_unk_probability")
-
-
-def split_update_options(values: Mapping[str, object]):
-    """``--config``/``--set`` values as (UpdateSettings fields, hyperparameter fields); any other
-    name is an error that says why."""
-    settings, hyperparameters = {}, {}
-    network_fields = {f.name for f in dataclasses.fields(Hyperparameters)} - set(UPDATE_HYPERPARAMETERS)
-    for name, value in values.items():
-        if name in UpdateSettings.field_names():
-            settings[name] = value
-        elif name in UPDATE_HYPERPARAMETERS:
-            hyperparameters[name] = value
-        elif name in network_fields:
-            raise NeuronerError(f"{name} is fixed by the source model; an update can set "
-                                f"{', '.join(UpdateSettings.field_names() + list(UPDATE_HYPERPARAMETERS))}")
-        else:
-            raise NeuronerError(f"unknown update option {name!r} (expected one of "
-                                f"{', '.join(UpdateSettings.field_names() + list(UPDATE_HYPERPARAMETERS))})")
-    return settings, hyperparameters
-
-
-def make_settings(values: Mapping[str, object]) -> UpdateSettings:
-    return UpdateSettings(**coerce_fields(UpdateSettings, values, "update option"))
-
-
 @dataclasses.dataclass
 class UpdateResult:
     tagger: Tagger
@@ -347,18 +227,18 @@ class UpdateResult:
     seconds: float = 0.0
 
 
-def update(model, target, entity_types: Sequence[str], output, *, settings: Optional[UpdateSettings] = None,
-           forget: bool = False, dev=None, test=None, annotated: bool = False,
-           hyperparameters: Optional[Mapping[str, object]] = None, embeddings=None, scheme: Optional[str] = None,
-           force: bool = False, resume: bool = False, restart: bool = False, verbose: bool = True,
-           seed: Optional[int] = None, devices=None) -> UpdateResult:
+def update(model, target, entity_types: Sequence[str], output, *, options: Optional[Mapping[str, object]] = None,
+           forget: bool = False, dev=None, test=None, annotated: bool = False, embeddings=None,
+           scheme: Optional[str] = None, force: bool = False, resume: bool = False, restart: bool = False,
+           verbose: bool = True, devices=None) -> UpdateResult:
     """Update a trained model with target data annotated only with ``entity_types``.
 
     ``annotated``: the target data's spans of *other* types are complete too (e.g. the output of
     ``annotate``, corrected by hand) and are used as given instead of the teacher's predictions.
-    ``hyperparameters``: training fields of the source's hyperparameters to change
-    (``UPDATE_HYPERPARAMETERS``); the training budget (``UPDATE_BUDGET``) is the package default,
-    not the source's, unless given. The source model is never written. ``resume`` carries on from
+    ``options``: the one mapping of settings (``update_options``: ``UpdateSettings`` fields, and
+    training fields of the source's hyperparameters to change; the training budget,
+    ``UPDATE_BUDGET``, is the package default, not the source's, unless given). The source model is
+    never written. ``resume`` carries on from
     the checkpoint of an interrupted update to the same ``output``; ``restart`` drops it.
     ``devices`` (``devices.Devices``): where to fine-tune.
 
@@ -367,12 +247,13 @@ def update(model, target, entity_types: Sequence[str], output, *, settings: Opti
     network is fine-tuned with the method's objective, early stopping on ``update_selection``; the
     update is recorded in the model's provenance (``_update_record``) and the model saved.
     """
-    from .model_io import file_fingerprint, load_tagger
+    from .model_io import load_tagger
     from .pseudo import annotate
-    from .training import Progress, Trainer, seed_everything
+    from .progress import Progress
+    from .training import Trainer, seed_everything
 
     started = time.perf_counter()
-    settings = settings or UpdateSettings()
+    settings, hyperparameters = update_options(options)
     progress = Progress(verbose)
     messages: List[str] = []
 
@@ -387,7 +268,7 @@ def update(model, target, entity_types: Sequence[str], output, *, settings: Opti
     with RunFolder(output, force=force, resume=resume, restart=restart, inputs=inputs,
                    command="update", say=say, devices=devices) as run:
         source = model if isinstance(model, Tagger) else load_tagger(model)
-        hp = _update_hyperparameters(source, hyperparameters, seed)
+        hp = update_hyperparameters(source, hyperparameters)
         seed_everything(hp.seed)
         splits = _target_splits(source, target, entity_types, dev, scheme, annotated, forget, settings, hp, say)
         settings = settings.for_task(splits.new_types, splits.known)
@@ -436,7 +317,7 @@ def update(model, target, entity_types: Sequence[str], output, *, settings: Opti
             selection = None
             trainer.hp = dataclasses.replace(trainer.hp, max_epochs=fixed_budget_epochs(len(items), trainer.hp))
         trainer.fit(items, selection=selection, resume=run.resuming)
-        calibrated = calibrate(tagger, annotated_dev.corpus, training_corpus, say)
+        calibrated = calibrate_on_dev(tagger, annotated_dev.corpus, training_corpus, say)
         update_history = tagger.history
         tagger.history = source_history
         dev_report = tagger.evaluate(annotated_dev.corpus)[0]
@@ -555,17 +436,18 @@ def widened_importance(fisher: Dict[str, np.ndarray], tagger: Tagger) -> Dict[st
     return result
 
 
-def _update_hyperparameters(source: Tagger, hyperparameters: Optional[Mapping[str, object]],
-                            seed: Optional[int]) -> Hyperparameters:
+def update_options(options: Optional[Mapping[str, object]]):
+    """(``UpdateSettings``, hyperparameter changes) from the one mapping of an update's settings."""
+    setting_values, hyperparameters = split_update_options(options or {})
+    return make_settings(setting_values), hyperparameters
+
+
+def update_hyperparameters(source: Tagger, changes: Mapping[str, object]) -> Hyperparameters:
     """The source's hyperparameters with the update's training budget and the changes asked for."""
-    changes = dict(hyperparameters or {})
-    if seed is not None:
-        changes["seed"] = seed
-    _, checked = split_update_options(changes)
     # How long to train is the update's own business: the source's budget was set for its own data
     # (a protocol's M_S stopped at 30 epochs with patience 5 gave an update on 180 sentences 180 steps).
     budget = {name: getattr(Hyperparameters, name) for name in UPDATE_BUDGET}
-    return Hyperparameters.from_dict({**source.hp.to_dict(), **budget, **checked})
+    return Hyperparameters.from_dict({**source.hp.to_dict(), **budget, **changes})
 
 
 @dataclasses.dataclass

@@ -129,7 +129,7 @@ def keep_types(corpus, types, scheme="IOB2"):
     """``corpus`` with every span not of ``types`` relabelled O, written in ``scheme``: target data
     with only the target types annotated."""
     from neuroner_tl import tags
-    from neuroner_tl.conll import Corpus
+    from neuroner_tl.corpus import Corpus
 
     return Corpus([s.with_labels(tags.tags_from_spans([x for x in tags.spans(s.labels) if x.type in types], len(s),
                                                       scheme)) for s in corpus.sentences], scheme)
@@ -174,7 +174,7 @@ def run_interrupted(command, step=None, sig="INT"):
     counts from 1 again). ``CompletedProcess`` with text output."""
     import subprocess
 
-    from neuroner_tl.training import INTERRUPT_VARIABLE
+    from neuroner_tl.interrupts import INTERRUPT_VARIABLE
 
     environment = dict(os.environ)
     environment.pop(INTERRUPT_VARIABLE, None)

@@ -57,20 +57,27 @@ def sampled_gold(inputs, lengths, transitions, start, end, temperature, rng, cop
     return gold
 
 
-def test_the_likelihood_fit_recovers_the_temperature_the_gold_paths_were_drawn_at():
-    rng = np.random.default_rng(0)
-    inputs, transitions, lengths, start, end = random_case(7, batch=6, time=4, tags=3)
-    inputs, transitions = 3 * inputs, 3 * transitions  # peaked scores: an overconfident CRF
+def drawn_case(seed, iob2=False, true_temperature=2.0, copies=400):
+    """An overconfident CRF (scores x 3) and ``copies`` gold paths per sentence drawn from it at
+    ``true_temperature``: (CRF layer, ``DevScores``). ``iob2``: I-A (tag 2) only inside an entity."""
+    inputs, transitions, lengths, start, end = random_case(seed, batch=6, time=4, tags=3)
+    inputs, transitions = 3 * inputs, 3 * transitions
+    if iob2:
+        transitions[0, 2], start[2] = -1e4, -1e4
     lengths[:] = 4
-    true_temperature, copies = 2.0, 400
-    gold = sampled_gold(inputs, lengths, transitions, start, end, true_temperature, rng, copies)
-    layer = crf_layer(transitions, start, end)
+    gold = sampled_gold(inputs, lengths, transitions, start, end, true_temperature, np.random.default_rng(seed),
+                        copies)
     scores = calibration.DevScores([tf.constant(np.repeat(inputs, copies, axis=0))],
                                    [tf.constant(np.repeat(lengths, copies))], [tf.constant(gold)])
+    return crf_layer(transitions, start, end), scores
+
+
+def test_the_likelihood_fit_recovers_the_temperature_the_gold_paths_were_drawn_at():
+    layer, scores = drawn_case(7)
     fit = calibration.fit_crf_temperature(layer, scores)
-    assert fit.temperature == pytest.approx(true_temperature, rel=0.1)
+    assert fit.temperature == pytest.approx(2.0, rel=0.1)
     assert float(layer.temperature.numpy()) == pytest.approx(fit.temperature)
-    assert fit.nll_after < fit.nll_before and fit.sentences == 6 * copies
+    assert fit.loss_after < fit.loss_before and fit.sentences == 6 * 400 and fit.objective == "likelihood"
 
 
 def test_a_gold_path_the_constraint_forbids_is_left_out_of_the_fit():
@@ -81,7 +88,21 @@ def test_a_gold_path_the_constraint_forbids_is_left_out_of_the_fit():
     gold = np.array([[0, 1, 2], [2, 2, 2]], np.int32)
     scores = calibration.DevScores([tf.constant(inputs)], [tf.constant(lengths)], [tf.constant(gold)])
     fit = calibration.fit_crf_temperature(crf_layer(transitions, start, end), scores, allowed)
-    assert fit.sentences == 1 and np.isfinite(fit.nll_after)
+    assert fit.sentences == 1 and np.isfinite(fit.loss_after)
+
+
+def test_the_span_fit_recovers_the_temperature_entity_correctness_was_drawn_at():
+    """Gold paths drawn at T = 2 from an overconfident CRF: an entity of the Viterbi path is right as
+    often as its confidence at T = 2 says, so the span-level log-loss is least near 2."""
+    from neuroner_tl import tags as tagging
+
+    labels = ["O", "B-A", "I-A"]
+    layer, scores = drawn_case(11, iob2=True)
+    fit = calibration.fit_span_temperature(layer, scores, labels, tagging.span_continuation(labels),
+                                           np.array([False, True, True]))
+    assert fit.objective == "spans" and fit.entities >= 6 * 400
+    assert fit.temperature == pytest.approx(2.0, rel=0.15)
+    assert fit.loss_after < fit.loss_before
 
 
 def test_golden_section_finds_the_minimum_of_a_unimodal_function():
@@ -177,6 +198,59 @@ def test_an_old_model_without_a_temperature_loads_with_the_raw_confidences(micro
 def test_training_fits_a_temperature_and_info_shows_it(micro_model):
     evaluation = json.loads((micro_model / "evaluation.json").read_text())
     fit = evaluation["calibration"]
-    assert fit["sentences"] == 10 and fit["nll_per_sentence_after"] <= fit["nll_per_sentence_before"]
+    assert fit["sentences"] == 10 and fit["objective"] == "likelihood" and fit["loss_after"] <= fit["loss_before"]
     code, output = invoke("info", micro_model)
     assert code == 0 and f"confidence temperature: {fit['temperature']:.3f}" in output
+
+
+def test_calibrate_refits_on_the_users_data_into_a_new_folder_and_never_touches_the_model(micro_model, micro_data,
+                                                                                         tmp_path):
+    from neuroner_tl import api
+
+    before = api.load_tagger(micro_model).temperature
+    output = tmp_path / "calibrated"
+    code, text = invoke("calibrate", micro_model, micro_data["test"], "-o", output, "--objective", "likelihood")
+    assert code == 0 and "temperature" in text, text
+    fitted = json.loads((output / "evaluation.json").read_text())["calibration"]
+    assert fitted["objective"] == "likelihood" and fitted["fitted_on"] == str(micro_data["test"])
+    assert api.load_tagger(output).temperature == pytest.approx(fitted["temperature"])
+    assert api.load_tagger(micro_model).temperature == before
+    corpus = api.load_corpus(micro_data["test"])
+    assert api.load_tagger(output).predict(corpus.sentences) == api.load_tagger(micro_model).predict(corpus.sentences)
+    code, text = invoke("calibrate", micro_model, micro_data["test"], "-o", micro_model, "--force")
+    assert code != 0 and api.load_tagger(micro_model).temperature == before
+
+
+def test_no_calibration_shows_the_raw_numbers_in_the_cli_the_api_and_http(hot_model, micro_data, tmp_path):
+    pytest.importorskip("fastapi")
+    from neuroner_tl import api
+    from neuroner_tl.serve import create_app
+
+    from conftest import asgi_request
+
+    text = "please send the invoice to Maria Rossi in Berlin, she is at 12 Baker Street"
+    calibrated = api.tag(hot_model, text)
+    raw = api.tag(hot_model, text, calibrated=False)
+    assert [(e["type"], e["start"]) for e in calibrated] == [(e["type"], e["start"]) for e in raw] and raw
+    assert not np.allclose([e["confidence"] for e in calibrated], [e["confidence"] for e in raw], atol=1e-3)
+
+    source = tmp_path / "input.txt"
+    source.write_text(text + "\n")
+    outputs = {}
+    for flags in ((), ("--no-calibration",)):
+        output = tmp_path / f"out{len(flags)}.jsonl"
+        code, message = invoke("predict", hot_model, source, "-o", output, "--format", "jsonl", *flags)
+        assert code == 0, message
+        outputs[flags] = [span["score"] for line in output.read_text().splitlines()
+                          for span in json.loads(line)["spans"]]
+    assert outputs[()] == pytest.approx([e["confidence"] for e in calibrated], abs=1e-5)
+    assert outputs[("--no-calibration",)] == pytest.approx([e["confidence"] for e in raw], abs=1e-5)
+
+    for flag, expected in ((True, calibrated), (False, raw)):
+        app = create_app(hot_model, calibrated=flag)
+        status, answer = asgi_request(app, "POST", "/tag", {"text": text})
+        assert status == 200
+        assert [e["confidence"] for e in answer["entities"]] == pytest.approx([e["confidence"] for e in expected],
+                                                                               abs=1e-5)
+        status, described = asgi_request(app, "GET", "/model")
+        assert described["temperature"] == pytest.approx(3.0) and described["calibrated"] is flag

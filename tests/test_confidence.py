@@ -15,7 +15,8 @@ import pytest
 from neuroner_tl import api
 from neuroner_tl import tags as tagging
 from neuroner_tl.prediction import tag_stream
-from neuroner_tl.tagger import Prediction, drop_unconfident, threshold_for
+from neuroner_tl.predicted import Prediction
+from neuroner_tl.thresholds import drop_unconfident, threshold_for
 
 from conftest import free_port
 
@@ -161,13 +162,15 @@ def test_predict_reads_standard_input_and_writes_confidences(tiny_model, tiny_da
     code, stdout, stderr = run_cli("predict", folder, "-", "--format", "json", stdin=text)
     assert code == 0, stderr
     records = json.loads(stdout)
-    streamed = [(e["type"], e["char_start"], e["char_end"], e["confidence"]) for r in records for e in r["entities"]]
+    streamed = [(e["type"], e["start"], e["end"], e["confidence"]) for r in records for e in r["entities"]]
     in_memory = [(e["type"], e["start"], e["end"], e["confidence"]) for e in result.tagger.tag(text)]
     assert [x[:3] for x in streamed] == [x[:3] for x in in_memory]
     np.testing.assert_allclose([x[3] for x in streamed], [x[3] for x in in_memory], atol=2e-4)
     for record in records:
         for entity in record["entities"]:
-            assert "".join(text[entity["char_start"]:entity["char_end"]].split()) == "".join(entity["text"].split())
+            assert "".join(text[entity["start"]:entity["end"]].split()) == "".join(entity["text"].split())
+            tokens = record["tokens"][entity["token_start"]:entity["token_end"]]
+            assert "".join(tokens) == "".join(entity["text"].split())
 
 
 def test_min_confidence_on_the_command_line_drops_entities(tiny_model, tiny_data, tmp_path):
@@ -273,3 +276,54 @@ def test_server_refuses_bad_requests_with_a_reason(server):
     assert http(server + "/tag", {"texts": ["a"] * 6})[0] == 413
     status, body = http(server + "/tag/tokens", {"tokens": [["a", ""]]})
     assert status == 422 and "non-empty" in body["detail"]
+
+
+def test_entity_offsets_are_characters_in_the_cli_the_api_http_and_the_saved_model(tiny_model, tmp_path):
+    """One convention (README, "Entity offsets"): ``start``/``end`` are character offsets everywhere,
+    token indices are ``token_start``/``token_end``."""
+    pytest.importorskip("fastapi")
+    import tensorflow as tf
+
+    from neuroner_tl import api
+    from neuroner_tl.serve import create_app
+
+    from conftest import asgi_request, invoke
+
+    folder, result = tiny_model
+    text = "Hello, my name is Laura Bianchi and I live in Milano. My order 4451 never arrived."
+    expected = [(e["type"], e["start"], e["end"]) for e in api.tag(folder, text)]
+    assert expected and all(text[s:e] for _, s, e in expected)
+
+    source = tmp_path / "input.txt"
+    source.write_text(text + "\n")
+    code, output = invoke("predict", folder, source, "--format", "json")
+    assert code == 0, output
+    records = json.loads(output)
+    assert [(e["type"], e["start"], e["end"]) for r in records for e in r["entities"]] == expected
+    for record in records:
+        for entity in record["entities"]:
+            assert record["tokens"][entity["token_start"]:entity["token_end"]] == entity["text"].split()
+
+    status, answer = asgi_request(create_app(folder), "POST", "/tag", {"text": text})
+    assert status == 200 and [(e["type"], e["start"], e["end"]) for e in answer["entities"]] == expected
+
+    served = tf.saved_model.load(str(folder / "saved_model")).signatures["serve_text"](texts=tf.constant([text]))
+    count = int(served["entity_count"].numpy()[0])
+    found = [(served["entity_type"].numpy()[0][i].decode(), int(served["entity_start"].numpy()[0][i]),
+              int(served["entity_end"].numpy()[0][i])) for i in range(count)]
+    assert found == expected
+
+    tokens = [["Laura", "Bianchi", "from", "Milano"]]
+    status, answer = asgi_request(create_app(folder), "POST", "/tag/tokens", {"tokens": tokens})
+    record = answer["results"][0]
+    assert record["text"] == "Laura Bianchi from Milano"
+    for entity in record["entities"]:
+        assert record["text"][entity["start"]:entity["end"]] == " ".join(tokens[0][entity["token_start"]:entity["token_end"]])
+
+    conll = tmp_path / "input.conll"
+    conll.write_text("".join(f"{token} O\n" for token in tokens[0]) + "\n")
+    code, output = invoke("predict", folder, conll, "--format", "json")
+    record = json.loads(output)[0]
+    assert record["text"] == "Laura Bianchi from Milano"
+    for entity in record["entities"]:
+        assert record["text"][entity["start"]:entity["end"]] == entity["text"]

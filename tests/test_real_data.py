@@ -5,7 +5,8 @@ Slow (about two minutes on 2 cores); skipped with a reason when the data are abs
 import pytest
 
 from neuroner_tl import api, tags
-from neuroner_tl.conll import Corpus, read_conll
+from neuroner_tl.conll import read_conll
+from neuroner_tl.corpus import Corpus
 from neuroner_tl.config import Hyperparameters
 
 from conftest import keep_types as relabel

@@ -7,7 +7,7 @@ import json
 import signal
 
 from neuroner_tl import api
-from neuroner_tl.training import INTERRUPT_VARIABLE
+from neuroner_tl.interrupts import INTERRUPT_VARIABLE
 
 from conftest import (INTERRUPTED_EPOCHS, assert_same_weights, invoke, run_interrupted, saved_weights,
                       steps_per_epoch, train_command)

@@ -29,7 +29,8 @@ def test_batch_size_one_trains_and_bioes_round_trips():
 
 def flat_run(hp, corpus):
     """Train with a selection whose score never improves after the first epoch; the trainer."""
-    from neuroner_tl.training import DevScore, Trainer
+    from neuroner_tl.callbacks import DevScore
+    from neuroner_tl.training import Trainer
 
     tagger = build_tagger(hp, corpus)
     trainer = Trainer(tagger, progress=api.Progress(False))
@@ -68,7 +69,7 @@ def _adam_after_steps(optimizer_class, make_gradient, steps=4, clip=None):
     import tensorflow as tf
 
     variable = keras.Variable(np.random.default_rng(0).normal(size=(12, 3)).astype(np.float32))
-    from neuroner_tl.training import FusedAdam
+    from neuroner_tl.optimizers import FusedAdam
 
     name = "element_clip" if optimizer_class is FusedAdam else "clipvalue"  # ours clips after the all-reduce
     optimizer = optimizer_class(learning_rate=0.01, **({name: clip} if clip else {}))
@@ -101,7 +102,7 @@ def _dense(values, indices):
 def test_fused_adam_equals_keras_adam(make_gradient, clip):
     import keras
 
-    from neuroner_tl.training import FusedAdam
+    from neuroner_tl.optimizers import FusedAdam
 
     expected = _adam_after_steps(keras.optimizers.Adam, make_gradient, clip=clip)
     actual = _adam_after_steps(FusedAdam, make_gradient, clip=clip)
@@ -116,7 +117,7 @@ def test_fused_adam_sums_repeated_rows_before_squaring():
     import keras
     import tensorflow as tf
 
-    from neuroner_tl.training import FusedAdam
+    from neuroner_tl.optimizers import FusedAdam
 
     def velocity(optimizer_class, gradient):
         variable = keras.Variable(np.zeros((3, 2), np.float32))
@@ -134,7 +135,8 @@ def test_fused_adam_sums_repeated_rows_before_squaring():
 def test_patience_does_not_count_while_the_selection_is_not_ready():
     """An update's score cannot judge a run before the target type is found at all: early
     stopping waits for that, so a slow start is not taken for a plateau."""
-    from neuroner_tl.training import DevScore, Trainer
+    from neuroner_tl.callbacks import DevScore
+    from neuroner_tl.training import Trainer
 
     corpus = generate_corpus("A", 40, seed=11)
     hp = Hyperparameters(max_epochs=7, patience=1, patience_steps=0, **SMALL)
@@ -217,7 +219,7 @@ def test_sgd_trains_with_each_element_of_the_gradient_clipped():
     import keras
     import tensorflow as tf
 
-    from neuroner_tl.training import ClippedSGD, make_optimizer
+    from neuroner_tl.optimizers import ClippedSGD, make_optimizer
 
     optimizer = make_optimizer("sgd", 0.5, 1.0)
     assert isinstance(optimizer, ClippedSGD) and optimizer.element_clip == 1.0
@@ -289,3 +291,28 @@ def test_compute_loss_ignores_sample_weight(tiny_model, tiny_data):
     first = float(network.compute_loss({k: v[:1] for k, v in inputs.items()}, {"labels": targets["labels"][:1]},
                                        network({k: v[:1] for k, v in inputs.items()}, training=False), training=False))
     assert first != plain, "the loss does depend on the sentences"
+
+
+def test_the_update_plot_never_calls_the_selection_score_dev_f1(tmp_path, monkeypatch):
+    """An update's epochs are selected by a smoothed mix of target and retention F1: the plot shows
+    the two F1s and names the mix for what it is; a training's plot keeps "dev F1"."""
+    from matplotlib.figure import Figure
+
+    from neuroner_tl.progress import plot_history
+
+    labels = []
+    original = Figure.savefig
+
+    def record(figure, *args, **kwargs):
+        labels.append([line.get_label() for axis in figure.axes for line in axis.get_lines()])
+        return original(figure, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", record)
+    update = [{"epoch": e, "loss": 1.0 / e, "dev_f1": 50.0 + e, "dev_target_f1": 40.0 + e, "dev_retention_f1": 90.0}
+              for e in (1, 2, 3)]
+    plot_history(update, tmp_path / "update.png")
+    plot_history([{k: v for k, v in r.items() if k in ("epoch", "loss", "dev_f1")} for r in update],
+                 tmp_path / "training.png")
+    assert "dev F1" not in labels[0] and "selection score (smoothed mix)" in labels[0]
+    assert {"dev target F1 (gold)", "dev retention F1"} <= set(labels[0])
+    assert "dev F1" in labels[1] and (tmp_path / "update.png").stat().st_size > 1000

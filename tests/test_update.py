@@ -1,11 +1,13 @@
 import hashlib
+import json
 
 import pytest
 from click.testing import CliRunner
 
 from neuroner_tl import api, tags
 from neuroner_tl.cli import cli
-from neuroner_tl.conll import Corpus, write_conll
+from neuroner_tl.conll import write_conll
+from neuroner_tl.corpus import Corpus
 from neuroner_tl.datasets import generate_corpus
 from neuroner_tl.errors import DataFormatError, NeuronerError, UpdateError
 from neuroner_tl.pseudo import annotate, merge_spans
@@ -65,6 +67,9 @@ def test_update_adds_a_new_type_and_never_touches_the_source(tiny_model, target_
     reloaded = api.as_tagger(tmp_path / "mt")
     assert reloaded.labels == out.tagger.labels
     assert reloaded.provenance["updates"][-1]["new_types"] == ["Street"]
+    fitted = json.loads((tmp_path / "mt" / "evaluation.json").read_text())["calibration"]  # refitted on the update's dev
+    assert fitted["objective"] == "likelihood" and reloaded.temperature == pytest.approx(fitted["temperature"])
+    assert reloaded.temperature != pytest.approx(api.as_tagger(folder).temperature)
     again = api.update(tmp_path / "mt", target_file, ["Address"], tmp_path / "mt2", forget=True, max_epochs=1, verbose=False)
     assert len(api.as_tagger(tmp_path / "mt2").provenance["updates"]) == 2 and again.forgotten_types == ["Address"]
 

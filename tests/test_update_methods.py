@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from neuroner_tl import api
 from neuroner_tl.batching import Encoded
-from neuroner_tl.conll import Corpus, Sentence
+from neuroner_tl.corpus import Corpus, Sentence
 from neuroner_tl.config import Hyperparameters
 from neuroner_tl.corpora import split_off_dev
 from neuroner_tl.datasets import generate_corpus

@@ -14,7 +14,8 @@ from click.testing import CliRunner
 
 from neuroner_tl import api
 from neuroner_tl.cli import cli
-from neuroner_tl.conll import Corpus, read_conll, write_conll
+from neuroner_tl.conll import read_conll, write_conll
+from neuroner_tl.corpus import Corpus
 from neuroner_tl.datasets import generate_corpus
 from neuroner_tl.formats import guess_input_format
 from neuroner_tl.errors import DataFormatError, Interrupted, ModelFolderError, NeuronerError
@@ -23,7 +24,7 @@ from neuroner_tl.runfolder import checkpoint_folder
 
 from conftest import (assert_same_weights, keep_types, one_line_error, run_interrupted, saved_weights,  # noqa: E402
                       snapshot, steps_per_epoch, update_command)
-from neuroner_tl.training import INTERRUPT_VARIABLE  # noqa: E402
+from neuroner_tl.interrupts import INTERRUPT_VARIABLE  # noqa: E402
 
 ASSETS = "saved_model/assets"
 

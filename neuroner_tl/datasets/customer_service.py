@@ -25,7 +25,9 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from faker import Faker
 
-from ..conll import Corpus, Sentence, atomic_write_text, format_conll
+from ..atomic import atomic_write_text
+from ..conll import format_conll
+from ..corpus import Corpus, Sentence
 from ..tokenizer import tokenize
 
 ENTITY_TYPES = ("Address", "CustomerIdentification", "Location", "Organization", "PaymentInformation",

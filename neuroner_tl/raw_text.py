@@ -1,0 +1,40 @@
+"""Tagging raw text: split into sentences and tokens with character offsets, tagged in shared
+batches, entities returned with their offsets in the text."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, List, Sequence, Union
+
+from .thresholds import Threshold
+from .tokenizer import split_sentences
+
+if TYPE_CHECKING:
+    from .tagger import Tagger
+
+
+def tag_texts(tagger: "Tagger", texts: Union[str, Sequence[str]], batch_size: int = 128,
+              min_confidence: Threshold = None) -> Union[List[dict], List[List[dict]]]:
+    """Entities in raw text: for one string a list, for a list of strings a list per string, of
+    ``{"type", "text", "start", "end", "confidence"}`` with character offsets (end exclusive).
+    The text is split into sentences and tokens by ``tokenizer.split_sentences``; every sentence
+    of every text is tagged in the same batches."""
+    single = isinstance(texts, str)
+    text_list = [texts] if single else list(texts)
+    for number, text in enumerate(text_list, start=1):
+        if not isinstance(text, str):
+            raise TypeError(f"text {number} is {type(text).__name__}, not str")
+    owners, sentences = [], []
+    for number, text in enumerate(text_list):
+        for sentence in split_sentences(text):
+            owners.append(number)
+            sentences.append(sentence)
+    predictions = tagger.predict_with_confidence([[t[0] for t in s] for s in sentences], batch_size,
+                                                 min_confidence=min_confidence)
+    results: List[List[dict]] = [[] for _ in text_list]
+    for owner, sentence, prediction in zip(owners, sentences, predictions):
+        text = text_list[owner]
+        for span in prediction.entities():
+            start, end = sentence[span.start][1], sentence[span.end - 1][2]
+            results[owner].append({"type": span.type, "text": text[start:end], "start": start, "end": end,
+                                   "confidence": round(span.confidence, 6)})
+    return results[0] if single else results
