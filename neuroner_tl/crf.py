@@ -374,15 +374,17 @@ class CRF(keras.layers.Layer):
         so decoding never uses it; forward–backward does, for the confidences."""
         return potentials / tf.cast(self.temperature, potentials.dtype)
 
+    def _scaled(self, potentials, allowed, calibrated):
+        """(emission scores, label transitions, start, end), divided by the temperature when ``calibrated``."""
+        return (self.calibrated(potentials) if calibrated else potentials, *self._parts(allowed, calibrated))
+
     def log_norm(self, potentials, lengths, allowed=None, calibrated=False):
-        if calibrated:
-            potentials = self.calibrated(potentials)
-        return crf_log_norm(potentials, lengths, *self._parts(allowed, calibrated))
+        potentials, *parts = self._scaled(potentials, allowed, calibrated)
+        return crf_log_norm(potentials, lengths, *parts)
 
     def log_marginals(self, potentials, lengths, allowed=None, calibrated=False):
-        if calibrated:
-            potentials = self.calibrated(potentials)
-        return crf_log_marginals(potentials, lengths, *self._parts(allowed, calibrated))
+        potentials, *parts = self._scaled(potentials, allowed, calibrated)
+        return crf_log_marginals(potentials, lengths, *parts)
 
     def constrained_log_norm(self, potentials, allowed_tags, lengths):
         return crf_constrained_log_norm(potentials, allowed_tags, lengths, *self._parts())
@@ -392,14 +394,11 @@ class CRF(keras.layers.Layer):
         return crf_decode(potentials, transitions, lengths, start, end)
 
     def sequence_score(self, potentials, tags, lengths, allowed=None, calibrated=False):
-        if calibrated:
-            potentials = self.calibrated(potentials)
-        return crf_sequence_score(potentials, tags, lengths, *self._parts(allowed, calibrated))
+        potentials, *parts = self._scaled(potentials, allowed, calibrated)
+        return crf_sequence_score(potentials, tags, lengths, *parts)
 
     def confidences(self, potentials, tags, lengths, continues, is_entity, allowed=None, calibrated=False):
-        if calibrated:
-            potentials = self.calibrated(potentials)
-        transitions, start, end = self._parts(allowed, calibrated)
+        potentials, transitions, start, end = self._scaled(potentials, allowed, calibrated)
         return crf_confidences(potentials, tags, lengths, transitions, continues, is_entity, start, end)
 
     def get_config(self):

@@ -336,7 +336,8 @@ class NeuronerModel(keras.Model):
             continues, is_entity = self.span_rules
             token, span = self.crf.confidences(potentials, tag_ids, lengths, continues, is_entity, allowed,
                                                calibrated)
-            path_score = self.crf.sequence_score(potentials, tag_ids, lengths, allowed, calibrated)
+            # the path's score is linear in the scores: divided by T with them (no second pass over the path)
+            path_score = scores / tf.cast(self.crf.temperature, scores.dtype) if calibrated else scores
             result.update({"log_probability": path_score - self.crf.log_norm(potentials, lengths, allowed, calibrated),
                            "token_confidence": token, "span_confidence": span})
         return result
