@@ -66,7 +66,7 @@ class Batch:
         return {"word_ids": self.words, "char_ids": self.chars}
 
     def targets(self) -> dict:
-        """What ``NeuronerModel.compute_loss`` reads: the labels, and an update's ``allowed``/``soft``."""
+        """What ``training.TrainingModel.compute_loss`` reads: the labels, and an update's ``allowed``/``soft``."""
         targets = {"labels": self.labels}
         if self.allowed is not None or self.soft is not None:
             shape = self.words.shape + ((self.allowed if self.allowed is not None else self.soft).shape[2],)

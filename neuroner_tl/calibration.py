@@ -95,10 +95,8 @@ def fit_temperature(tagger, corpus: Corpus, objective: str = "likelihood", batch
     ``dev_scores`` of ``corpus`` computed before; ``types``: the spans objective on these types only."""
     scores = scores or dev_scores(tagger, corpus, batch_size)
     if objective == "likelihood":
-        return fit_crf_temperature(tagger.network.crf, scores, tagger.allowed_transitions())
-    continues, is_entity = tagger.network.span_rules
-    return fit_span_temperature(tagger.network.crf, scores, tagger.labels, continues, is_entity,
-                                tagger.allowed_transitions(), types)
+        return fit_crf_temperature(tagger.crf, scores, tagger.constrained)
+    return fit_span_temperature(tagger.crf, scores, tagger.labels, tagger.constrained, types)
 
 
 def _search(loss, objective: str, sentences: int, entities: int, crf) -> TemperatureFit:
@@ -115,10 +113,10 @@ def _search(loss, objective: str, sentences: int, entities: int, crf) -> Tempera
     return TemperatureFit(temperature, objective, sentences, entities, before, after)
 
 
-def fit_crf_temperature(crf, scores: DevScores, allowed=None) -> Optional[TemperatureFit]:
+def fit_crf_temperature(crf, scores: DevScores, constrained: bool = False) -> Optional[TemperatureFit]:
     """Set ``crf``'s temperature to the one under which the gold paths of ``scores`` are most likely
-    (under the decoding constraint ``allowed``; a gold path it forbids is left out)."""
-    keep = [tf.abs(crf.sequence_score(p, y, n, allowed) - crf.sequence_score(p, y, n)) < 1e-3
+    (with ``constrained``, under the CRF's decoding constraint; a gold path it forbids is left out)."""
+    keep = [tf.abs(crf.sequence_score(p, y, n, constrained) - crf.sequence_score(p, y, n)) < 1e-3
             for p, y, n in zip(scores.potentials, scores.gold, scores.lengths)]
     count = int(sum(int(tf.reduce_sum(tf.cast(k, tf.int32))) for k in keep))
     if count == 0:
@@ -127,23 +125,23 @@ def fit_crf_temperature(crf, scores: DevScores, allowed=None) -> Optional[Temper
     def mean_nll() -> float:
         total = 0.0
         for potentials, gold, lengths, kept in zip(scores.potentials, scores.gold, scores.lengths, keep):
-            nll = (crf.log_norm(potentials, lengths, allowed, calibrated=True)
-                   - crf.sequence_score(potentials, gold, lengths, allowed, calibrated=True))
+            nll = (crf.log_norm(potentials, lengths, constrained, calibrated=True)
+                   - crf.sequence_score(potentials, gold, lengths, constrained, calibrated=True))
             total += float(tf.reduce_sum(tf.where(kept, nll, tf.zeros_like(nll))))
         return total / count
 
     return _search(mean_nll, "likelihood", count, 0, crf)
 
 
-def fit_span_temperature(crf, scores: DevScores, labels: Sequence[str], continues, is_entity,
-                         allowed=None, types: Optional[Sequence[str]] = None) -> Optional[TemperatureFit]:
+def fit_span_temperature(crf, scores: DevScores, labels: Sequence[str], constrained: bool = False,
+                         types: Optional[Sequence[str]] = None) -> Optional[TemperatureFit]:
     """Set ``crf``'s temperature to the one whose entity confidences best predict which predicted
     entities are right: the log-loss of (confidence, right) over the entities decoding finds in
     ``scores`` (right: the gold path has the same type and boundaries). The paths do not depend on
     the temperature, so they are decoded once. ``types``: only the entities of these types count."""
     batches = []  # (potentials, lengths, predicted tag ids, [row, first token] of each entity, right)
     for potentials, gold, lengths in zip(scores.potentials, scores.gold, scores.lengths):
-        predicted, _ = crf.decode(potentials, lengths, allowed)
+        predicted, _ = crf.decode(potentials, lengths, constrained)
         places, right = [], []
         for row, length in enumerate(lengths.numpy()):
             truth = set(tagging.spans([labels[i] for i in gold[row, :length].numpy()]))
@@ -162,7 +160,7 @@ def fit_span_temperature(crf, scores: DevScores, labels: Sequence[str], continue
     def log_loss() -> float:
         total = 0.0
         for potentials, lengths, predicted, places, right in batches:
-            _, span = crf.confidences(potentials, predicted, lengths, continues, is_entity, allowed, calibrated=True)
+            _, span = crf.confidences(potentials, predicted, lengths, constrained, calibrated=True)
             confidence = tf.clip_by_value(tf.gather_nd(span, places), 1e-7, 1 - 1e-7)
             total -= float(tf.reduce_sum(right * tf.math.log(confidence) + (1 - right) * tf.math.log(1 - confidence)))
         return total / entities

@@ -79,8 +79,7 @@ class DevSelection(keras.callbacks.Callback):
         seconds = time.perf_counter() - self._started
         if self.network is not self.tagger.network:
             assign_weights(self.tagger.network, weight_arrays(self.network))
-        # no forget_compiled(): the tagger's compiled decoders read the network's variables, whose
-        # values change, not their shapes; dropping them retraced the decoder every epoch
+        # the tagger's compiled decoders read the network's variables: new values need no retracing
         scored = self.selection(self.tagger) if self.selection is not None else None
         record = EpochRecord(number, float(logs.get("loss", float("nan"))), scored.score if scored else None,
                              scored.precision if scored else None, scored.recall if scored else None,

@@ -318,13 +318,24 @@ class CRF(keras.layers.Layer):
     is *end*. Row ``C`` scores the first label, column ``C+1`` the last one; moves into start and
     out of end never happen, so those entries are never used. Adding labels inserts rows and
     columns at ``C``, which keeps every label index stable (see ``surgery``).
+
+    The layer also holds what its label set allows, as AllenNLP's ``ConditionalRandomField`` holds
+    its constraint: ``allowed_transitions`` (a boolean matrix in the same layout,
+    ``tags.allowed_transitions``; None: every move), used when a method is asked for
+    ``constrained=True``, and the span rules of the confidences, ``continues`` (``[C, C]``,
+    ``tags.span_continuation``) and ``is_entity`` (``[C]``). They are part of the layer's config,
+    so a saved layer decodes as it did. Training's likelihood is never constrained (tfa's semantics).
     """
 
-    def __init__(self, num_tags: int, **kwargs):
+    def __init__(self, num_tags: int, allowed_transitions=None, continues=None, is_entity=None, **kwargs):
         super().__init__(**kwargs)
         if num_tags < 1:
             raise ValueError(f"num_tags must be at least 1, not {num_tags}")
         self.num_tags = num_tags
+        self.allowed_transitions = _boolean_matrix(allowed_transitions, (num_tags + 2, num_tags + 2),
+                                                   "allowed_transitions")
+        self.continues = _boolean_matrix(continues, (num_tags, num_tags), "continues")
+        self.is_entity = _boolean_matrix(is_entity, (num_tags,), "is_entity")
         self.supports_masking = True
 
     def build(self, input_shape):
@@ -354,13 +365,16 @@ class CRF(keras.layers.Layer):
     def end_transitions(self):
         return self.transitions[: self.num_tags, self.num_tags + 1]
 
-    def _parts(self, allowed=None, calibrated=False):
-        """(label transitions, start, end), with the moves ``allowed`` forbids (a ``(C+2) x (C+2)``
-        boolean matrix in this layer's layout, ``tags.allowed_transitions``) scored ``NEG_INF``;
-        ``calibrated``: divided by the temperature first."""
+    def _allowed(self, constrained: bool):
+        return self.allowed_transitions if constrained else None
+
+    def _parts(self, constrained=False, calibrated=False):
+        """(label transitions, start, end), with the moves the constraint forbids scored ``NEG_INF``
+        when ``constrained``; ``calibrated``: divided by the temperature first."""
         matrix = self.transitions / self.temperature if calibrated else self.transitions
+        allowed = self._allowed(constrained)
         if allowed is not None:
-            matrix = tf.where(tf.convert_to_tensor(allowed, tf.bool), matrix, tf.cast(NEG_INF, matrix.dtype))
+            matrix = tf.where(tf.constant(allowed), matrix, tf.cast(NEG_INF, matrix.dtype))
         count = self.num_tags
         return matrix[:count, :count], matrix[count, :count], matrix[:count, count + 1]
 
@@ -374,34 +388,51 @@ class CRF(keras.layers.Layer):
         so decoding never uses it; forward–backward does, for the confidences."""
         return potentials / tf.cast(self.temperature, potentials.dtype)
 
-    def _scaled(self, potentials, allowed, calibrated):
+    def _scaled(self, potentials, constrained, calibrated):
         """(emission scores, label transitions, start, end), divided by the temperature when ``calibrated``."""
-        return (self.calibrated(potentials) if calibrated else potentials, *self._parts(allowed, calibrated))
+        return (self.calibrated(potentials) if calibrated else potentials, *self._parts(constrained, calibrated))
 
-    def log_norm(self, potentials, lengths, allowed=None, calibrated=False):
-        potentials, *parts = self._scaled(potentials, allowed, calibrated)
+    def log_norm(self, potentials, lengths, constrained=False, calibrated=False):
+        potentials, *parts = self._scaled(potentials, constrained, calibrated)
         return crf_log_norm(potentials, lengths, *parts)
 
-    def log_marginals(self, potentials, lengths, allowed=None, calibrated=False):
-        potentials, *parts = self._scaled(potentials, allowed, calibrated)
+    def log_marginals(self, potentials, lengths, constrained=False, calibrated=False):
+        potentials, *parts = self._scaled(potentials, constrained, calibrated)
         return crf_log_marginals(potentials, lengths, *parts)
 
     def constrained_log_norm(self, potentials, allowed_tags, lengths):
+        """The log-norm of the paths through ``allowed_tags`` (``[B, T, C]``: a partial annotation)."""
         return crf_constrained_log_norm(potentials, allowed_tags, lengths, *self._parts())
 
-    def decode(self, potentials, lengths, allowed=None):
-        transitions, start, end = self._parts(allowed)
+    def decode(self, potentials, lengths, constrained=False):
+        transitions, start, end = self._parts(constrained)
         return crf_decode(potentials, transitions, lengths, start, end)
 
-    def sequence_score(self, potentials, tags, lengths, allowed=None, calibrated=False):
-        potentials, *parts = self._scaled(potentials, allowed, calibrated)
+    def sequence_score(self, potentials, tags, lengths, constrained=False, calibrated=False):
+        potentials, *parts = self._scaled(potentials, constrained, calibrated)
         return crf_sequence_score(potentials, tags, lengths, *parts)
 
-    def confidences(self, potentials, tags, lengths, continues, is_entity, allowed=None, calibrated=False):
-        potentials, transitions, start, end = self._scaled(potentials, allowed, calibrated)
-        return crf_confidences(potentials, tags, lengths, transitions, continues, is_entity, start, end)
+    def confidences(self, potentials, tags, lengths, constrained=False, calibrated=False):
+        """(token, span) confidences of ``tags`` (``crf_confidences``), by the layer's span rules."""
+        if self.continues is None or self.is_entity is None:
+            raise ValueError("this CRF layer has no span rules (continues, is_entity): it cannot score spans")
+        potentials, transitions, start, end = self._scaled(potentials, constrained, calibrated)
+        return crf_confidences(potentials, tags, lengths, transitions, self.continues, self.is_entity, start, end)
 
     def get_config(self):
         config = super().get_config()
-        config.update({"num_tags": self.num_tags})
+        config.update({"num_tags": self.num_tags,
+                       **{name: None if value is None else value.tolist()
+                          for name, value in (("allowed_transitions", self.allowed_transitions),
+                                              ("continues", self.continues), ("is_entity", self.is_entity))}})
         return config
+
+
+def _boolean_matrix(value, shape, name: str) -> Optional[np.ndarray]:
+    """``value`` (nested lists or an array) as a boolean array of ``shape``; None stays None."""
+    if value is None:
+        return None
+    array = np.asarray(value, bool)
+    if array.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, not {array.shape}")
+    return array

@@ -5,12 +5,12 @@ Inputs share the sentence batch axis: word ids ``[B, T]`` (0 = padding) and the 
 token ``[B, T, W]`` (0 = padding). Inside the graph the character BiLSTM runs once per *distinct*
 real token of the batch (``CharEncoder``), the rest is char states ⊕ word embedding -> dropout ->
 token BiLSTM -> tanh hidden layer -> emission scores ``[B, T, C]`` -> CRF (the layer holds the
-transitions and passes the scores through).
+transitions and the label set's decoding constraint, and passes the scores through).
 
-``NeuronerModel.compute_loss`` is the CRF negative log-likelihood (or an update's objective,
-``objectives.Objective``), so ``fit``, callbacks, ``tf.distribute`` strategies and mixed precision
-work as Keras users expect; ``predict_step`` is constrained Viterbi decoding, plus the CRF's
-probabilities when asked for.
+The network holds weights and sizes only: what training minimises is given to the model that
+training fits (``training.TrainingModel``), and how to decode (constrained or not, calibrated or
+not) is an argument of ``decode``. ``predict_step`` is constrained Viterbi decoding, so Keras's
+``predict`` gives the tags.
 
 Both BiLSTMs are :class:`~neuroner_tl.bilstm.BiLSTM`: Keras's ``Bidirectional(LSTM)`` weights under
 the same paths, computed by a fused loop on CPU and by Keras's (cuDNN) LSTM on GPU.
@@ -28,8 +28,8 @@ import tensorflow as tf
 from .atomic import atomic_writer
 from .bilstm import BiLSTM
 from .config import Hyperparameters
+from . import tags as tagging
 from .crf import CRF
-from .objectives import Objective
 
 WORD_INPUT = "word_ids"
 CHAR_INPUT = "char_ids"
@@ -175,7 +175,8 @@ def gather_index(positions: Sequence[int], num_labels: int, width: int) -> np.nd
 @keras.saving.register_keras_serializable(package="neuroner_tl")
 class NeuronerModel(keras.Model):
     """The BiLSTM-CRF. ``call`` returns the emission scores ``[B, T, C]``; the CRF layer ``crf`` holds
-    the paper's ``(C+2) x (C+2)`` transitions.
+    the paper's ``(C+2) x (C+2)`` transitions and, from ``crf_rules`` (``label_rules``), the moves the
+    tag scheme allows and the span rules of the confidences.
 
     ``heads`` (None for a network as trained) lays out where the emission scores come from after an
     isolated update: ``base_columns[c]`` is the column of the ``emissions`` layer (``base_width``
@@ -186,26 +187,24 @@ class NeuronerModel(keras.Model):
 
     Every layer is built in ``__init__`` from the sizes given, so weight paths do not depend on the
     model's name (``"token_bilstm/forward_lstm/lstm_cell/kernel"``) and a model folder written by any
-    version of the package maps weight for weight.
-
-    Training (``compute_loss``) minimises ``objective`` (default: the CRF likelihood of
-    ``y["labels"]``; an update's objectives also read ``y["allowed"]`` and ``y["soft"]``), plus the
-    L2-SP pull to ``anchors`` when set. ``predict_step`` decodes with ``allowed_transitions``
-    (``set_decoding``) and returns ``{"tag_ids", "scores"}``, and with ``with_probabilities`` also
-    ``"log_probability"``, ``"token_confidence"`` and ``"span_confidence"``.
+    version of the package maps weight for weight. Nothing else is set on the model after it is
+    built: training wraps it (``training.TrainingModel``) with what it minimises, and decoding
+    takes its options as arguments.
     """
 
     def __init__(self, num_words: int, num_chars: int, num_labels: int, word_dim: int = 300,
                  char_embedding_dim: int = 25, char_lstm_units: int = 25, token_lstm_units: int = 128,
                  hidden_layer: bool = True, dropout: float = 0.5, seed: int = 1, lstm_backend: str = "auto",
-                 dtype_policy: Optional[str] = None, heads: Optional[dict] = None, **kwargs):
+                 dtype_policy: Optional[str] = None, heads: Optional[dict] = None, crf_rules: Optional[dict] = None,
+                 **kwargs):
         kwargs.setdefault("name", "neuroner")
         super().__init__(**kwargs)
         heads = check_heads(heads, num_labels)
         self.sizes = {"num_words": num_words, "num_chars": num_chars, "num_labels": num_labels, "word_dim": word_dim,
                       "char_embedding_dim": char_embedding_dim, "char_lstm_units": char_lstm_units,
                       "token_lstm_units": token_lstm_units, "hidden_layer": hidden_layer, "dropout": dropout,
-                      "seed": seed, "lstm_backend": lstm_backend, "dtype_policy": dtype_policy, "heads": heads}
+                      "seed": seed, "lstm_backend": lstm_backend, "dtype_policy": dtype_policy, "heads": heads,
+                      "crf_rules": crf_rules}
         policy = {"dtype": dtype_policy} if dtype_policy else {}  # e.g. "mixed_bfloat16"
         self.word_embedding = keras.layers.Embedding(num_words, word_dim, name="word_embedding", **policy)
         self.char_encoder = CharEncoder(num_chars, char_embedding_dim, char_lstm_units, lstm_backend,
@@ -218,7 +217,7 @@ class NeuronerModel(keras.Model):
         # the scores and the CRF stay in float32 under a mixed-precision policy
         self.emissions = keras.layers.Dense(heads["base_width"] if heads else num_labels, name="emissions",
                                             dtype="float32")
-        self.crf = CRF(num_labels, name="crf", dtype="float32")
+        self.crf = CRF(num_labels, **(crf_rules or {}), name="crf", dtype="float32")
         feature_dim = 2 * char_lstm_units + word_dim
         hidden_dim = token_lstm_units if hidden_layer else 2 * token_lstm_units
         self.adapters = []
@@ -239,27 +238,20 @@ class NeuronerModel(keras.Model):
             self.hidden.build((None, None, 2 * token_lstm_units))
         self.emissions.build((None, None, token_lstm_units if hidden_layer else 2 * token_lstm_units))
         self.crf.build((None, None, num_labels))
-        self.objective = Objective()
-        self.anchors: Optional[list] = None  # L2-SP, EWC: (variable, its starting value, Fisher or None)
-        self.allowed_transitions: Optional[np.ndarray] = None
-        self.span_rules: Optional[tuple] = None  # (continues [C, C], is_entity [C]) for span confidences
-        self.with_probabilities = False
         self.built = True
 
     @classmethod
     def for_hyperparameters(cls, hp: Hyperparameters, num_words: int, num_chars: int, num_labels: int,
                             word_dim: Optional[int] = None, lstm_backend: str = "auto",
-                            dtype_policy: Optional[str] = None, heads: Optional[dict] = None) -> "NeuronerModel":
+                            dtype_policy: Optional[str] = None, heads: Optional[dict] = None,
+                            crf_rules: Optional[dict] = None) -> "NeuronerModel":
         return cls(num_words, num_chars, num_labels, word_dim or hp.token_embedding_dim, hp.char_embedding_dim,
                    hp.char_lstm_units, hp.token_lstm_units, hp.hidden_layer, hp.dropout, hp.seed, lstm_backend,
-                   dtype_policy, heads)
+                   dtype_policy, heads, crf_rules)
 
     # the network -------------------------------------------------------------------------------
     def call(self, inputs, training=None):
-        scores, states = self.scores(inputs, training)
-        if training and self.objective.states_weight > 0:  # state distillation reads the states too
-            return {"emissions": self.crf(scores), "states": states}
-        return self.crf(scores)
+        return self.crf(self.scores(inputs, training)[0])
 
     def scores(self, inputs, training=None):
         """(emission scores ``[B, T, C]``, the token BiLSTM's states ``[B, T, 2 * units]``)."""
@@ -285,71 +277,35 @@ class NeuronerModel(keras.Model):
     def lengths(inputs) -> tf.Tensor:
         return tf.reduce_sum(tf.cast(tf.convert_to_tensor(inputs[WORD_INPUT]) > 0, tf.int32), axis=1)
 
-    # training ----------------------------------------------------------------------------------
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        """The mean over the batch's sentences of ``objective``'s loss, plus L2-SP; scaled for the
-        number of replicas, as Keras's own losses are, so that gradients sum to the global mean."""
-        targets = y if isinstance(y, dict) else {"labels": y}
-        outputs = y_pred if isinstance(y_pred, dict) else {"emissions": y_pred}
-        losses = self.objective.sentence_losses(self.crf, outputs["emissions"], self.lengths(x), targets.get("labels"),
-                                                targets.get("allowed"), targets.get("soft"), outputs.get("states"),
-                                                targets.get("states"))
-        loss = tf.reduce_mean(losses)
-        if self.anchors:
-            loss += self.objective.anchor_loss(self.anchors)
-        return scale_for_replicas(loss)
-
-    def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        """Keras's metrics (the mean loss); under ``MultiWorkerMirroredStrategy`` as 1-element vectors,
-        because Keras averages each replica's logs there with ``strategy.reduce("MEAN", axis=0)``,
-        which has no axis 0 to reduce in a scalar."""
-        metrics = super().compute_metrics(x, y, y_pred, sample_weight)
-        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
-            return {name: tf.reshape(value, [1]) for name, value in metrics.items()}
-        return metrics
-
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        """Keras, under a ``tf.distribute`` strategy, builds the model from a batch of data averaged over
-        the replicas, which ``MultiWorkerMirroredStrategy`` cannot average for inputs in a dict. Every
-        layer here is built in ``__init__``; with a built optimizer there is nothing left to build."""
-        if self.optimizer is not None and self.optimizer.built:
-            return
-        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
-
     # decoding ----------------------------------------------------------------------------------
-    def set_decoding(self, allowed: Optional[np.ndarray], continues: np.ndarray, is_entity: np.ndarray) -> None:
-        """The moves decoding may use (``tags.allowed_transitions`` or None for all) and the span rules
-        of the label set (``tags.span_continuation``, which labels are entities)."""
-        self.allowed_transitions = None if allowed is None else np.asarray(allowed, bool)
-        self.span_rules = (np.asarray(continues, bool), np.asarray(is_entity, bool))
-        self.predict_function = None  # Keras's compiled predict step no longer holds
-
-    def decode(self, inputs, with_probabilities: bool = False, calibrated: bool = True) -> Dict[str, tf.Tensor]:
-        """The Viterbi path (raw scores); with ``with_probabilities``, its log-probability and the
+    def decode(self, inputs, with_probabilities: bool = False, calibrated: bool = True,
+               constrained: bool = True) -> Dict[str, tf.Tensor]:
+        """The Viterbi path (raw scores), within the moves the CRF's constraint allows unless
+        ``constrained`` is False; with ``with_probabilities``, its log-probability and the
         confidences, from the CRF divided by its temperature unless ``calibrated`` is False."""
         potentials = self(inputs, training=False)
         lengths = self.lengths(inputs)
-        allowed = self.allowed_transitions
-        tag_ids, scores = self.crf.decode(potentials, lengths, allowed)
+        tag_ids, scores = self.crf.decode(potentials, lengths, constrained)
         result = {"tag_ids": tag_ids, "scores": scores}
         if with_probabilities:
-            continues, is_entity = self.span_rules
-            token, span = self.crf.confidences(potentials, tag_ids, lengths, continues, is_entity, allowed,
-                                               calibrated)
+            token, span = self.crf.confidences(potentials, tag_ids, lengths, constrained, calibrated)
             # the path's score is linear in the scores: divided by T with them (no second pass over the path)
             path_score = scores / tf.cast(self.crf.temperature, scores.dtype) if calibrated else scores
-            result.update({"log_probability": path_score - self.crf.log_norm(potentials, lengths, allowed, calibrated),
+            result.update({"log_probability": path_score - self.crf.log_norm(potentials, lengths, constrained,
+                                                                              calibrated),
                            "token_confidence": token, "span_confidence": span})
         return result
 
-    def marginals(self, inputs) -> tf.Tensor:
-        """P(label | sentence) of every token ``[B, T, C]``, by forward–backward under the decoding constraint."""
+    def marginals(self, inputs, constrained: bool = True) -> tf.Tensor:
+        """P(label | sentence) of every token ``[B, T, C]``, by forward–backward (within the CRF's
+        constraint unless ``constrained`` is False)."""
         potentials = self(inputs, training=False)
-        return tf.exp(self.crf.log_marginals(potentials, self.lengths(inputs), self.allowed_transitions))
+        return tf.exp(self.crf.log_marginals(potentials, self.lengths(inputs), constrained))
 
     def predict_step(self, data):
+        """Keras's ``predict``: the constrained Viterbi paths, ``{"tag_ids", "scores"}``."""
         x = data[0] if isinstance(data, (tuple, list)) else data
-        return self.decode(x, self.with_probabilities)
+        return self.decode(x)
 
     # weights -----------------------------------------------------------------------------------
     def model_weights(self) -> list:
@@ -364,7 +320,6 @@ class NeuronerModel(keras.Model):
             sizes["lstm_backend"] = lstm_backend
         copy = NeuronerModel(**sizes)
         assign_weights(copy, weight_arrays(self))
-        copy.allowed_transitions, copy.span_rules = self.allowed_transitions, self.span_rules
         return copy
 
     def get_config(self):
@@ -382,18 +337,21 @@ def _gathered(block: tf.Tensor, index: np.ndarray) -> tf.Tensor:
     return tf.gather(tf.concat([block, zeros], axis=-1), tf.constant(index), axis=-1)
 
 
-def scale_for_replicas(loss):
-    """``loss / replicas`` under a ``tf.distribute`` strategy (Keras's ``scale_loss_for_distribution``)."""
-    replicas = tf.distribute.get_strategy().num_replicas_in_sync
-    return loss / replicas if replicas > 1 else loss
+def label_rules(scheme: str, labels: Sequence[str]) -> dict:
+    """What the CRF of ``labels`` (in ``scheme``) holds besides its weights: the moves the scheme
+    allows (``tags.allowed_transitions``) and the span rules of the confidences, as the CRF's config."""
+    return {"allowed_transitions": tagging.allowed_transitions(scheme, labels).tolist(),
+            "continues": tagging.span_continuation(labels).tolist(),
+            "is_entity": [label != tagging.OUTSIDE for label in labels]}
 
 
-def build_model(hp: Hyperparameters, num_words: int, num_chars: int, num_labels: int,
+def build_model(hp: Hyperparameters, num_words: int, num_chars: int, labels: Sequence[str],
                 word_dim: int = None, lstm_backend: str = "auto", heads: Optional[dict] = None) -> NeuronerModel:
-    """The network for ``num_labels`` labels; ``word_dim`` overrides ``hp.token_embedding_dim``
-    (pretrained vectors set it); ``heads``: the emission layout an isolated update left (``NeuronerModel``)."""
-    return NeuronerModel.for_hyperparameters(hp, num_words, num_chars, num_labels, word_dim, lstm_backend,
-                                             heads=heads)
+    """The network for ``labels`` (in ``hp.tag_scheme``); ``word_dim`` overrides
+    ``hp.token_embedding_dim`` (pretrained vectors set it); ``heads``: the emission layout an isolated
+    update left (``NeuronerModel``)."""
+    return NeuronerModel.for_hyperparameters(hp, num_words, num_chars, len(labels), word_dim, lstm_backend,
+                                             heads=heads, crf_rules=label_rules(hp.tag_scheme, labels))
 
 
 def crf_layer(model: NeuronerModel) -> CRF:

@@ -33,15 +33,14 @@ class Tagger:
         self.labels = list(labels)
         self.word_dim = word_dim or hp.token_embedding_dim
         self.network = network if network is not None else build_model(
-            hp, len(words), len(chars), len(self.labels), self.word_dim, heads=heads)
+            hp, len(words), len(chars), self.labels, self.word_dim, heads=heads)
         self.history = list(history or [])
         self.provenance = dict(provenance or {"trained_on": []})
         self.encoder = TokenEncoder(words, chars, lowercase_lookup=hp.lowercase_lookup,
                                     digits_to_zero=hp.replace_digits, max_word_length=hp.max_word_length)
-        self._decode: dict = {}
-        self._constrained = hp.constrained_decoding
+        self._decode: dict = {}  # (what, calibrated, constrained) -> compiled function
+        self._constrained: Optional[bool] = None  # None: as hp.constrained_decoding says
         self._calibrated = True
-        self._set_network_decoding()
         self.embedding_coverage = None  # set when built with pretrained vectors (embeddings.Coverage)
         self.singletons: List[int] = []  # ids of training words seen once (NeuroNER's UNK swap)
 
@@ -64,14 +63,14 @@ class Tagger:
 
     @property
     def constrained(self) -> bool:
-        """Whether decoding and confidences keep to the moves the tag scheme allows
-        (``hp.constrained_decoding``; settable, e.g. to measure what the constraint does)."""
-        return self._constrained
+        """Whether decoding and confidences keep to the moves the tag scheme allows (the constraint
+        the network's CRF holds). ``hp.constrained_decoding`` unless set, e.g. to measure what the
+        constraint does."""
+        return self.hp.constrained_decoding if self._constrained is None else self._constrained
 
     @constrained.setter
     def constrained(self, value: bool) -> None:
         self._constrained = bool(value)
-        self.forget_compiled()
 
     @property
     def calibrated(self) -> bool:
@@ -82,20 +81,10 @@ class Tagger:
     @calibrated.setter
     def calibrated(self, value: bool) -> None:
         self._calibrated = bool(value)
-        self.forget_compiled()
 
     @property
     def temperature(self) -> float:
         return float(self.network.crf.temperature.numpy())
-
-    def _set_network_decoding(self) -> None:
-        """Tell the network (``NeuronerModel.set_decoding``) how this label set decodes."""
-        self.network.set_decoding(self.allowed_transitions(), tagging.span_continuation(self.labels),
-                                  np.array([label != tagging.OUTSIDE for label in self.labels]))
-
-    def allowed_transitions(self) -> Optional[np.ndarray]:
-        """The ``(C+2) x (C+2)`` mask of allowed moves when decoding is constrained, else None."""
-        return tagging.allowed_transitions(self.hp.tag_scheme, self.labels) if self._constrained else None
 
     def encode_corpus(self, corpus: Corpus) -> List[Encoded]:
         """Sentences as ids; labels are rewritten in the model's tag scheme."""
@@ -115,34 +104,39 @@ class Tagger:
     def decode_function(self, probabilities: bool = False):
         """A compiled ``(word ids [B, T], chars [B, T, W]) -> (tag ids, log-probability of the path,
         token confidences, span confidences)`` (``NeuronerModel.decode``); forward–backward runs only
-        when ``probabilities`` is asked for (otherwise the last three are zeros)."""
-        if self._decode.get(probabilities) is None:
-            network, calibrated = self.network, self._calibrated
+        when ``probabilities`` is asked for (otherwise the last three are zeros). Compiled once per
+        combination of ``probabilities``, ``calibrated`` and ``constrained``; it reads the network's
+        variables, so it stays right as the weights change."""
+        key = (probabilities, self.calibrated, self.constrained)
+        if self._decode.get(key) is None:
+            network, calibrated, constrained = self.network, self.calibrated, self.constrained
 
             @tf.function(input_signature=[WORDS_SPEC, CHARS_SPEC])
             def decode(words, chars):
-                result = network.decode({WORD_INPUT: words, CHAR_INPUT: chars}, probabilities, calibrated)
+                result = network.decode({WORD_INPUT: words, CHAR_INPUT: chars}, probabilities, calibrated,
+                                        constrained)
                 if probabilities:
                     return (result["tag_ids"], result["log_probability"], result["token_confidence"],
                             result["span_confidence"])
                 nothing = tf.zeros_like(words, tf.float32)
                 return result["tag_ids"], tf.zeros_like(result["scores"]), nothing, nothing
 
-            self._decode[probabilities] = decode
-        return self._decode[probabilities]
+            self._decode[key] = decode
+        return self._decode[key]
 
     def marginals_function(self):
         """A compiled ``(word ids, chars) -> P(label | sentence)`` per token, ``[B, T, C]``, by
         forward–backward."""
-        if self._decode.get("marginals") is None:
-            network = self.network
+        key = ("marginals", False, self.constrained)
+        if self._decode.get(key) is None:
+            network, constrained = self.network, self.constrained
 
             @tf.function(input_signature=[WORDS_SPEC, CHARS_SPEC])
             def marginals(words, chars):
-                return network.marginals({WORD_INPUT: words, CHAR_INPUT: chars})
+                return network.marginals({WORD_INPUT: words, CHAR_INPUT: chars}, constrained)
 
-            self._decode["marginals"] = marginals
-        return self._decode["marginals"]
+            self._decode[key] = marginals
+        return self._decode[key]
 
     def predict_marginals(self, items: Sequence[Encoded], batch_size: int = 128) -> List[np.ndarray]:
         """Each sentence's token marginals ``[T, C]`` (rows sum to 1), in the input order."""
@@ -168,11 +162,6 @@ class Tagger:
             for row, index in enumerate(batch.indices):
                 results[index] = values[row, : len(items[index])].astype(np.float32)
         return results
-
-    def forget_compiled(self) -> None:
-        """Drop the compiled decoders (after the network's weights, shapes or constraint change)."""
-        self._decode = {}
-        self._set_network_decoding()
 
     def predict_encoded(self, items: Sequence[Encoded], batch_size: int = 128,
                         probabilities: bool = False) -> List[Prediction]:

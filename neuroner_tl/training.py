@@ -21,11 +21,74 @@ from .corpus import Corpus
 from .devices import Devices
 from .errors import NeuronerError
 from .interrupts import CtrlC, interruption_asked
-from .model import CHAR_INPUT, CHARS_SPEC, WORD_INPUT, WORDS_SPEC
+from .model import CHAR_INPUT, CHARS_SPEC, WORD_INPUT, WORDS_SPEC, NeuronerModel
 from .objectives import Objective
 from .optimizers import make_optimizer
 from .progress import EpochRecord, Progress
 from .tagger import Tagger
+
+
+class TrainingModel(keras.Model):
+    """What ``fit`` trains: ``network`` (a ``NeuronerModel``, whose variables it shares) with what
+    training minimises, given here and nowhere else, as Keras takes a loss in ``compile``.
+
+    ``compute_loss`` is the mean over the batch's sentences of ``objective``'s loss
+    (``objectives.Objective``; default: the CRF likelihood of ``y["labels"]``; an update's objectives
+    also read ``y["allowed"]``, ``y["soft"]`` and ``y["states"]``), plus L2-SP and EWC's pull to
+    ``anchors`` ((variable, its starting value, its Fisher information or None), as
+    ``Objective.anchor_loss`` reads them). The network is never changed by being wrapped: dropping
+    the wrapper drops the objective and the anchors' copies of the weights with it.
+    """
+
+    def __init__(self, network: NeuronerModel, objective: Optional[Objective] = None, anchors=None, **kwargs):
+        kwargs.setdefault("name", "training")
+        super().__init__(**kwargs)
+        self.network = network
+        self.objective = objective or Objective()
+        self.anchors = anchors
+        self.built = True
+
+    def call(self, inputs, training=None):
+        scores, states = self.network.scores(inputs, training)
+        return {"emissions": self.network.crf(scores), "states": states}
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """Scaled for the number of replicas, as Keras's own losses are, so that gradients sum to the
+        global mean. ``sample_weight`` is not used: every sentence counts once."""
+        targets = y if isinstance(y, dict) else {"labels": y}
+        losses = self.objective.sentence_losses(self.network.crf, y_pred["emissions"], self.network.lengths(x),
+                                                targets.get("labels"), targets.get("allowed"), targets.get("soft"),
+                                                y_pred["states"], targets.get("states"))
+        loss = tf.reduce_mean(losses)
+        if self.anchors:
+            loss += self.objective.anchor_loss(self.anchors)
+        return scale_for_replicas(loss)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        """Keras's metrics (the mean loss); under ``MultiWorkerMirroredStrategy`` as 1-element vectors,
+        because Keras averages each replica's logs there with ``strategy.reduce("MEAN", axis=0)``,
+        which has no axis 0 to reduce in a scalar."""
+        metrics = super().compute_metrics(x, y, y_pred, sample_weight)
+        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+            return {name: tf.reshape(value, [1]) for name, value in metrics.items()}
+        return metrics
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """A private hook of Keras's TensorFlow trainer (``TensorFlowTrainer._maybe_symbolic_build``,
+        Keras 3.3 to 3.15 at least; ``tests/test_training.py`` fails if it goes), overridden because
+        no public one does this: under a ``tf.distribute`` strategy ``fit`` first builds the model
+        from a batch averaged over the replicas, which ``MultiWorkerMirroredStrategy`` cannot average
+        for inputs in a dict. Every layer is built in ``__init__``; with a built optimizer there is
+        nothing left to build."""
+        if self.optimizer is not None and self.optimizer.built:
+            return
+        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
+
+def scale_for_replicas(loss):
+    """``loss / replicas`` under a ``tf.distribute`` strategy (Keras's ``scale_loss_for_distribution``)."""
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    return loss / replicas if replicas > 1 else loss
 
 
 def seed_everything(seed: int) -> None:
@@ -83,18 +146,18 @@ class Trainer:
         strategy = self.devices.strategy()
         with strategy.scope():
             network = self._training_network()
+            # Keras's own way to freeze a layer (``trainable`` before compiling), undone when ``fit`` ends
             frozen = [layer for layer in (getattr(network, name) for name in self.frozen) if layer.trainable]
             for layer in frozen:
                 layer.trainable = False
-            network.objective = self.objective
-            network.anchors = [(v, tf.Variable(v.numpy(), trainable=False),
-                                self._importance_of(v)) for v in network.trainable_variables] \
-                if self.objective.anchored else None
+            anchors = [(v, tf.Variable(v.numpy(), trainable=False), self._importance_of(v))
+                       for v in network.trainable_variables] if self.objective.anchored else None
+            training = TrainingModel(network, self.objective, anchors)
             optimizer = make_optimizer(self.hp.optimizer, self.learning_rate, self.hp.gradient_clipping,
                                        loss_scaling=self.devices.dtype_policy == "mixed_float16",
                                        update_masks=self.update_masks)
-            network.compile(optimizer=optimizer, jit_compile=False)
-            optimizer.build(network.trainable_variables)
+            training.compile(optimizer=optimizer, jit_compile=False)
+            optimizer.build(training.trainable_variables)
         batches_per_epoch = math.ceil(len(train_items) / self.hp.batch_size)
         selecting = DevSelection(self.tagger, network, selection, self.hp, batches_per_epoch, len(train_items),
                                  self.progress)
@@ -110,14 +173,13 @@ class Trainer:
                 self.progress.log(self.devices.describe())
             try:
                 if initial_epoch < self.hp.max_epochs and not selecting.stopped_early:
-                    network.fit(self.dataset(train_items, initial_epoch), epochs=self.hp.max_epochs,
+                    training.fit(self.dataset(train_items, initial_epoch), epochs=self.hp.max_epochs,
                                 steps_per_epoch=batches_per_epoch, initial_epoch=initial_epoch, callbacks=callbacks,
                                 verbose=1 if self.progress.shows_bar else 0, shuffle=False)
             finally:
                 for layer in frozen:
                     layer.trainable = True
         selecting.keep_best()
-        self.tagger.forget_compiled()
         self.tagger.history = [r.to_dict() for r in selecting.history]
         self.best_epoch = selecting.best_epoch
         return selecting.history

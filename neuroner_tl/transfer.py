@@ -517,7 +517,6 @@ def _operate(source: Tagger, splits: TargetSplits, forget: bool, settings: Updat
     say(f"surgery: {len(source.labels)} -> {len(tagger.labels)} labels, vocabulary {len(source.words)} -> "
         f"{len(tagger.words)} words, {len(source.chars)} -> {len(tagger.chars)} characters")
     tagger.hp = hp
-    tagger.forget_compiled()
     return tagger
 
 

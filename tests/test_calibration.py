@@ -14,8 +14,8 @@ from neuroner_tl.calibration import Bin, reliability
 from conftest import enumerated_probabilities, invoke, random_case
 
 
-def crf_layer(transitions, start, end, temperature=1.0):
-    layer = crf.CRF(transitions.shape[0])
+def crf_layer(transitions, start, end, temperature=1.0, **rules):
+    layer = crf.CRF(transitions.shape[0], **rules)
     layer.build((None, None, transitions.shape[0]))
     matrix = np.zeros((transitions.shape[0] + 2,) * 2, np.float32)
     count = transitions.shape[0]
@@ -29,11 +29,11 @@ def crf_layer(transitions, start, end, temperature=1.0):
 def test_calibrated_confidences_are_the_enumerated_probabilities_of_the_scores_over_t(seed):
     inputs, transitions, lengths, start, end = random_case(seed, batch=3, time=3, tags=3)
     temperature = 2.5
-    layer = crf_layer(transitions, start, end, temperature)
+    layer = crf_layer(transitions, start, end, temperature, continues=np.zeros((3, 3), bool),
+                      is_entity=[False, True, True])
     tags = np.zeros(lengths.shape + (3,), np.int32)
-    continues, is_entity = np.zeros((3, 3), bool), np.array([False, True, True])
-    token, _ = layer.confidences(inputs, tags, lengths, continues, is_entity, calibrated=True)
-    raw, _ = layer.confidences(inputs, tags, lengths, continues, is_entity)
+    token, _ = layer.confidences(inputs, tags, lengths, calibrated=True)
+    raw, _ = layer.confidences(inputs, tags, lengths)
     for b, length in enumerate(lengths):
         if length == 0:
             continue
@@ -57,7 +57,7 @@ def sampled_gold(inputs, lengths, transitions, start, end, temperature, rng, cop
     return gold
 
 
-def drawn_case(seed, iob2=False, true_temperature=2.0, copies=400):
+def drawn_case(seed, iob2=False, true_temperature=2.0, copies=400, **rules):
     """An overconfident CRF (scores x 3) and ``copies`` gold paths per sentence drawn from it at
     ``true_temperature``: (CRF layer, ``DevScores``). ``iob2``: I-A (tag 2) only inside an entity."""
     inputs, transitions, lengths, start, end = random_case(seed, batch=6, time=4, tags=3)
@@ -69,7 +69,7 @@ def drawn_case(seed, iob2=False, true_temperature=2.0, copies=400):
                         copies)
     scores = calibration.DevScores([tf.constant(np.repeat(inputs, copies, axis=0))],
                                    [tf.constant(np.repeat(lengths, copies))], [tf.constant(gold)])
-    return crf_layer(transitions, start, end), scores
+    return crf_layer(transitions, start, end, **rules), scores
 
 
 def test_the_likelihood_fit_recovers_the_temperature_the_gold_paths_were_drawn_at():
@@ -87,7 +87,8 @@ def test_a_gold_path_the_constraint_forbids_is_left_out_of_the_fit():
     allowed[0, 1] = False  # tag 0 -> tag 1 is forbidden
     gold = np.array([[0, 1, 2], [2, 2, 2]], np.int32)
     scores = calibration.DevScores([tf.constant(inputs)], [tf.constant(lengths)], [tf.constant(gold)])
-    fit = calibration.fit_crf_temperature(crf_layer(transitions, start, end), scores, allowed)
+    fit = calibration.fit_crf_temperature(crf_layer(transitions, start, end, allowed_transitions=allowed), scores,
+                                          constrained=True)
     assert fit.sentences == 1 and np.isfinite(fit.loss_after)
 
 
@@ -97,9 +98,9 @@ def test_the_span_fit_recovers_the_temperature_entity_correctness_was_drawn_at()
     from neuroner_tl import tags as tagging
 
     labels = ["O", "B-A", "I-A"]
-    layer, scores = drawn_case(11, iob2=True)
-    fit = calibration.fit_span_temperature(layer, scores, labels, tagging.span_continuation(labels),
-                                           np.array([False, True, True]))
+    layer, scores = drawn_case(11, iob2=True, continues=tagging.span_continuation(labels),
+                               is_entity=[False, True, True])
+    fit = calibration.fit_span_temperature(layer, scores, labels)
     assert fit.objective == "spans" and fit.entities >= 6 * 400
     assert fit.temperature == pytest.approx(2.0, rel=0.15)
     assert fit.loss_after < fit.loss_before

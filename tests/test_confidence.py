@@ -95,7 +95,6 @@ def test_constrained_decoding_never_outputs_a_move_the_scheme_forbids(tiny_model
     allowed = tagging.allowed_transitions(tagger.hp.tag_scheme, tagger.labels)
     weights["crf/transitions"][~allowed[:, inside], inside] += 50.0
     assign_weights(tagger.network, weights)
-    tagger.forget_compiled()
     assert tagger.constrained
     constrained = tagger.predict(sentences)
     assert not forbidden_moves(tagger, constrained)

@@ -9,6 +9,9 @@ from neuroner_tl.config import Hyperparameters, parse_overrides
 from neuroner_tl.errors import NeuronerError
 from neuroner_tl.model import (CharEncoder, NeuronerModel, build_model, distinct_rows, load_weights,
                                pad_rows_to_multiple, save_weights, weight_arrays)
+from neuroner_tl.tags import allowed_transitions
+
+LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 
 
 def test_hyperparameters_are_frozen_validated_and_round_trip(tmp_path):
@@ -59,22 +62,24 @@ def test_tagging_pads_the_distinct_tokens_to_a_bounded_set_of_shapes_without_cha
 
 def test_network_shapes_and_weights_by_path_round_trip(tmp_path):
     hp = Hyperparameters(token_embedding_dim=12, token_lstm_units=8)
-    network = build_model(hp, num_words=20, num_chars=9, num_labels=5)
+    network = build_model(hp, num_words=20, num_chars=9, labels=LABELS)
     arrays = weight_arrays(network)
     assert arrays["word_embedding/embeddings"].shape == (20, 12)
     assert arrays["crf/transitions"].shape == (7, 7)
     assert arrays["emissions/kernel"].shape == (8, 5)
     save_weights(network, tmp_path / "w.npz")
-    other = build_model(hp, num_words=20, num_chars=9, num_labels=5)
+    other = build_model(hp, num_words=20, num_chars=9, labels=LABELS)
     load_weights(other, tmp_path / "w.npz")
     for name, value in weight_arrays(other).items():
         np.testing.assert_array_equal(value, arrays[name])
-    smaller = build_model(hp, num_words=19, num_chars=9, num_labels=5)
+    smaller = build_model(hp, num_words=19, num_chars=9, labels=LABELS)
     with pytest.raises(ValueError, match="word_embedding/embeddings has shape"):
         load_weights(smaller, tmp_path / "w.npz")
     config = json.loads(json.dumps(network.get_config()))
     rebuilt = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(network))
     assert isinstance(rebuilt, NeuronerModel) and rebuilt.get_config() == config
+    # the decoding constraint is the CRF layer's, saved and rebuilt with it
+    np.testing.assert_array_equal(rebuilt.crf.allowed_transitions, allowed_transitions("IOB2", LABELS))
     assert {name: value.shape for name, value in weight_arrays(rebuilt).items()} == \
         {name: value.shape for name, value in arrays.items()}
 
@@ -83,7 +88,7 @@ def test_the_default_network_is_the_papers():
     """Built from the defaults, the network has the paper's sizes: characters embedded in 25-d and
     read by a BiLSTM of 25 per direction, 300-d words, a token BiLSTM of 128 per direction over
     both, and a CRF with C + 2 rows and columns."""
-    arrays = weight_arrays(build_model(Hyperparameters(), num_words=20, num_chars=9, num_labels=5))
+    arrays = weight_arrays(build_model(Hyperparameters(), num_words=20, num_chars=9, labels=LABELS))
     assert arrays["char_encoder/char_embedding/embeddings"].shape == (9, 25)
     assert arrays["char_encoder/char_bilstm/forward_lstm/lstm_cell/recurrent_kernel"].shape == (25, 4 * 25)
     assert arrays["word_embedding/embeddings"].shape == (20, 300)

@@ -1,5 +1,7 @@
 """The CRF functions against brute-force enumeration of every tag sequence."""
 
+import json
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -97,7 +99,10 @@ def test_gradient_of_negative_log_likelihood_is_finite_and_nonzero():
 
 
 def test_layer_slices_the_c_plus_2_matrix_and_round_trips_its_config():
-    layer = crf.CRF(3, name="crf")
+    allowed = np.ones((5, 5), bool)
+    allowed[2, 2] = allowed[3, 2] = False  # tag 2 never follows itself, never starts: the best moves below
+    rules = {"allowed_transitions": allowed, "continues": np.eye(3, dtype=bool), "is_entity": [False, True, True]}
+    layer = crf.CRF(3, name="crf", **rules)
     layer.build((None, None, 3))
     assert tuple(layer.transitions.shape) == (5, 5)
     matrix = np.arange(25, dtype=np.float32).reshape(5, 5)
@@ -105,11 +110,23 @@ def test_layer_slices_the_c_plus_2_matrix_and_round_trips_its_config():
     np.testing.assert_array_equal(layer.label_transitions.numpy(), matrix[:3, :3])
     np.testing.assert_array_equal(layer.start_transitions.numpy(), matrix[3, :3])
     np.testing.assert_array_equal(layer.end_transitions.numpy(), matrix[:3, 4])
-    clone = crf.CRF.from_config(layer.get_config())
+    config = json.loads(json.dumps(layer.get_config()))  # as a saved model's config holds it
+    clone = crf.CRF.from_config(config)
     assert clone.num_tags == 3 and clone.name == "crf"
+    for name, value in rules.items():  # the constraint and the span rules are saved with the layer
+        np.testing.assert_array_equal(getattr(clone, name), np.asarray(value, bool))
     inputs, _, lengths, _, _ = random_case(2, tags=3)
     expected = crf.crf_decode(inputs, matrix[:3, :3], lengths, matrix[3, :3], matrix[:3, 4])[0]
     np.testing.assert_array_equal(layer.decode(inputs, lengths)[0].numpy(), expected.numpy())
+    clone.build((None, None, 3))
+    clone.transitions.assign(matrix)
+    constrained = clone.decode(inputs, lengths, constrained=True)[0].numpy()
+    for row, length in enumerate(lengths):
+        steps = [3, *constrained[row, :length]]
+        assert all(allowed[a, b] for a, b in zip(steps, steps[1:]))
+    assert not np.array_equal(constrained, expected.numpy())  # the best path breaks the constraint
+    with pytest.raises(ValueError, match="allowed_transitions must have shape"):
+        crf.CRF(3, allowed_transitions=np.ones((3, 3), bool))
 
 
 @pytest.mark.parametrize("seed,boundaries", CASES)
@@ -213,15 +230,15 @@ def test_constrained_viterbi_and_marginals_keep_to_the_allowed_sequences(scheme,
 
     count = len(labels)
     inputs, _, lengths, _, _ = random_case(seed, batch=4, time=4, tags=count)
-    layer = crf.CRF(count, name="crf")
+    allowed = tagging.allowed_transitions(scheme, labels)
+    layer = crf.CRF(count, allowed_transitions=allowed, name="crf")
     layer.build((None, None, count))
     layer.transitions.assign(np.random.default_rng(seed).normal(size=(count + 2, count + 2)).astype(np.float32))
-    allowed = tagging.allowed_transitions(scheme, labels)
     full = layer.transitions.numpy()
     moves, start, end = full[:count, :count], full[count, :count], full[:count, count + 1]
-    decoded = layer.decode(inputs, lengths, allowed)[0].numpy()
-    marginals = np.exp(layer.log_marginals(inputs, lengths, allowed).numpy())
-    log_norm = layer.log_norm(inputs, lengths, allowed).numpy()
+    decoded = layer.decode(inputs, lengths, constrained=True)[0].numpy()
+    marginals = np.exp(layer.log_marginals(inputs, lengths, constrained=True).numpy())
+    log_norm = layer.log_norm(inputs, lengths, constrained=True).numpy()
 
     def valid(sequence):
         steps = [count, *sequence, count + 1]

@@ -19,6 +19,7 @@ from neuroner_tl.evaluation import evaluate
 from neuroner_tl.model import CHAR_INPUT, WORD_INPUT
 from neuroner_tl.objectives import Objective, distillation_loss
 from neuroner_tl.surgery import WORDS, ModelSurgeon
+from neuroner_tl.training import TrainingModel
 from neuroner_tl.transfer import (UpdateSettings, split_update_options, teacher_targets, update_scores,
                                   with_update_targets)
 from neuroner_tl.vocabulary import UNK_ID
@@ -271,24 +272,19 @@ def test_the_l2sp_penalty_is_the_squared_distance_to_the_anchors_and_is_in_the_t
         penalty = anchor_penalty([first], [anchors[0]])
     np.testing.assert_allclose(tape.gradient(penalty, first).numpy(), [2.0, -6.0])  # 2 (w - anchor)
 
-    # in the network's compute_loss: the CRF loss plus l2sp_weight times the distance of every anchored weight
+    # in the training model's compute_loss: the CRF loss plus l2sp_weight times the distance of every anchored weight
     network = small_source.network
     items = small_source.encode_corpus(generate_corpus("A", 4, seed=62))
     batch = pad(items, list(range(len(items))))
     inputs = {WORD_INPUT: batch.words, CHAR_INPUT: batch.chars}
     targets = batch.targets()
-    outputs = network(inputs, training=False)
-    saved = (network.objective, network.anchors)
-    try:
-        network.objective, network.anchors = Objective(), None
-        plain = float(network.compute_loss(inputs, targets, outputs, training=False))
-        variables = network.trainable_variables
-        shifted = [tf.constant(v.numpy() + 0.01) for v in variables]  # every anchor 0.01 away
-        network.objective = Objective(l2sp_weight=0.5)
-        network.anchors = [(v, a, None) for v, a in zip(variables, shifted)]
-        anchored = float(network.compute_loss(inputs, targets, outputs, training=False))
-    finally:
-        network.objective, network.anchors = saved
+    plain_model = TrainingModel(network)
+    outputs = plain_model(inputs, training=False)
+    plain = float(plain_model.compute_loss(inputs, targets, outputs, training=False))
+    variables = network.trainable_variables
+    shifted = [tf.constant(v.numpy() + 0.01) for v in variables]  # every anchor 0.01 away
+    anchored_model = TrainingModel(network, Objective(l2sp_weight=0.5), [(v, a, None) for v, a in zip(variables, shifted)])
+    anchored = float(anchored_model.compute_loss(inputs, targets, outputs, training=False))
     count = sum(int(np.prod(v.shape)) for v in variables)
     assert anchored - plain == pytest.approx(0.5 * count * 0.01 ** 2, rel=1e-3)
 
