@@ -29,7 +29,7 @@ class ElementClipping:
 
     def build(self, variables):
         """Keras hands ``update_step`` the backend's variable, without the Keras path: key the masks
-        by the optimizer's own variable index instead."""
+        by the optimizer's own variable index instead (``_get_variable_index``, private, see ``FusedAdam``)."""
         super().build(variables)
         self._masks_by_index = {self._get_variable_index(v): tf.constant(self.update_masks[v.path])
                                 for v in variables if getattr(v, "path", None) in self.update_masks}
@@ -66,6 +66,11 @@ class FusedAdam(ElementClipping, keras.optimizers.Adam):
     ``w -= lr sqrt(1 - b2^t) / (1 - b1^t) m / (sqrt(v) + eps)``) in one pass over a weight and its
     moments instead of about ten. Adam updates every row of the word embeddings at every step, so
     with small batches that update was the largest part of a step.
+
+    It reads Keras's Adam slots through private attributes (``_momentums``, ``_velocities``,
+    ``_get_variable_index``; Keras 3.0 to 3.15 at least): Keras has no public accessor for an
+    optimizer's slot of a variable. ``tests/test_training.py`` checks they exist and that the
+    result is Keras's Adam, so a Keras release that renames them fails there, not in a user's run.
     """
 
     def update_step(self, gradient, variable, learning_rate):
