@@ -123,15 +123,16 @@ def test_reliability_bins_and_ece():
     assert isinstance(bins[0], Bin)
 
 
-@pytest.fixture()
-def hot_model(micro_model, tmp_path):
-    """The micro model with a temperature of 3 (so calibrated and raw numbers differ plainly)."""
+@pytest.fixture(scope="module")
+def hot_model(micro_model, tmp_path_factory):
+    """The micro model with a temperature of 3 (so calibrated and raw numbers differ plainly); the
+    tests read it, never change it."""
     from neuroner_tl import api
     from neuroner_tl.model_io import save_tagger
 
     tagger = api.load_tagger(micro_model)
     tagger.network.crf.temperature.assign(3.0)
-    folder = tmp_path / "hot"
+    folder = tmp_path_factory.mktemp("hot") / "hot"
     save_tagger(tagger, folder)
     return folder
 
