@@ -70,8 +70,9 @@ class ServingModule(tf.Module):
         # tf.function that both signatures call, so the network is traced and stored once, not twice.
         # autograph is off here and in the signatures: the code writes its control flow as tf ops
         # itself, and converting the network cost about 3 s of every model folder's export.
+        constrained = tagger.constrained  # as the model's hyperparameters say (constrained_decoding)
         decode = tf.function(lambda words, chars: network.decode({WORD_INPUT: words, CHAR_INPUT: chars},
-                                                                  with_probabilities=True),
+                                                                  with_probabilities=True, constrained=constrained),
                              input_signature=[WORDS_SPEC, CHARS_SPEC], autograph=False)
         self._decode = [decode]
         self.word_table = vocabulary_table(self.assets["words.txt"], len(tagger.words) - 2)
