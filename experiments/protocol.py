@@ -94,6 +94,18 @@ class Protocol:
     def evaluate_extra(self, tagger, setting: str) -> dict:
         return {name: api.evaluate(tagger, corpus).to_dict() for name, corpus in self.extra_tests(setting).items()}
 
+    def embeddings(self):
+        """The pretrained word vectors every model trained from scratch starts from (the config's
+        ``embeddings``, relative to the repository; None: random vectors). An update keeps the
+        source's vocabulary and vectors."""
+        path = self.config.get("embeddings")
+        if path is None:
+            return None
+        path = ROOT / path
+        if not path.exists():
+            raise SystemExit(f"{path}: the config's embeddings are missing (see its 'embeddings_command')")
+        return path
+
     def source_hp(self, seed: int = 1) -> Hyperparameters:
         return Hyperparameters.from_dict({"seed": seed, **self.config.get("source_hyperparameters", {})})
 
@@ -153,7 +165,8 @@ class Protocol:
     def train_source(self, source: str) -> dict:
         train, dev = self.source_data(source)
         folder = self.source_folder(source)
-        result = api.train(train, folder, dev=dev, hp=self.source_hp(), force=True, verbose=self.verbose)
+        result = api.train(train, folder, dev=dev, hp=self.source_hp(), force=True, verbose=self.verbose,
+                           embeddings=self.embeddings())
         settings = [setting for setting, spec in self.config["settings"].items() if spec["source"] == source]
         tests = {setting: api.evaluate(result.tagger, self.test_data(setting)).to_dict() for setting in settings}
         extra = {setting: self.evaluate_extra(result.tagger, setting) for setting in settings}
@@ -167,7 +180,8 @@ class Protocol:
         train, dev = self.source_data(source, all_types=True)
         target = self.target_data(settings[0], size, all_types=True)
         joint = Corpus(train.sentences + target.sentences, "IOB2")
-        result = api.train(joint, None, dev=dev, hp=self.source_hp(), verbose=self.verbose)
+        result = api.train(joint, None, dev=dev, hp=self.source_hp(), verbose=self.verbose,
+                           embeddings=self.embeddings())
         tests = {setting: api.evaluate(result.tagger, self.test_data(setting)).to_dict() for setting in settings}
         extra = {setting: self.evaluate_extra(result.tagger, setting) for setting in settings}
         return {"kind": "joint", "group": group, "size": size, "best_epoch": result.best_epoch,
@@ -176,7 +190,8 @@ class Protocol:
     def train_scratch(self, setting: str, size: int, seed: int) -> dict:
         """D_T alone, with the package defaults (10% held out for early stopping)."""
         target = self.target_data(setting, size)
-        result = api.train(target, None, hp=Hyperparameters(seed=seed), verbose=self.verbose)
+        result = api.train(target, None, hp=Hyperparameters(seed=seed), verbose=self.verbose,
+                           embeddings=self.embeddings())
         return {"kind": "scratch", "setting": setting, "size": size, "seed": seed, "best_epoch": result.best_epoch,
                 "epochs": len(result.tagger.history),
                 "test": api.evaluate(result.tagger, self.test_data(setting)).to_dict(),
