@@ -78,8 +78,8 @@ class ServingModule(tf.Module):
         self.word_table = vocabulary_table(self.assets["words.txt"], len(tagger.words) - 2)
         self.char_table = vocabulary_table(self.assets["chars.txt"], len(tagger.chars) - 2)
         self.label_table = label_table(self.assets["labels.txt"])
-        self.continues = tf.constant(tagging.span_continuation(tagger.labels))
-        self.is_entity = tf.constant([label != tagging.OUTSIDE for label in tagger.labels])
+        self.continues = tf.constant(tagger.crf.continues)  # the span rules the network's CRF holds
+        self.is_entity = tf.constant(tagger.crf.is_entity)
         self.entity_types = tf.constant([tagging.split_tag(label)[1] or "" for label in tagger.labels])
         hp = tagger.hp
         self.replace_digits = hp.replace_digits

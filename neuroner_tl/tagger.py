@@ -38,7 +38,7 @@ class Tagger:
         self.provenance = dict(provenance or {"trained_on": []})
         self.encoder = TokenEncoder(words, chars, lowercase_lookup=hp.lowercase_lookup,
                                     digits_to_zero=hp.replace_digits, max_word_length=hp.max_word_length)
-        self._decode: dict = {}  # (what, calibrated, constrained) -> compiled function
+        self._decode: dict = {}  # ("decode", probabilities, calibrated, constrained) or ("marginals", constrained)
         self._constrained: Optional[bool] = None  # None: as hp.constrained_decoding says
         self._calibrated = True
         self.embedding_coverage = None  # set when built with pretrained vectors (embeddings.Coverage)
@@ -107,7 +107,7 @@ class Tagger:
         when ``probabilities`` is asked for (otherwise the last three are zeros). Compiled once per
         combination of ``probabilities``, ``calibrated`` and ``constrained``; it reads the network's
         variables, so it stays right as the weights change."""
-        key = (probabilities, self.calibrated, self.constrained)
+        key = ("decode", probabilities, self.calibrated, self.constrained)
         if self._decode.get(key) is None:
             network, calibrated, constrained = self.network, self.calibrated, self.constrained
 
@@ -127,7 +127,7 @@ class Tagger:
     def marginals_function(self):
         """A compiled ``(word ids, chars) -> P(label | sentence)`` per token, ``[B, T, C]``, by
         forward–backward."""
-        key = ("marginals", False, self.constrained)
+        key = ("marginals", self.constrained)
         if self._decode.get(key) is None:
             network, constrained = self.network, self.constrained
 
