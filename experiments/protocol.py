@@ -83,6 +83,15 @@ class Protocol:
         sample = target_sample(self.split(spec["pool"]), size, self.config["data_seed"])
         return sample if all_types else keep_only(sample, [spec["target_type"]])
 
+    def dev_data(self, setting: str):
+        """The customer's own dev set (a setting's ``"dev": {"pool": SPLIT, "size": N}``: N pool sentences
+        with only the target type), or None: the update then holds out part of D_T."""
+        spec = self.config["settings"][setting]
+        if "dev" not in spec:
+            return None
+        sample = target_sample(self.split(spec["dev"]["pool"]), spec["dev"]["size"], self.config["data_seed"])
+        return keep_only(sample, [spec["target_type"]])
+
     def test_data(self, setting: str) -> Corpus:
         return self.split(self.config["settings"][setting]["test"])
 
@@ -205,7 +214,7 @@ class Protocol:
         target = self.target_data(setting, size)
         options = dict(self.config.get("variants", {}).get(method, {"method": method}))
         started = time.time()
-        result = api.update(folder, target, [spec["target_type"]], None, seed=seed,
+        result = api.update(folder, target, [spec["target_type"]], None, seed=seed, dev=self.dev_data(setting),
                             forget=spec.get("forget", False), verbose=self.verbose, options=options)
         seconds = time.time() - started
         return {"kind": "update", "setting": setting, "size": size, "method": method, "seed": seed,

@@ -21,7 +21,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = ROOT / "experiments" / "configs" / "protocol.json"
-METHOD_ORDER = ("finetune", "self-training", "paper", "l2-sp", "distill", "ewc", "distill-states", "cpfd", "isolate")
+METHOD_ORDER = ("finetune", "self-training", "paper", "l2-sp", "distill", "ewc", "distill-states", "cpfd", "isolate",
+                "column")
 
 
 def load_records(folder: Path) -> list:

@@ -68,7 +68,8 @@ class TemperatureFit:
 
 @dataclasses.dataclass
 class DevScores:
-    """Labelled sentences' raw emission scores, by batch, computed once: the fit only re-runs the CRF."""
+    """Labelled sentences' raw emission scores, by batch, computed once: the fit only re-runs the CRF
+    (compiled, so that each of the search's steps costs one call per batch)."""
 
     potentials: List[tf.Tensor]  # [B, T, C] each
     lengths: List[tf.Tensor]  # [B]
@@ -79,9 +80,10 @@ def dev_scores(tagger, corpus: Corpus, batch_size: int = 128) -> DevScores:
     network = tagger.network
     items = [item for item in tagger.encode_corpus(corpus) if len(item)]
     scores = DevScores([], [], [])
+    potentials = tf.function(lambda inputs: network(inputs, training=False), reduce_retracing=True)
     for batch in inference_batches(items, batch_size):
-        inputs = batch.inputs()
-        scores.potentials.append(network(inputs, training=False))
+        inputs = {name: tf.convert_to_tensor(value) for name, value in batch.inputs().items()}
+        scores.potentials.append(potentials(inputs))
         scores.lengths.append(network.lengths(inputs))
         scores.gold.append(tf.convert_to_tensor(batch.labels, tf.int32))
     return scores
@@ -122,12 +124,15 @@ def fit_crf_temperature(crf, scores: DevScores, constrained: bool = False) -> Op
     if count == 0:
         return None
 
+    @tf.function(reduce_retracing=True)
+    def batch_nll(potentials, gold, lengths, kept):
+        nll = (crf.log_norm(potentials, lengths, constrained, calibrated=True)
+               - crf.sequence_score(potentials, gold, lengths, constrained, calibrated=True))
+        return tf.reduce_sum(tf.where(kept, nll, tf.zeros_like(nll)))
+
     def mean_nll() -> float:
-        total = 0.0
-        for potentials, gold, lengths, kept in zip(scores.potentials, scores.gold, scores.lengths, keep):
-            nll = (crf.log_norm(potentials, lengths, constrained, calibrated=True)
-                   - crf.sequence_score(potentials, gold, lengths, constrained, calibrated=True))
-            total += float(tf.reduce_sum(tf.where(kept, nll, tf.zeros_like(nll))))
+        total = sum(float(batch_nll(potentials, gold, lengths, kept))
+                    for potentials, gold, lengths, kept in zip(scores.potentials, scores.gold, scores.lengths, keep))
         return total / count
 
     return _search(mean_nll, "likelihood", count, 0, crf)
@@ -157,13 +162,14 @@ def fit_span_temperature(crf, scores: DevScores, labels: Sequence[str], constrai
     if entities == 0:
         return None
 
+    @tf.function(reduce_retracing=True)
+    def batch_log_loss(potentials, lengths, predicted, places, right):
+        _, span = crf.confidences(potentials, predicted, lengths, constrained, calibrated=True)
+        confidence = tf.clip_by_value(tf.gather_nd(span, places), 1e-7, 1 - 1e-7)
+        return -tf.reduce_sum(right * tf.math.log(confidence) + (1 - right) * tf.math.log(1 - confidence))
+
     def log_loss() -> float:
-        total = 0.0
-        for potentials, lengths, predicted, places, right in batches:
-            _, span = crf.confidences(potentials, predicted, lengths, constrained, calibrated=True)
-            confidence = tf.clip_by_value(tf.gather_nd(span, places), 1e-7, 1 - 1e-7)
-            total -= float(tf.reduce_sum(right * tf.math.log(confidence) + (1 - right) * tf.math.log(1 - confidence)))
-        return total / entities
+        return sum(float(batch_log_loss(*batch)) for batch in batches) / entities
 
     return _search(log_loss, "spans", sum(int(n.shape[0]) for n in scores.lengths), entities, crf)
 

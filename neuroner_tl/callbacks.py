@@ -10,7 +10,7 @@ import math
 import signal
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 import keras
 import numpy as np
@@ -18,7 +18,7 @@ import numpy as np
 from .atomic import atomic_write_text, atomic_writer
 from .corpus import Corpus
 from .interrupts import CtrlC
-from .model import assign_weights, load_weights, save_weights, weight_arrays
+from .model import assign_weights, weight_arrays
 from .progress import EpochRecord, Progress
 from .tagger import Tagger
 
@@ -37,6 +37,9 @@ class DevScore:
     # False while the score cannot yet judge the run (an update's target types still score 0):
     # patience does not count such epochs, so a slow start is not mistaken for a plateau
     ready: bool = True
+    # how much the score moves from epoch to epoch by chance: a rise of no more than this does not
+    # reset patience (0: any rise does)
+    noise: float = 0.0
 
 
 def dev_f1(dev: Corpus):
@@ -55,8 +58,10 @@ class DevSelection(keras.callbacks.Callback):
     After each epoch the tagger (whose network is the one training, or receives its weights) is
     scored by ``selection``; the best epoch's weights are kept and restored at the end
     (``keep_best``). Training stops when the score has not improved for ``hp.patience`` epochs and
-    ``hp.patience_steps`` steps, and never while the score says it is not ready. The dev figures go
-    into the epoch's logs, so TensorBoard plots them.
+    ``hp.patience_steps`` steps, and never while the score says it is not ready; a rise counts
+    only when it exceeds the score's noise (``DevScore.noise``) above the last epoch that counted, so
+    a score that creeps up by chance does not keep a run going. The dev figures go into the epoch's
+    logs, so TensorBoard plots them.
     """
 
     def __init__(self, tagger: Tagger, network, selection, hp, batches_per_epoch: int, sentences: int,
@@ -66,6 +71,8 @@ class DevSelection(keras.callbacks.Callback):
         self.batches_per_epoch, self.sentences, self.progress = batches_per_epoch, sentences, progress
         self.history: List[EpochRecord] = []
         self.best_score, self.best_epoch, self.best_weights = -1.0, 0, None
+        # the last epoch whose score rose more than its noise, and that score: patience counts from it
+        self.rise_score, self.rise_epoch = -1.0, 0
         self.stopped_early = False
         self.improved = False  # whether the last epoch was the best so far
         self._started = 0.0
@@ -89,19 +96,29 @@ class DevSelection(keras.callbacks.Callback):
         if improved:
             self.best_score, self.best_epoch = (scored.score if scored else self.best_score), number
             self.best_weights = weight_arrays(self.network)
+        if scored is None or scored.score > self.rise_score + scored.noise:
+            self.rise_score, self.rise_epoch = (scored.score if scored else self.rise_score), number
         self.improved = improved
         self._log(record, improved)
         logs.update(self._scalars(record, scored))
         self.stopped_early = self.patience_spent(number) and (scored is None or scored.ready)
         if self.stopped_early:
             self.model.stop_training = True
-            self.progress.log(f"no dev improvement for {number - self.best_epoch} epochs "
-                              f"({(number - self.best_epoch) * self.batches_per_epoch} steps): stopping")
+            self.progress.log(self._why_stopped(number, scored))
+        elif number == self.hp.max_epochs:
+            self.progress.log(f"stopping: max_epochs ({self.hp.max_epochs}) reached")
 
     def patience_spent(self, epoch: int) -> bool:
-        waited = epoch - self.best_epoch
+        waited = epoch - self.rise_epoch
         return self.selection is not None and waited >= self.hp.patience and \
             waited * self.batches_per_epoch >= self.hp.patience_steps
+
+    def _why_stopped(self, epoch: int, scored: Optional[DevScore]) -> str:
+        waited = epoch - self.rise_epoch
+        noise = f" by more than its noise ({scored.noise:.2f})" if scored is not None and scored.noise > 0 else ""
+        return (f"stopping: the dev score has not risen{noise} above {self.rise_score:.2f} (epoch "
+                f"{self.rise_epoch}) for {waited} epochs ({waited * self.batches_per_epoch} steps); "
+                f"keeping epoch {self.best_epoch} ({self.best_score:.2f})")
 
     def keep_best(self) -> None:
         """The best epoch's weights into the tagger's network (and the one that trained)."""
@@ -112,12 +129,14 @@ class DevSelection(keras.callbacks.Callback):
 
     # what a checkpoint keeps of it
     def state(self) -> dict:
-        return {"best_f1": self.best_score, "best_epoch": self.best_epoch,
-                "history": [r.to_dict() for r in self.history]}
+        return {"best_f1": self.best_score, "best_epoch": self.best_epoch, "rise_score": self.rise_score,
+                "rise_epoch": self.rise_epoch, "history": [r.to_dict() for r in self.history]}
 
     def load_state(self, state: dict, best_weights: Optional[dict]) -> None:
         self.history = [EpochRecord(**record) for record in state["history"]]
         self.best_score, self.best_epoch = state["best_f1"], state["best_epoch"]
+        self.rise_score = state.get("rise_score", self.best_score)
+        self.rise_epoch = state.get("rise_epoch", self.best_epoch)
         self.best_weights = best_weights
         self.stopped_early = bool(self.history) and self.patience_spent(state["epoch"])
 
@@ -153,12 +172,23 @@ class EpochCheckpoint(keras.callbacks.Callback):
     the seeds, and a resumed run must end bit for bit where an uninterrupted one does.
 
     Files carry their epoch in the name; ``state.json``, replaced atomically and written last, names
-    the files that belong to it, so a kill at any moment leaves a consistent checkpoint.
+    the files that belong to it, so a kill at any moment leaves a consistent checkpoint. The weights of
+    ``frozen`` layers (names) do not change while training and are not written: a resumed run rebuilds
+    them as the interrupted one did (an update's frozen source is most of its weights).
     """
 
-    def __init__(self, folder: Optional[Path], network, optimizer, selecting: DevSelection):
+    def __init__(self, folder: Optional[Path], network, optimizer, selecting: DevSelection,
+                 frozen: Sequence[str] = ()):
         super().__init__()
         self.folder, self.network, self.optimizer, self.selecting = folder, network, optimizer, selecting
+        self.frozen = tuple(f"{name}/" for name in frozen)
+
+    def _changing_weights(self) -> dict:
+        return {path: value for path, value in weight_arrays(self.network).items() if not path.startswith(self.frozen)}
+
+    def _write_weights(self, path: Path) -> None:
+        with atomic_writer(path, binary=True) as stream:
+            np.savez(stream, **self._changing_weights())
 
     def on_epoch_end(self, epoch, logs=None):
         number = epoch + 1
@@ -171,9 +201,9 @@ class EpochCheckpoint(keras.callbacks.Callback):
         previous = self._read_state() or {}
         files = {"weights": f"last-{epoch}.npz", "optimizer": f"optimizer-{epoch}.npz",
                  "best": f"best-{epoch}.npz" if improved else previous.get("files", {}).get("best")}
-        save_weights(self.network, folder / files["weights"])
+        self._write_weights(folder / files["weights"])
         if improved:
-            save_weights(self.network, folder / files["best"])
+            self._write_weights(folder / files["best"])
         arrays = {f"v{i}": v.numpy() for i, v in enumerate(self.optimizer.variables)}
         with atomic_writer(folder / files["optimizer"], binary=True) as stream:
             np.savez(stream, **arrays)
@@ -201,7 +231,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
         if state is None:
             return 0
         files = state["files"]
-        load_weights(self.network, self.folder / files["weights"])
+        with np.load(self.folder / files["weights"], allow_pickle=False) as stored:
+            assign_weights(self.network, {**weight_arrays(self.network), **{name: stored[name] for name in stored.files}})
         with np.load(self.folder / files["optimizer"]) as saved:
             for i, variable in enumerate(self.optimizer.variables):
                 variable.assign(saved[f"v{i}"])
@@ -210,7 +241,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
         best_weights = None
         if files.get("best"):
             with np.load(self.folder / files["best"], allow_pickle=False) as stored:
-                best_weights = {name: stored[name] for name in stored.files}
+                best_weights = {**weight_arrays(self.network), **{name: stored[name] for name in stored.files}}
         self.selecting.load_state(state, best_weights)
         progress.log(f"resuming after epoch {state['epoch']} (best dev score {self.selecting.best_score:.2f} "
                      f"at epoch {self.selecting.best_epoch})")

@@ -30,6 +30,7 @@ from .bilstm import BiLSTM
 from .config import Hyperparameters
 from . import tags as tagging
 from .crf import CRF
+from .vocabulary import UNK_ID
 
 WORD_INPUT = "word_ids"
 CHAR_INPUT = "char_ids"
@@ -144,22 +145,99 @@ class LabelAdapter(keras.layers.Layer):
         return config
 
 
+@keras.saving.register_keras_serializable(package="neuroner_tl")
+class TargetColumn(keras.layers.Layer):
+    """Scores for the labels an update learnt with a column of its own (``transfer``'s ``column``
+    method; progressive networks, Rusu et al. 2016): a trainable copy of the source network's word
+    embedding, token BiLSTM and hidden layer over a vocabulary of its own (the source's words and the
+    target's), reading the frozen source's character features and, as lateral inputs, the frozen
+    token BiLSTM's states (into the column's hidden layer) and the frozen hidden layer (into the head).
+
+    Word ids at or above ``num_words`` (words a later update added) are read as UNK.
+    """
+
+    def __init__(self, num_outputs: int, num_words: int, word_dim: int, char_dim: int, state_dim: int,
+                 hidden_dim: int, units: int = 128, dropout: float = 0.5, seed: int = 1,
+                 lstm_backend: str = "auto", **kwargs):
+        super().__init__(**kwargs)
+        self.num_outputs, self.num_words, self.word_dim, self.char_dim = num_outputs, num_words, word_dim, char_dim
+        self.state_dim, self.hidden_dim, self.units = state_dim, hidden_dim, units
+        self.dropout_rate, self.seed, self.lstm_backend = dropout, seed, lstm_backend
+        self.supports_masking = True
+        self.word_embedding = keras.layers.Embedding(num_words, word_dim, name="word_embedding", dtype="float32")
+        self.dropout = keras.layers.Dropout(dropout, seed=seed, name="dropout")
+        self.bilstm = BiLSTM(units, return_sequences=True, backend=lstm_backend, name="token_bilstm")
+        self.hidden = keras.layers.Dense(hidden_dim, activation="tanh", name="hidden", dtype="float32")
+        self.head = keras.layers.Dense(num_outputs, name="head", dtype="float32")
+
+    def build(self, input_shape=None):
+        self.word_embedding.build((None, None))
+        self.dropout.build((None, None, self.char_dim + self.word_dim))
+        self.bilstm.build((None, None, self.char_dim + self.word_dim))
+        self.hidden.build((None, None, 2 * self.units + self.state_dim))
+        self.head.build((None, None, 2 * self.hidden_dim))
+        super().build(input_shape)
+
+    def call(self, words, chars, states, hidden, mask=None, training=None):
+        words = known_ids(words, self.num_words)
+        features = tf.concat([tf.cast(chars, tf.float32), self.word_embedding(words)], axis=-1)
+        own = self.bilstm(self.dropout(features, training=training), mask=mask, training=training)
+        own_hidden = self.hidden(tf.concat([own, tf.cast(states, tf.float32)], axis=-1))
+        return self.head(tf.concat([own_hidden, tf.cast(hidden, tf.float32)], axis=-1))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"num_outputs": self.num_outputs, "num_words": self.num_words, "word_dim": self.word_dim,
+                       "char_dim": self.char_dim, "state_dim": self.state_dim, "hidden_dim": self.hidden_dim,
+                       "units": self.units, "dropout": self.dropout_rate, "seed": self.seed,
+                       "lstm_backend": self.lstm_backend})
+        return config
+
+
+def known_ids(words: tf.Tensor, num_words: int) -> tf.Tensor:
+    """``words`` with every id at or above ``num_words`` (a word an embedding of ``num_words`` rows
+    lacks) read as UNK."""
+    words = tf.convert_to_tensor(words)
+    return tf.where(words < num_words, words, tf.constant(UNK_ID, words.dtype))
+
+
+ADAPTER_KINDS = ("adapter", "column")
+
+
 def check_heads(heads: Optional[dict], num_labels: int) -> Optional[dict]:
     """``heads`` (see ``NeuronerModel``) checked against the label count; None stays None."""
     if heads is None:
         return None
     base = [int(c) for c in heads["base_columns"]]
     width = int(heads["base_width"])
-    adapters = [{"labels": [int(i) for i in a["labels"]], "units": int(a["units"])} for a in heads.get("adapters", [])]
+    adapters = [_checked_adapter(a, num_labels) for a in heads.get("adapters", [])]
     if len(base) != num_labels or any(c < -1 or c >= width for c in base):
         raise ValueError(f"heads: base_columns must give each of the {num_labels} labels a column below {width} or -1")
-    for adapter in adapters:
-        if not adapter["labels"] or any(not 0 <= i < num_labels for i in adapter["labels"]) or adapter["units"] < 1:
-            raise ValueError(f"heads: an adapter must own labels among 0..{num_labels - 1} and have units >= 1")
     uncovered = [i for i in range(num_labels) if base[i] < 0 and not any(i in a["labels"] for a in adapters)]
     if uncovered:
         raise ValueError(f"heads: labels {uncovered} have no score (no base column and no adapter)")
-    return {"base_width": width, "base_columns": base, "adapters": adapters}
+    checked = {"base_width": width, "base_columns": base, "adapters": adapters}
+    if heads.get("base_words") is not None:
+        checked["base_words"] = int(heads["base_words"])
+        if checked["base_words"] < 2:
+            raise ValueError("heads: base_words must be at least 2 (padding and UNK)")
+    return checked
+
+
+def _checked_adapter(adapter: dict, num_labels: int) -> dict:
+    """One entry of ``heads["adapters"]``: ``{"labels", "units"}``, and for a column ``"kind": "column"``
+    and ``"words"`` (the rows of its word embedding)."""
+    checked = {"labels": [int(i) for i in adapter["labels"]], "units": int(adapter["units"])}
+    if not checked["labels"] or any(not 0 <= i < num_labels for i in checked["labels"]) or checked["units"] < 1:
+        raise ValueError(f"heads: an adapter must own labels among 0..{num_labels - 1} and have units >= 1")
+    kind = adapter.get("kind", "adapter")
+    if kind not in ADAPTER_KINDS:
+        raise ValueError(f"heads: an adapter's kind must be one of {', '.join(ADAPTER_KINDS)}, not {kind!r}")
+    if kind == "column":
+        checked.update({"kind": kind, "words": int(adapter["words"])})
+        if checked["words"] < 2:
+            raise ValueError("heads: a column's words must be at least 2 (padding and UNK)")
+    return checked
 
 
 def gather_index(positions: Sequence[int], num_labels: int, width: int) -> np.ndarray:
@@ -206,7 +284,9 @@ class NeuronerModel(keras.Model):
                       "seed": seed, "lstm_backend": lstm_backend, "dtype_policy": dtype_policy, "heads": heads,
                       "crf_rules": crf_rules}
         policy = {"dtype": dtype_policy} if dtype_policy else {}  # e.g. "mixed_bfloat16"
-        self.word_embedding = keras.layers.Embedding(num_words, word_dim, name="word_embedding", **policy)
+        # after a column's update the vocabulary holds words the frozen source never had: it reads them as UNK
+        self.base_words = heads.get("base_words", num_words) if heads else num_words
+        self.word_embedding = keras.layers.Embedding(self.base_words, word_dim, name="word_embedding", **policy)
         self.char_encoder = CharEncoder(num_chars, char_embedding_dim, char_lstm_units, lstm_backend,
                                         name="char_encoder", **policy)
         self.feature_dropout = keras.layers.Dropout(dropout, seed=seed, name="dropout", **policy)
@@ -222,8 +302,13 @@ class NeuronerModel(keras.Model):
         hidden_dim = token_lstm_units if hidden_layer else 2 * token_lstm_units
         self.adapters = []
         for number, spec in enumerate(heads["adapters"] if heads else []):
-            adapter = LabelAdapter(len(spec["labels"]), feature_dim + 2 * token_lstm_units, hidden_dim, spec["units"],
-                                   lstm_backend, name=f"adapter_{number}")
+            if spec.get("kind") == "column":
+                adapter = TargetColumn(len(spec["labels"]), spec["words"], word_dim, 2 * char_lstm_units,
+                                       2 * token_lstm_units, hidden_dim, spec["units"], dropout, seed + 1 + number,
+                                       lstm_backend, name=f"adapter_{number}")
+            else:
+                adapter = LabelAdapter(len(spec["labels"]), feature_dim + 2 * token_lstm_units, hidden_dim,
+                                       spec["units"], lstm_backend, name=f"adapter_{number}")
             setattr(self, f"adapter_{number}", adapter)
             adapter.build()
             self.adapters.append(adapter)
@@ -258,7 +343,8 @@ class NeuronerModel(keras.Model):
         words = tf.convert_to_tensor(inputs[WORD_INPUT])
         mask = words > 0
         chars = self.char_encoder(inputs[CHAR_INPUT], training=training)
-        features = tf.concat([chars, tf.cast(self.word_embedding(words), chars.dtype)], axis=-1)
+        base_words = words if self.base_words == self.sizes["num_words"] else known_ids(words, self.base_words)
+        features = tf.concat([chars, tf.cast(self.word_embedding(base_words), chars.dtype)], axis=-1)
         features = self.feature_dropout(features, training=training)
         states = self.token_bilstm(features, mask=mask, training=training)
         hidden = self.hidden(states) if self.hidden is not None else states
@@ -269,7 +355,11 @@ class NeuronerModel(keras.Model):
         scores = _gathered(emissions, base_index)
         for adapter, index in zip(self.adapters, adapter_indices):
             owned = tf.constant(index < adapter.num_outputs)
-            added = _gathered(adapter(features, states, hidden, mask=mask, training=training), index)
+            if isinstance(adapter, TargetColumn):
+                own = adapter(words, chars, states, hidden, mask=mask, training=training)
+            else:
+                own = adapter(features, states, hidden, mask=mask, training=training)
+            added = _gathered(own, index)
             scores = tf.where(owned, scores + added, scores)
         return scores, states
 

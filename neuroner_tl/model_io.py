@@ -91,7 +91,9 @@ def export_saved_model(tagger: Tagger, path: PathLike) -> Path:
     try:
         write_asset_files(tagger, sources)
         module = ServingModule(tagger, {name: str(sources / name) for name in ASSET_FILES})
-        tf.saved_model.save(module, str(path), signatures=module.signatures())
+        # serving takes no gradients: tracing them would cost seconds of every model folder's export
+        tf.saved_model.save(module, str(path), signatures=module.signatures(),
+                            options=tf.saved_model.SaveOptions(experimental_custom_gradients=False))
     finally:
         shutil.rmtree(sources, ignore_errors=True)
     return path
@@ -327,9 +329,11 @@ def _check_sizes(folder: Path, tagger: Tagger, arrays: Dict[str, np.ndarray], wh
     transitions = arrays.get("crf/transitions")
     if words is None or chars is None or transitions is None:
         raise ModelFolderError(folder, f"{whose} weights lack the embedding or CRF weights of a neuroner_tl network")
-    if words.shape[0] != len(tagger.words):
+    # a column's update adds words only its own embedding has: the widest embedding covers words.txt
+    rows = max(value.shape[0] for name, value in arrays.items() if name.endswith("word_embedding/embeddings"))
+    if rows != len(tagger.words):
         raise ModelFolderError(folder, f"words.txt has {len(tagger.words)} entries with padding and UNK, but "
-                                       f"{whose} word embeddings have {words.shape[0]} rows")
+                                       f"{whose} word embeddings have {rows} rows")
     if chars.shape[0] != len(tagger.chars):
         raise ModelFolderError(folder, f"chars.txt has {len(tagger.chars)} entries with padding and UNK, but "
                                        f"{whose} character embeddings have {chars.shape[0]} rows")

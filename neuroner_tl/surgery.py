@@ -76,7 +76,8 @@ class ModelSurgeon:
 
     def operate(self, new_types: Sequence[str] = (), forget_types: Sequence[str] = (),
                 new_words: Iterable[str] = (), new_chars: Iterable[str] = (), vectors=None,
-                init: str = "paper", isolate: Sequence[str] = (), adapter_units: int = ADAPTER_UNITS) -> Tagger:
+                init: str = "paper", isolate: Sequence[str] = (), adapter_units: int = ADAPTER_UNITS,
+                column: bool = False) -> Tagger:
         """A new ``Tagger``: labels for ``new_types`` added, ``forget_types`` re-drawn, the
         vocabularies grown by ``new_words``/``new_chars`` (see ``_grow_word_rows``; under ``preserve``
         the network predicts what the source did, except for new words given a pretrained vector)."""
@@ -86,6 +87,9 @@ class ModelSurgeon:
         if unknown:
             raise UpdateError(f"cannot forget {', '.join(unknown)}: the model has no such type "
                               f"(it knows {', '.join(self.source.entity_types)})")
+        if isolate and column:
+            return self._isolate(list(isolate), new_types, forget_types, self.source.hp.token_lstm_units,
+                                 column_words=new_words, vectors=vectors)
         if isolate:
             return self._isolate(list(isolate), new_types, forget_types, adapter_units)
         source = self.source
@@ -113,8 +117,12 @@ class ModelSurgeon:
         _assign(target, new)
         return target
 
-    def _isolate(self, types: List[str], new_types, forget_types, units: int) -> Tagger:
-        """The source network unchanged, plus an adapter that scores the labels of ``types``."""
+    def _isolate(self, types: List[str], new_types, forget_types, units: int, column_words: Optional[Iterable[str]] = None,
+                 vectors=None) -> Tagger:
+        """The source network unchanged, plus an adapter that scores the labels of ``types``: a
+        ``model.LabelAdapter``, or with ``column_words`` (the words the column adds; may be empty) a
+        ``model.TargetColumn`` started as a copy of the source's word rows, token BiLSTM and hidden
+        layer, its lateral inputs at zero."""
         source = self.source
         labels = self.labels_with(new_types)
         owned = [i for i, label in enumerate(labels) if tagging.split_tag(label)[1] in set(types)]
@@ -122,21 +130,29 @@ class ModelSurgeon:
         heads = _heads_widened(source.heads, len(source.labels), len(labels), grow_base=False)
         heads["base_columns"] = [-1 if i in forgotten else c for i, c in enumerate(heads["base_columns"])]
         number = len(heads["adapters"])
-        heads["adapters"].append({"labels": owned, "units": int(units)})
-        target = Tagger(source.hp, _grown(source.words, ()), _grown(source.chars, ()), labels, word_dim=source.word_dim,
+        words = _grown(source.words, column_words or ())
+        spec = {"labels": owned, "units": int(units)}
+        if column_words is not None:
+            spec.update({"kind": "column", "words": len(words)})
+            heads.setdefault("base_words", source.network.base_words)
+        heads["adapters"].append(spec)
+        target = Tagger(source.hp, words, _grown(source.chars, ()), labels, word_dim=source.word_dim,
                         history=source.history, provenance=_copy_provenance(source.provenance), heads=heads)
         old = weight_arrays(source.network)
-        new = weight_arrays(target.network)  # the adapter's BiLSTM keeps its fresh initialization
+        new = weight_arrays(target.network)  # an adapter's BiLSTM keeps its fresh initialization
         new.update({name: value.copy() for name, value in old.items()})
+        prefix = f"adapter_{number}"
+        head_kernel = np.zeros_like(new[f"{prefix}/head/kernel"])
+        head_bias = np.zeros_like(new[f"{prefix}/head/bias"])
+        if column_words is not None:
+            new.update(self._column_copy(old, new, prefix, words, vectors))
         kernel, bias = old[EMISSION_KERNEL], old[EMISSION_BIAS]
-        head_kernel = np.zeros_like(new[f"adapter_{number}/head/kernel"])
-        head_bias = np.zeros_like(new[f"adapter_{number}/head/bias"])
         scored_by_adapter = [k for k, label in enumerate(owned) if heads["base_columns"][label] < 0]
-        if scored_by_adapter:  # the paper's new emission rows, over the hidden layer; residuals start at 0
+        if scored_by_adapter:  # the paper's new emission rows, over the (column's) hidden layer; residuals start at 0
             head_kernel[: kernel.shape[0], scored_by_adapter] = like(kernel, (kernel.shape[0], len(scored_by_adapter)),
                                                                      self.rng)
             head_bias[scored_by_adapter] = like(bias, len(scored_by_adapter), self.rng)
-        new[f"adapter_{number}/head/kernel"], new[f"adapter_{number}/head/bias"] = head_kernel, head_bias
+        new[f"{prefix}/head/kernel"], new[f"{prefix}/head/bias"] = head_kernel, head_bias
         new[TRANSITIONS] = self._widen_transitions(old[TRANSITIONS], len(labels), "paper")
         if forgotten:
             matrix, used = new[TRANSITIONS], used_transitions(old[TRANSITIONS])
@@ -145,6 +161,24 @@ class ModelSurgeon:
             matrix[:, ids] = like(used, (matrix.shape[0], len(ids)), self.rng)
         _assign(target, new)
         return target
+
+    def _column_copy(self, old: Dict[str, np.ndarray], new: Dict[str, np.ndarray], prefix: str,
+                     words: Vocabulary, vectors) -> Dict[str, np.ndarray]:
+        """A column's starting weights: the source's word rows (a new word: the row the source read
+        it by, its lowercase form's or UNK's, or its pretrained vector), its token BiLSTM, and its
+        hidden layer with the lateral rows (from the frozen states) at zero. A source without a
+        hidden layer leaves the column's at its fresh initialization."""
+        base_rows = old[WORDS]
+        grown = self._grow_word_rows(base_rows, words, vectors, "preserve")
+        weights = {f"{prefix}/word_embedding/embeddings": grown}
+        for name, value in old.items():
+            if name.startswith("token_bilstm/"):
+                weights[f"{prefix}/{name}"] = value.copy()
+        if "hidden/kernel" in old:
+            kernel = np.zeros_like(new[f"{prefix}/hidden/kernel"])
+            kernel[: old["hidden/kernel"].shape[0]] = old["hidden/kernel"]
+            weights[f"{prefix}/hidden/kernel"], weights[f"{prefix}/hidden/bias"] = kernel, old["hidden/bias"].copy()
+        return weights
 
     # the pieces --------------------------------------------------------------------------------
     def _grow_rows(self, matrix: np.ndarray, size: int) -> np.ndarray:
@@ -169,7 +203,7 @@ class ModelSurgeon:
         for offset, word in enumerate(vocabulary.entries[old_size:]):
             seen_as = self.source.encoder.word_id(word)
             vector = find_vector(vectors, word) if vectors is not None else None
-            if seen_as != UNK_ID:
+            if seen_as != UNK_ID and seen_as < old_size:  # (a word an earlier column added has no row here)
                 rows[offset] = matrix[seen_as]
             elif vector is not None:
                 rows[offset] = vector

@@ -18,22 +18,37 @@ def is_mark(character: str) -> bool:
     return unicodedata.category(character).startswith("M") or character in JOINERS
 
 
-def _code_point_ranges(predicate):
-    """``[(first, last), ...]``: the code points (no surrogates) where ``predicate(chr(c))`` holds."""
-    ranges, start = [], None
-    for code in range(0x110001):
-        inside = code < 0x110000 and not 0xD800 <= code <= 0xDFFF and predicate(chr(code))
-        if inside and start is None:
-            start = code
-        elif not inside and start is not None:
-            ranges.append((start, code - 1))
-            start = None
+@functools.lru_cache(maxsize=1)
+def _class_ranges() -> dict:
+    """``[(first, last), ...]`` of the code points (no surrogates) of each character class the
+    patterns spell out: ``word`` (``isalnum()`` or ``_``), ``digit`` (``isdecimal()``), ``space``
+    (``isspace()``), ``upper`` (``isupper()``) and ``mark`` (:func:`is_mark`). Computed with NumPy over
+    one boolean per code point (a Python test per code point and class took seconds)."""
+    import numpy as np
+
+    codes = np.arange(0x110000)
+    codes = codes[(codes < 0xD800) | (codes > 0xDFFF)]
+    characters = list(map(chr, codes.tolist()))
+
+    def where(method) -> np.ndarray:
+        return np.fromiter(map(method, characters), bool, len(characters))
+
+    marks = np.fromiter((category[0] == "M" for category in map(unicodedata.category, characters)), bool,
+                        len(characters))
+    inside = {"word": where(str.isalnum) | (codes == ord("_")), "digit": where(str.isdecimal),
+              "space": where(str.isspace), "upper": where(str.isupper),
+              "mark": marks | np.isin(codes, [ord(c) for c in JOINERS])}
+    follows = np.diff(codes) == 1  # False across the surrogate gap, where a run must end
+    ranges = {}
+    for name, held in inside.items():
+        starts = np.flatnonzero(held & ~np.concatenate([[False], held[:-1] & follows]))
+        ends = np.flatnonzero(held & ~np.concatenate([held[1:] & follows, [False]]))
+        ranges[name] = list(zip(codes[starts].tolist(), codes[ends].tolist()))
     return ranges
 
 
-@functools.lru_cache(maxsize=1)
 def _mark_ranges():
-    return _code_point_ranges(is_mark)
+    return _class_ranges()["mark"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -95,19 +110,19 @@ RESERVED = "[\\x{e000}-\\x{e004}]"
 LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"  # what str.splitlines() splits on
 
 
-def _ranges(predicate) -> str:
-    """An RE2 class body for the code points (no surrogates) where ``predicate(chr(c))`` holds."""
+def _ranges(name: str) -> str:
+    """An RE2 class body for the code points of ``CLASSES[name]``."""
     return "".join(f"\\x{{{a:x}}}" if a == b else f"\\x{{{a:x}}}-\\x{{{b:x}}}"
-                   for a, b in _code_point_ranges(predicate))
+                   for a, b in _class_ranges()[name])
 
 
 @functools.lru_cache(maxsize=1)
 def re2_patterns() -> dict:
     """The RE2 patterns that tokenize and split text exactly as :func:`split_sentences` does."""
-    word = _ranges(lambda c: c.isalnum() or c == "_")
-    digit = _ranges(str.isdecimal)
-    space = _ranges(str.isspace)
-    mark = _ranges(is_mark)
+    word = _ranges("word")
+    digit = _ranges("digit")
+    space = _ranges("space")
+    mark = _ranges("mark")
     w, d, m, elided = f"[{word}]", f"[{digit}]", f"[{mark}]", "".join(ELISION_MARKS.values())
     token = "|".join([
         f"[{word}{mark}.+\\-]+@[{word}{mark}\\-]+(?:\\.[{word}{mark}\\-]+)+",  # e-mail addresses
@@ -117,5 +132,5 @@ def re2_patterns() -> dict:
         f"{w}[{word}{mark}]*(?:[\\-]{w}[{word}{mark}]*)*",  # words, hyphenated words, with their marks
         f"[^{word}{space}]{m}*",  # any other symbol on its own (with its marks)
     ])
-    return {"token": token, "word": w, "word_or_mark": f"[{word}{mark}]", "upper": f"[{_ranges(str.isupper)}]",
+    return {"token": token, "word": w, "word_or_mark": f"[{word}{mark}]", "upper": f"[{_ranges('upper')}]",
             "sentence_end": "[.!?…]", "line_break": "[" + "".join(f"\\x{{{ord(c):x}}}" for c in LINE_BREAKS) + "]"}

@@ -161,7 +161,7 @@ class Trainer:
         batches_per_epoch = math.ceil(len(train_items) / self.hp.batch_size)
         selecting = DevSelection(self.tagger, network, selection, self.hp, batches_per_epoch, len(train_items),
                                  self.progress)
-        checkpoint = EpochCheckpoint(self.checkpoint_dir, network, optimizer, selecting)
+        checkpoint = EpochCheckpoint(self.checkpoint_dir, network, optimizer, selecting, self.frozen)
         initial_epoch = checkpoint.restore(self.progress) if resume else 0
         with CtrlC() as ctrl_c:
             callbacks: List[keras.callbacks.Callback] = [selecting, checkpoint,

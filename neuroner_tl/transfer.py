@@ -51,6 +51,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import time
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence
@@ -63,7 +64,7 @@ from .batching import Encoded, encode
 from .calibration import calibrate_on_dev
 from .callbacks import DevScore
 from .config import (  # noqa: F401 (the update's settings, re-exported where they were defined before)
-    Hyperparameters, METHODS, DEFAULT_METHOD, NEW_TYPE_METHOD, KNOWN_TYPE_METHOD, PSEUDO_LABEL_METHODS, DISTILLING_METHODS, EWC_DEFAULT, STATES_DEFAULT, ISOLATE_FROZEN, PAPER_LEARNING_RATE, DEFAULT_LEARNING_RATE, L2SP_DEFAULT, FROZEN_WITH_EMBEDDINGS, SETTING_RANGES, UpdateSettings, UPDATE_BUDGET, UPDATE_HYPERPARAMETERS, split_update_options, make_settings)
+    Hyperparameters, METHODS, DEFAULT_METHOD, NEW_TYPE_METHOD, KNOWN_TYPE_METHOD, PSEUDO_LABEL_METHODS, DISTILLING_METHODS, EWC_DEFAULT, STATES_DEFAULT, ISOLATE_FROZEN, PAPER_LEARNING_RATE, DEFAULT_LEARNING_RATE, L2SP_DEFAULT, FROZEN_WITH_EMBEDDINGS, SETTING_RANGES, UpdateSettings, UPDATE_BUDGET, UPDATE_PATIENCE_STEPS, UPDATE_HYPERPARAMETERS, split_update_options, make_settings)
 from .corpora import check_target_has_types, check_types, describe_corpus, hold_out_dev, span_counts
 from .corpus import Corpus
 from .formats import load_corpus, path_of, require_labels
@@ -116,7 +117,7 @@ def with_update_targets(items: Sequence[Encoded], settings: UpdateSettings, labe
             allowed[~on_gold] = not_gold
             soft = teacher_targets(teacher_marginals[index], len(labels), outside, gold_ids)
             soft[on_gold] = 0.0
-        elif settings.method == "isolate":  # target spans here, no target type elsewhere
+        elif settings.isolates:  # target spans here, no target type elsewhere
             allowed[~on_gold] = not_gold
         elif settings.method == "cpfd":  # the pseudo-labels dropped as unsure are left open
             allowed[unsure_labels] = not_gold
@@ -199,14 +200,47 @@ def update_selection(annotated_dev: Corpus, gold_types, retention_weight: float,
     found) would otherwise be kept over a model that finds them steadily. ``earlier``: the epoch
     scores of a run being resumed."""
     recent: List[float] = list(earlier)
+    evaluate = dev_evaluator(annotated_dev)
 
     def select(tagger: Tagger) -> DevScore:
-        scored = update_scores(tagger.evaluate(annotated_dev)[0], gold_types, retention_weight)
+        scored = update_scores(evaluate(tagger), gold_types, retention_weight)
         recent.append(scored.score)
         smoothed = float(np.mean(recent[-window:]))
-        return dataclasses.replace(scored, score=smoothed, details={**scored.details, "epoch_score": scored.score})
+        return dataclasses.replace(scored, score=smoothed, noise=smoothed_noise(recent, window),
+                                   details={**scored.details, "epoch_score": scored.score})
 
     return select
+
+
+NOISE_EPOCHS = 10  # the recent epochs whose spread says how much the score moves by chance
+
+
+def smoothed_noise(scores: Sequence[float], window: int, recent: int = NOISE_EPOCHS) -> float:
+    """The chance movement of a mean of ``window`` epoch scores: the epoch-to-epoch spread of the
+    last ``recent`` scores (the standard deviation of their successive differences over sqrt 2, which
+    a steady trend barely inflates) over sqrt ``window``. 0 with fewer than 4 scores."""
+    last = np.asarray(scores[-recent:], np.float64)
+    if len(last) < 4:
+        return 0.0
+    return float(np.std(np.diff(last)) / math.sqrt(2) / math.sqrt(window))
+
+
+def dev_evaluator(dev: Corpus):
+    """``tagger -> Report`` on ``dev``, which is encoded once for a tagger (not again every epoch)."""
+    from .evaluation import evaluate, gold_tags
+
+    gold = gold_tags(dev)
+    sentences = [s.tokens for s in dev.sentences]
+    encoded: Dict[int, List[Encoded]] = {}
+
+    def report(tagger: Tagger) -> Report:
+        if id(tagger) not in encoded:
+            encoded.clear()
+            encoded[id(tagger)] = encode(sentences, tagger.encoder)
+        predictions = tagger.predict_encoded(encoded[id(tagger)])
+        return evaluate(gold, [tagging.convert(p.tags, "IOB2") for p in predictions])
+
+    return report
 
 
 # the pipeline -------------------------------------------------------------------------------------
@@ -272,6 +306,8 @@ def update(model, target, entity_types: Sequence[str], output, *, options: Optio
         seed_everything(hp.seed)
         splits = _target_splits(source, target, entity_types, dev, scheme, annotated, forget, settings, hp, say)
         settings = settings.for_task(splits.new_types, splits.known)
+        if settings.method != "isolate":  # isolate's frozen source reads no vectors
+            embeddings = vectors_for_update(source, embeddings, say)
         annotated_train = annotate(source, splits.train, splits.gold_types)
         annotated_dev = annotate(source, splits.dev, splits.gold_types)
         uses_pseudo_labels = settings.uses_pseudo_labels
@@ -305,7 +341,7 @@ def update(model, target, entity_types: Sequence[str], output, *, options: Optio
         if settings.method == "ewc":
             importance = widened_importance(fisher_information(source, annotated_train.corpus), tagger)
         frozen, masks = settings.frozen_layers(), None
-        if settings.method == "isolate":
+        if settings.isolates:
             frozen, masks = isolated_training(tagger, splits.entity_types)
         trainer = Trainer(tagger, learning_rate=settings.training_rate, progress=progress, checkpoint_dir=staging,
                           log_dir=staging / "logs" if staging else None, objective=settings.objective(),
@@ -313,7 +349,7 @@ def update(model, target, entity_types: Sequence[str], output, *, options: Optio
         source_history = list(source.history)
         selection = update_selection(annotated_dev.corpus, splits.gold_types, settings.retention_weight,
                                      earlier=_epoch_scores(run.saved_state) if run.resuming else ())
-        if settings.method == "isolate" and _too_few_to_select(splits, say):
+        if settings.isolates and _too_few_to_select(splits, say):
             selection = None
             trainer.hp = dataclasses.replace(trainer.hp, max_epochs=fixed_budget_epochs(len(items), trainer.hp))
         trainer.fit(items, selection=selection, resume=run.resuming)
@@ -446,7 +482,8 @@ def update_hyperparameters(source: Tagger, changes: Mapping[str, object]) -> Hyp
     """The source's hyperparameters with the update's training budget and the changes asked for."""
     # How long to train is the update's own business: the source's budget was set for its own data
     # (a protocol's M_S stopped at 30 epochs with patience 5 gave an update on 180 sentences 180 steps).
-    budget = {name: getattr(Hyperparameters, name) for name in UPDATE_BUDGET}
+    budget = {**{name: getattr(Hyperparameters, name) for name in UPDATE_BUDGET},
+              "patience_steps": UPDATE_PATIENCE_STEPS}
     return Hyperparameters.from_dict({**source.hp.to_dict(), **budget, **changes})
 
 
@@ -505,19 +542,48 @@ def _operate(source: Tagger, splits: TargetSplits, forget: bool, settings: Updat
         say(f"embeddings {embeddings}: {found}/{len(new_words)} new words have a pretrained vector")
     new_chars = sorted({c for s in splits.train.sentences for t in s.tokens for c in normalize(t)}
                        - set(source.chars.entries))
-    isolate = splits.entity_types if settings.method == "isolate" else ()
-    if isolate:  # the frozen encoders must see every input as the source saw it
-        new_words, new_chars = [], []
-        if vectors is not None:
-            say("isolate: the vectors are not used (the source's word embeddings stay frozen)")
+    isolate = splits.entity_types if settings.isolates else ()
+    if isolate:  # the frozen encoders must see every input as the source saw it; a column has words of its own
+        new_chars = []
+        if settings.method == "column":
+            new_words = new_words + _dev_words_with_vectors(splits.dev, vectors, set(new_words), source, normalize)
+        else:
+            new_words = []
+            if vectors is not None:
+                say("isolate: the vectors are not used (the source's word embeddings stay frozen)")
     tagger = ModelSurgeon(source, hp.seed).operate(
         new_types=splits.new_types, forget_types=splits.known if forget else (), new_words=new_words,
         new_chars=new_chars, vectors=vectors, init=settings.init, isolate=isolate,
-        adapter_units=settings.adapter_units)
+        adapter_units=settings.adapter_units, column=settings.method == "column")
     say(f"surgery: {len(source.labels)} -> {len(tagger.labels)} labels, vocabulary {len(source.words)} -> "
         f"{len(tagger.words)} words, {len(source.chars)} -> {len(tagger.chars)} characters")
     tagger.hp = hp
     return tagger
+
+
+def vectors_for_update(source: Tagger, embeddings, say):
+    """The vectors an update gives its new words: ``embeddings`` when given, else those the source
+    model was trained with (its provenance names the file) when the file is still there."""
+    recorded = (source.provenance or {}).get("embeddings")
+    if embeddings is not None or not recorded:
+        return embeddings
+    if Path(recorded).is_file():
+        say(f"vectors: {recorded}, which the source model was trained with (--embeddings FILE gives others)")
+        return recorded
+    say(f"the source model was trained with the vectors {recorded}, which are not there: new words start "
+        f"without pretrained vectors (--embeddings FILE gives them)")
+    return None
+
+
+def _dev_words_with_vectors(dev: Corpus, vectors, taken, source: Tagger, normalize) -> List[str]:
+    """The dev split's words the source lacks that have a pretrained vector (a column's rows for
+    them start from it; a dev word without one stays UNK, as a row no sentence trains would be noise)."""
+    from .embeddings import find_vector
+
+    if vectors is None:
+        return []
+    words = {normalize(t) for s in dev.sentences for t in s.tokens}
+    return sorted(w for w in words if w not in taken and w not in source.words and find_vector(vectors, w) is not None)
 
 
 def _update_record(splits: TargetSplits, target, forget: bool, settings: UpdateSettings, hp: Hyperparameters,
@@ -575,7 +641,10 @@ def _announce_types(say, source: Tagger, hp, known, new_types, forget: bool) -> 
 
 
 def _describe_method(settings: UpdateSettings) -> str:
-    return {"isolate": f"the source network frozen; the target labels learnt by an adapter of their own "
+    return {"column": "the source network frozen; the target labels learnt by a column of their own (a trainable "
+                      "copy of the source's word rows, token BiLSTM and hidden layer, with the target's own words, "
+                      "lateral inputs from the frozen source) and their transitions, by the partial likelihood",
+            "isolate": f"the source network frozen; the target labels learnt by an adapter of their own "
                        f"({settings.adapter_units} units) and their transitions, by the partial likelihood",
             "ewc": f"distill plus EWC (Fisher of the source on the target sentences, weight {settings.ewc_weight})",
             "distill-states": f"distill plus the token BiLSTM states distilled (weight {settings.states_weight})",

@@ -111,6 +111,57 @@ def test_a_second_isolated_update_freezes_the_first_adapter(source):
     np.testing.assert_array_equal(emissions(third, inputs)[..., : len(second.labels)], emissions(second, inputs))
 
 
+def source_inputs(source, updated, inputs):
+    """``inputs`` of the updated model as the source reads them: a word the update added is UNK."""
+    words = inputs[WORD_INPUT]
+    return {**inputs, WORD_INPUT: np.where(words < len(source.words), words, 1).astype(np.int32)}
+
+
+def test_a_column_learns_new_words_and_leaves_every_old_score_bit_for_bit(source, tmp_path):
+    src = api.as_tagger(source)
+    target = only(generate_corpus("B", 120, seed=67), {"Address"})
+    result = api.update(source, target, ["Address"], tmp_path / "column", method="column", max_epochs=4,
+                        patience_steps=10, verbose=False)
+    updated = api.as_tagger(tmp_path / "column")
+    spec = updated.heads["adapters"][0]
+    assert spec["kind"] == "column" and spec["units"] == src.hp.token_lstm_units
+    assert len(updated.words) > len(src.words) == updated.heads["base_words"] == spec["words"] - (
+        len(updated.words) - len(src.words)), "the column's vocabulary holds the target's new words"
+    assert updated.network.word_embedding.embeddings.shape[0] == len(src.words), "the source keeps its rows"
+    old_labels_untouched(src, result.tagger, ["Address"])
+    old_labels_untouched(src, updated, ["Address"], seed=1)
+    # a word only the column knows reaches the frozen source as UNK: old scores as the source gives them
+    rng = np.random.default_rng(5)
+    keep = [i for i, label in enumerate(src.labels) if "Address" not in label]
+    inputs = random_batch(updated, rng)
+    assert (inputs[WORD_INPUT] >= len(src.words)).any()
+    np.testing.assert_array_equal(emissions(updated, inputs)[..., keep],
+                                  emissions(src, source_inputs(src, updated, inputs))[..., keep])
+    # the column trained: its word rows, BiLSTM and head moved from the source's copy
+    column = updated.network.get_layer("adapter_0")
+    assert not np.array_equal(column.bilstm.forward_lstm.cell.kernel.numpy(),
+                              src.network.token_bilstm.forward_lstm.cell.kernel.numpy())
+    new_row = updated.words.index[updated.words.entries[-1]]
+    assert not np.array_equal(column.word_embedding.embeddings.numpy()[new_row],
+                              src.network.word_embedding.embeddings.numpy()[1]), "a new word's row started as UNK's"
+    frozen, _ = isolated_training(updated, ["Address"])
+    assert "adapter_0" not in frozen and {"word_embedding", "char_encoder", "token_bilstm"} <= set(frozen)
+
+
+def test_a_second_column_freezes_the_first_and_reads_its_words_as_unk(source):
+    src = api.as_tagger(source)
+    first = api.update(src, only(generate_corpus("B", 120, seed=67), {"Address"}), ["Address"], None,
+                       method="column", max_epochs=2, patience_steps=5, verbose=False).tagger
+    second = api.update(first, only(generate_corpus("A", 120, seed=66), {"Phone"}), ["Phone"], None,
+                        method="column", max_epochs=2, patience_steps=5, verbose=False).tagger
+    kinds = [a.get("kind") for a in second.heads["adapters"]]
+    assert kinds == ["column", "column"] and second.heads["base_words"] == len(src.words)
+    assert second.heads["adapters"][0]["words"] == len(first.words) <= second.heads["adapters"][1]["words"]
+    frozen, _ = isolated_training(second, ["Phone"])
+    assert "adapter_0" in frozen and "adapter_1" not in frozen
+    old_labels_untouched(first, second, ["Phone"])
+
+
 def test_isolate_trains_only_the_transitions_of_its_labels():
     labels = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG"]
 
