@@ -242,7 +242,7 @@ SETTING_RANGES = {"method": METHODS, "init": ("paper", "preserve"), "learning_ra
                   "dev_fraction": (0.0, 0.5, False, True), "distill_weight": (0.0, None, True, False),
                   "l2sp_weight": (0.0, None, True, False), "min_confidence": (0.0, 1.0, True, True),
                   "retention_weight": (0.0, 1.0, True, True), "adapter_units": (1, 1024, True, True),
-                  "adapter_learning_rate": (0.0, None, False, False),
+                  "adapter_learning_rate": (0.0, None, False, False), "precedence": ("dev", "off"),
                   "ewc_weight": (0.0, None, True, False), "states_weight": (0.0, None, True, False)}
 
 
@@ -266,7 +266,10 @@ class UpdateSettings:
     retention_weight: float = setting(0.5, "Early stopping: (1 - w) target F1 + w retention F1.")
     adapter_units: int = setting(32, "isolate: units per direction of the adapter's BiLSTM.")
     # isolate trains only new weights, from their initialization: at the paper's rate, not learning_rate's
-    adapter_learning_rate: float = setting(PAPER_LEARNING_RATE, "isolate: the learning rate of the new weights.")
+    adapter_learning_rate: float = setting(PAPER_LEARNING_RATE, "isolate, column: the learning rate of the new "
+                                                                "weights.")
+    precedence: str = setting("dev", "isolate, column: the threshold above which the source's confidence in an old "
+                                     "type keeps the token from the new type, chosen on dev (dev) or none (off).")
     ewc_weight: float = setting(EWC_DEFAULT, "ewc: weight of the Fisher-weighted distance to the source weights.")
     states_weight: float = setting(STATES_DEFAULT, "distill-states: weight of the token-state distance.")
 

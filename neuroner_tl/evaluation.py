@@ -127,11 +127,15 @@ def gold_tags(corpus: Corpus) -> List[List[str]]:
     return [tagging.convert(s.labels, "IOB2") for s in corpus.sentences]
 
 
-def evaluate_tagger(tagger: "Tagger", corpus: Corpus, batch_size: int = 128, min_confidence=None):
+def evaluate_tagger(tagger: "Tagger", corpus: Corpus, batch_size: int = 128, min_confidence=None, encoded=None):
     """(conlleval report, predicted IOB2 tags) on a labelled corpus; both sides are scored in IOB2,
     as NeuroNER does, since conlleval has no rule for BIOES. Entities below ``min_confidence``
-    are dropped first, as ``predict`` drops them."""
-    predictions = tagger.predict_with_confidence(corpus.sentences, batch_size, confidence=False,
-                                                 min_confidence=min_confidence)
+    are dropped first, as ``predict`` drops them. ``encoded``: the corpus's encoding by the tagger,
+    when it was made before (an update scores its dev set every epoch)."""
+    if encoded is not None and min_confidence is None:
+        predictions = tagger.predict_encoded(encoded, batch_size)
+    else:
+        predictions = tagger.predict_with_confidence(corpus.sentences, batch_size, confidence=False,
+                                                     min_confidence=min_confidence)
     predicted = [tagging.convert(p.tags, "IOB2") for p in predictions]
     return evaluate(gold_tags(corpus), predicted), predicted

@@ -29,7 +29,7 @@ from .atomic import atomic_writer
 from .bilstm import BiLSTM
 from .config import Hyperparameters
 from . import tags as tagging
-from .crf import CRF
+from .crf import CRF, NEG_INF
 from .vocabulary import UNK_ID
 
 WORD_INPUT = "word_ids"
@@ -230,6 +230,10 @@ def _checked_adapter(adapter: dict, num_labels: int) -> dict:
     checked = {"labels": [int(i) for i in adapter["labels"]], "units": int(adapter["units"])}
     if not checked["labels"] or any(not 0 <= i < num_labels for i in checked["labels"]) or checked["units"] < 1:
         raise ValueError(f"heads: an adapter must own labels among 0..{num_labels - 1} and have units >= 1")
+    if adapter.get("precedence") is not None:
+        checked["precedence"] = float(adapter["precedence"])
+        if not 0.0 <= checked["precedence"] <= 1.0:
+            raise ValueError("heads: an adapter's precedence must be a probability in [0, 1]")
     kind = adapter.get("kind", "adapter")
     if kind not in ADAPTER_KINDS:
         raise ValueError(f"heads: an adapter's kind must be one of {', '.join(ADAPTER_KINDS)}, not {kind!r}")
@@ -312,6 +316,7 @@ class NeuronerModel(keras.Model):
             setattr(self, f"adapter_{number}", adapter)
             adapter.build()
             self.adapters.append(adapter)
+        self._precedence = _precedence_masks(heads, crf_rules)
         self._gather = None if heads is None else (
             np.array([c if c >= 0 else heads["base_width"] for c in heads["base_columns"]], np.int32),
             [gather_index(spec["labels"], num_labels, len(spec["labels"])) for spec in heads["adapters"]])
@@ -363,6 +368,26 @@ class NeuronerModel(keras.Model):
             scores = tf.where(owned, scores + added, scores)
         return scores, states
 
+    def with_precedence(self, potentials, lengths, constrained: bool = True):
+        """``potentials`` with the labels an update added ruled out at every token where, by the
+        labels the network had before that update (whose scores and transitions it kept bit for bit),
+        the token is inside an entity with probability at least the update's ``precedence``: what the
+        source model is sure of, the update's new type cannot take. Unchanged without precedence."""
+        for threshold, earlier, own in self._precedence:
+            probability = self.earlier_entity_probability(potentials, lengths, constrained, earlier)
+            blocked = tf.logical_and((probability >= threshold)[..., None], tf.constant(own))
+            potentials = tf.where(blocked, tf.cast(NEG_INF, potentials.dtype), potentials)
+        return potentials
+
+    def earlier_entity_probability(self, potentials, lengths, constrained, earlier) -> tf.Tensor:
+        """``[B, T]``: the probability, under the CRF of the labels in ``earlier`` alone (the others'
+        scores set to ``NEG_INF``), that each token is inside an entity."""
+        earlier = tf.constant(earlier)
+        hidden = tf.where(earlier, potentials, tf.cast(NEG_INF, potentials.dtype))
+        marginals = tf.exp(self.crf.log_marginals(hidden, lengths, constrained))
+        entity = tf.cast(tf.logical_and(earlier, tf.constant(self.crf.is_entity)), marginals.dtype)
+        return tf.reduce_sum(marginals * entity, axis=-1)
+
     @staticmethod
     def lengths(inputs) -> tf.Tensor:
         return tf.reduce_sum(tf.cast(tf.convert_to_tensor(inputs[WORD_INPUT]) > 0, tf.int32), axis=1)
@@ -373,8 +398,8 @@ class NeuronerModel(keras.Model):
         """The Viterbi path (raw scores), within the moves the CRF's constraint allows unless
         ``constrained`` is False; with ``with_probabilities``, its log-probability and the
         confidences, from the CRF divided by its temperature unless ``calibrated`` is False."""
-        potentials = self(inputs, training=False)
         lengths = self.lengths(inputs)
+        potentials = self.with_precedence(self(inputs, training=False), lengths, constrained)
         tag_ids, scores = self.crf.decode(potentials, lengths, constrained)
         result = {"tag_ids": tag_ids, "scores": scores}
         if with_probabilities:
@@ -389,8 +414,9 @@ class NeuronerModel(keras.Model):
     def marginals(self, inputs, constrained: bool = True) -> tf.Tensor:
         """P(label | sentence) of every token ``[B, T, C]``, by forward–backward (within the CRF's
         constraint unless ``constrained`` is False)."""
-        potentials = self(inputs, training=False)
-        return tf.exp(self.crf.log_marginals(potentials, self.lengths(inputs), constrained))
+        lengths = self.lengths(inputs)
+        potentials = self.with_precedence(self(inputs, training=False), lengths, constrained)
+        return tf.exp(self.crf.log_marginals(potentials, lengths, constrained))
 
     def predict_step(self, data):
         """Keras's ``predict``: the constrained Viterbi paths, ``{"tag_ids", "scores"}``."""
@@ -418,6 +444,30 @@ class NeuronerModel(keras.Model):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+def precedence_masks(heads: Optional[dict], num_labels: int, number: int):
+    """(labels the network had before adapter ``number`` — every label but those only it and later
+    adapters score —, the labels only adapter ``number`` scores), as ``[C]`` booleans."""
+    adapters = heads["adapters"]
+    only_adapter = [c < 0 for c in heads["base_columns"]]
+    later = np.zeros(num_labels, bool)
+    for spec in adapters[number:]:
+        later[[i for i in spec["labels"] if only_adapter[i]]] = True
+    own = np.zeros(num_labels, bool)
+    own[[i for i in adapters[number]["labels"] if only_adapter[i]]] = True
+    return ~later, own
+
+
+def _precedence_masks(heads: Optional[dict], crf_rules: Optional[dict]) -> list:
+    """(threshold, labels before, labels of the adapter) of each adapter with a precedence."""
+    if heads is None:
+        return []
+    found = [(spec["precedence"], *precedence_masks(heads, len(heads["base_columns"]), number))
+             for number, spec in enumerate(heads["adapters"]) if spec.get("precedence") is not None]
+    if found and not (crf_rules or {}).get("is_entity"):
+        raise ValueError("heads: a precedence needs the CRF's span rules (is_entity)")
+    return found
 
 
 def _gathered(block: tf.Tensor, index: np.ndarray) -> tf.Tensor:

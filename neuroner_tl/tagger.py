@@ -209,9 +209,11 @@ class Tagger:
         a list per string, of ``{"type", "text", "start", "end", "confidence"}``."""
         return tag_texts(self, texts, batch_size, min_confidence)
 
-    def evaluate(self, corpus: Corpus, batch_size: int = 128, min_confidence: Threshold = None):
-        """(conlleval report, predicted IOB2 tags) on a labelled corpus (``evaluation.evaluate_tagger``)."""
-        return evaluate_tagger(self, corpus, batch_size, min_confidence)
+    def evaluate(self, corpus: Corpus, batch_size: int = 128, min_confidence: Threshold = None,
+                 encoded: Optional[Sequence[Encoded]] = None):
+        """(conlleval report, predicted IOB2 tags) on a labelled corpus (``evaluation.evaluate_tagger``);
+        ``encoded``: the corpus's ``encode_corpus``, when it was encoded before."""
+        return evaluate_tagger(self, corpus, batch_size, min_confidence, encoded)
 
 
 def build_tagger(hp: Hyperparameters, train: Corpus, others: Sequence[Corpus] = (), vectors=None,

@@ -226,21 +226,87 @@ def smoothed_noise(scores: Sequence[float], window: int, recent: int = NOISE_EPO
 
 
 def dev_evaluator(dev: Corpus):
-    """``tagger -> Report`` on ``dev``, which is encoded once for a tagger (not again every epoch)."""
-    from .evaluation import evaluate, gold_tags
-
-    gold = gold_tags(dev)
-    sentences = [s.tokens for s in dev.sentences]
+    """``tagger -> Report`` on ``dev``, encoded once for a tagger rather than again every epoch."""
     encoded: Dict[int, List[Encoded]] = {}
 
     def report(tagger: Tagger) -> Report:
         if id(tagger) not in encoded:
             encoded.clear()
-            encoded[id(tagger)] = encode(sentences, tagger.encoder)
-        predictions = tagger.predict_encoded(encoded[id(tagger)])
-        return evaluate(gold, [tagging.convert(p.tags, "IOB2") for p in predictions])
+            encoded[id(tagger)] = tagger.encode_corpus(dev)
+        return tagger.evaluate(dev, encoded=encoded[id(tagger)])[0]
 
     return report
+
+
+# the precedence of the source's confident old types ---------------------------------------------
+PRECEDENCE_GRID = (0.99, 0.95, 0.9, 0.8, 0.7, 0.5)  # from the least intervention to the most
+
+
+def with_chosen_precedence(tagger: Tagger, dev: Corpus, gold_types, retention_weight: float, say) -> Tagger:
+    """``tagger`` with the precedence (``model.NeuronerModel.with_precedence``) of its last adapter set
+    to the threshold of ``PRECEDENCE_GRID`` (or none) under which the update's selection score
+    (``update_scores``) on ``dev`` is highest: the new type's false positives on names the source is
+    sure are an old type, the one way an isolated update changes the old types, against the new
+    type's recall where the source was sure and wrong. Each threshold costs one Viterbi pass over
+    dev's scores, computed once; a tie keeps the lesser intervention."""
+    import tensorflow as tf
+
+    from .calibration import dev_scores
+    from .crf import NEG_INF
+    from .evaluation import evaluate
+    from .model import precedence_masks
+
+    heads = tagger.heads
+    earlier, own = precedence_masks(heads, len(tagger.labels), len(heads["adapters"]) - 1)
+    if not own.any():  # a known type's residual: its labels are old ones
+        return tagger
+    network, constrained, labels = tagger.network, tagger.constrained, tagger.labels
+    scores = dev_scores(tagger, dev)
+    probability = tf.function(lambda p, n: network.earlier_entity_probability(p, n, constrained, earlier),
+                              reduce_retracing=True)
+    decode = tf.function(lambda p, n: network.crf.decode(p, n, constrained)[0], reduce_retracing=True)
+    probabilities = [probability(p, n) for p, n in zip(scores.potentials, scores.lengths)]
+    gold = [[labels[i] for i in row[:n]] for batch, lengths in zip(scores.gold, scores.lengths)
+            for row, n in zip(batch.numpy(), lengths.numpy())]
+    gold = [tagging.convert(row, "IOB2") for row in gold]
+    own_labels = tf.constant(own)
+
+    def score_at(threshold: Optional[float]) -> DevScore:
+        predicted = []
+        for potentials, lengths, chance in zip(scores.potentials, scores.lengths, probabilities):
+            if threshold is not None:
+                blocked = tf.logical_and((chance >= threshold)[..., None], own_labels)
+                potentials = tf.where(blocked, tf.cast(NEG_INF, potentials.dtype), potentials)
+            tags = decode(potentials, lengths).numpy()
+            predicted += [tagging.convert([labels[i] for i in row[:n]], "IOB2") for row, n in zip(tags, lengths.numpy())]
+        return update_scores(evaluate(gold, predicted), gold_types, retention_weight)
+
+    results = [(threshold, score_at(threshold)) for threshold in (None,) + PRECEDENCE_GRID]
+    chosen, best = results[0]
+    for threshold, scored in results[1:]:
+        if scored.score > best.score:
+            chosen, best = threshold, scored
+    none = results[0][1]
+    if chosen is None:
+        say(f"precedence: none (the dev score {none.score:.2f} is highest without it)")
+        return tagger
+    say(f"precedence: tokens the source model puts inside an entity of its own types with probability ≥ "
+        f"{chosen} stay out of {', '.join(gold_types)} (dev target F1 {none.details['target_f1']:.2f} -> "
+        f"{best.details['target_f1']:.2f}, retention F1 {none.details['retention_f1']:.2f} -> "
+        f"{best.details['retention_f1']:.2f})")
+    adapters = [dict(spec) for spec in heads["adapters"]]
+    adapters[-1]["precedence"] = chosen
+    return rebuilt(tagger, {**heads, "adapters": adapters})
+
+
+def rebuilt(tagger: Tagger, heads: dict) -> Tagger:
+    """A new ``Tagger`` like ``tagger`` (its weights copied) whose network has ``heads``."""
+    from .model import assign_weights, weight_arrays
+
+    copy = Tagger(tagger.hp, tagger.words, tagger.chars, tagger.labels, word_dim=tagger.word_dim,
+                  history=tagger.history, provenance=tagger.provenance, heads=heads)
+    assign_weights(copy.network, weight_arrays(tagger.network))
+    return copy
 
 
 # the pipeline -------------------------------------------------------------------------------------
@@ -353,6 +419,9 @@ def update(model, target, entity_types: Sequence[str], output, *, options: Optio
             selection = None
             trainer.hp = dataclasses.replace(trainer.hp, max_epochs=fixed_budget_epochs(len(items), trainer.hp))
         trainer.fit(items, selection=selection, resume=run.resuming)
+        if settings.isolates and settings.precedence == "dev":
+            tagger = with_chosen_precedence(tagger, annotated_dev.corpus, splits.gold_types,
+                                            settings.retention_weight, say)
         calibrated = calibrate_on_dev(tagger, annotated_dev.corpus, training_corpus, say)
         update_history = tagger.history
         tagger.history = source_history

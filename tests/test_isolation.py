@@ -162,6 +162,37 @@ def test_a_second_column_freezes_the_first_and_reads_its_words_as_unk(source):
     old_labels_untouched(first, second, ["Phone"])
 
 
+def test_precedence_reads_the_source_models_own_marginals_and_keeps_the_new_type_off_its_entities(source):
+    from neuroner_tl.transfer import rebuilt
+
+    src = api.as_tagger(source)
+    updated = api.update(src, only(generate_corpus("A", 120, seed=63), {"Address"}), ["Address"], None,
+                         method="column", max_epochs=10, patience_steps=40, verbose=False).tagger
+    spec = updated.heads["adapters"][-1]
+    assert spec.get("precedence") is None or 0 < spec["precedence"] < 1, "chosen on dev among the grid, or none"
+    inputs = random_batch(src, np.random.default_rng(7))
+    lengths = src.network.lengths(inputs)
+    from neuroner_tl.model import precedence_masks
+
+    earlier, own = precedence_masks(updated.heads, len(updated.labels), 0)
+    assert own.sum() == 2 and not earlier[own].any()
+    potentials = updated.network(inputs, training=False)
+    probability = updated.network.earlier_entity_probability(potentials, lengths, True, earlier).numpy()
+    marginals = src.network.marginals(inputs).numpy()
+    entity = np.array([label != "O" for label in src.labels])
+    mask = inputs[WORD_INPUT] > 0
+    np.testing.assert_allclose(probability[mask], marginals[mask][:, entity].sum(axis=-1), atol=1e-5)
+    # precedence 0: the source is always "sure enough", so the new type never wins a token; 1 (with the
+    # source's probabilities below 1): the new type is where it was
+    tagger_at = {t: rebuilt(updated, {**updated.heads, "adapters": [{**spec, "precedence": t}]}) for t in (0.0, 1.0)}
+    test = generate_corpus("A", 60, seed=64)
+    assert tagger_at[0.0].evaluate(test)[0].by_type.get("Address") is None or \
+        tagger_at[0.0].evaluate(test)[0].by_type["Address"].predicted == 0
+    free = rebuilt(updated, {**updated.heads, "adapters": [{k: v for k, v in spec.items() if k != "precedence"}]})
+    assert tagger_at[1.0].predict(test.sentences[:20]) == free.predict(test.sentences[:20])
+    assert free.evaluate(test)[0].by_type["Address"].predicted > 0
+
+
 def test_isolate_trains_only_the_transitions_of_its_labels():
     labels = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG"]
 

@@ -1,3 +1,4 @@
+import io
 import numpy as np
 import pytest
 
@@ -150,6 +151,33 @@ def test_patience_does_not_count_while_the_selection_is_not_ready():
     trainer = Trainer(tagger, progress=api.Progress(False))
     trainer.fit(tagger.encode_corpus(corpus), selection=selection)
     assert len(epochs) == 5 and trainer.best_epoch == 1
+
+
+@pytest.mark.parametrize("noise", [0.0, 1.0])
+def test_a_score_that_creeps_up_by_less_than_its_noise_does_not_keep_a_run_going(noise):
+    """Patience counts from the last epoch whose score rose more than its noise above the one before
+    that counted: rises of 0.1 an epoch keep a noiseless run going to max_epochs, and stop a run
+    whose score moves by 1.0 by chance after ``patience`` epochs; the best epoch is the highest."""
+    from neuroner_tl.callbacks import DevScore
+    from neuroner_tl.training import Trainer
+
+    corpus = generate_corpus("A", 40, seed=11)
+    hp = Hyperparameters(max_epochs=9, patience=3, patience_steps=0, **SMALL)
+    tagger = build_tagger(hp, corpus)
+    epochs = []
+
+    def selection(_tagger):
+        epochs.append(len(epochs) + 1)
+        return DevScore(50.0 + 0.1 * len(epochs), noise=noise)
+
+    stream = io.StringIO()
+    trainer = Trainer(tagger, progress=api.Progress(True, stream))
+    trainer.fit(tagger.encode_corpus(corpus), selection=selection)
+    lines = stream.getvalue().splitlines()
+    assert len(epochs) == (9 if noise == 0 else 4) and trainer.best_epoch == len(epochs)
+    said = [line for line in lines if line.startswith("stopping")]
+    assert said and (("max_epochs (9) reached" in said[0]) if noise == 0 else
+                     "not risen by more than its noise (1.00) above 50.10 (epoch 1) for 3 epochs" in said[0])
 
 
 def test_training_goes_through_keras_fit_with_tensorboard_scalars(tiny_model):

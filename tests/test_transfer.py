@@ -307,10 +307,17 @@ def test_selection_averages_the_last_epochs_so_one_lucky_epoch_is_not_kept():
                     ([["O"], ["O"]], [["B-ORG"], ["B-ORG"]], [["O"], ["O"]], [["B-ORG"], ["O"]])])
 
     class Stub:  # a tagger whose dev reports are given: target F1 0, 100, 0, 66.7
-        def evaluate(self, corpus):
+        def encode_corpus(self, corpus):
+            return []
+
+        def evaluate(self, corpus, encoded=None):
             return next(reports), None
 
     select = update_selection(None, ["ORG"], retention_weight=0.5, window=3)
     scores = [select(Stub()) for _ in range(4)]
     assert [round(s.details["epoch_score"], 2) for s in scores] == [50.0, 100.0, 50.0, 83.33]
     assert [round(s.score, 2) for s in scores] == [50.0, 75.0, 66.67, 77.78]  # means of the last three
+    # the chance movement of that mean: the epoch-to-epoch spread over sqrt 2, over sqrt 3 (the window)
+    differences = np.diff([50.0, 100.0, 50.0, 250 / 3])
+    assert scores[-1].noise == pytest.approx(np.std(differences) / np.sqrt(2) / np.sqrt(3))
+    assert scores[2].noise == 0.0, "fewer than 4 epochs cannot tell noise"
