@@ -24,7 +24,7 @@ from .corpora import (check_has_entities, check_target_has_types, check_types, c
 from .corpus import Corpus, Sentence
 from .devices import Devices
 from .embeddings import load_vectors
-from .errors import DataFormatError, NeuronerError
+from .errors import CalibrationError, DataFormatError, NeuronerError
 from .evaluation import Report, gold_tags
 from .fingerprints import file_fingerprint, fingerprint_of_corpus, fingerprint_of_value
 from .formats import (SPAN_FORMATS, annotation_format, check_formats, check_output_file, detect_input_format,
@@ -457,15 +457,16 @@ def calibrate(model: Union[PathLike, Tagger], data: CorpusLike, output: PathLike
     write the model to ``output`` (tags never change; ``model`` is never modified). ``train`` and
     ``update`` calibrate on their dev data, but a model is overconfident on text unlike that: a
     customer's own labelled sample calibrates it for theirs. A ``Tagger`` given is calibrated in place.
-    Returns the ``calibration.TemperatureFit``."""
+    Returns the ``calibration.TemperatureFit``; data too thin to fit on, or a fit on a bound of the
+    search, is a ``CalibrationError`` naming ``data``, and nothing is written."""
     source = model_path(model)
     check_model_destination(output, force, [source, path_of(data)])
     tagger = as_tagger(model)
     corpus = require_labels(load_corpus(data, scheme), "calibration")
-    fit = fit_temperature(tagger, corpus, objective)
-    if fit is None:
-        raise DataFormatError("has no sentence on which the model predicts an entity: nothing to fit a "
-                              "temperature on", path_of(data))
+    try:
+        fit = fit_temperature(tagger, corpus, objective)
+    except CalibrationError as error:
+        raise CalibrationError(f"{path_of(data) or 'the calibration data'}: {error}; nothing was written") from None
     evaluation = (read_evaluation(source) if source is not None else None) or {}
     evaluation["calibration"] = {**fit.to_dict(), "fitted_on": path_of(data) or "(in memory)"}
     with tempfile.TemporaryDirectory() as scratch:
