@@ -17,6 +17,7 @@ from . import tags as tagging
 from .atomic import atomic_write_bytes, atomic_write_text, atomic_writer
 from .brat import read_brat_documents, text_sentences, write_brat
 from .calibration import calibrate_on_dev, fit_temperature
+from .checksums import Verification, checksums_ignored  # noqa: F401 (checksums_ignored: part of the API)
 from .config import MAX_DIMENSION, Hyperparameters
 from .conll import write_conll
 from .corpora import (check_has_entities, check_target_has_types, check_types, check_types_have_training_spans,
@@ -24,7 +25,7 @@ from .corpora import (check_has_entities, check_target_has_types, check_types, c
 from .corpus import Corpus, Sentence
 from .devices import Devices
 from .embeddings import load_vectors
-from .errors import DataFormatError, NeuronerError
+from .errors import CalibrationError, DataFormatError, NeuronerError
 from .evaluation import Report, gold_tags
 from .fingerprints import file_fingerprint, fingerprint_of_corpus, fingerprint_of_value
 from .formats import (SPAN_FORMATS, annotation_format, check_formats, check_output_file, detect_input_format,
@@ -32,7 +33,7 @@ from .formats import (SPAN_FORMATS, annotation_format, check_formats, check_outp
 from .jsonl import write_documents as write_jsonl
 from .labelstudio import write_tasks
 from .lines import LineSource, read_utf8_text
-from .model_io import load_tagger, read_evaluation, save_tagger
+from .model_io import load_tagger, read_evaluation, save_tagger, verify_checksums
 from .model_io import upgrade as upgrade_folder
 from .outputs import check_model_destination, check_writable_place
 from .predicted import Prediction  # noqa: F401 (what the API's predictions are)
@@ -46,8 +47,8 @@ from .thresholds import threshold_report as sweep_thresholds
 from .training import Trainer, seed_everything
 
 __all__ = ["TrainResult", "train", "evaluate", "threshold_report", "predict", "predict_stream", "tag", "update",
-           "annotate", "info", "make_embeddings", "demo", "upgrade", "load_tagger", "load_corpus", "as_tagger",
-           "Progress", "Devices"]
+           "annotate", "info", "verify", "make_embeddings", "demo", "upgrade", "load_tagger", "load_corpus",
+           "as_tagger", "checksums_ignored", "Progress", "Devices"]
 
 PathLike = Union[str, Path]
 CorpusLike = Union[PathLike, Corpus]
@@ -311,17 +312,25 @@ def tag(model: Union[PathLike, Tagger], texts, *, batch_size: int = 128, min_con
 
 def info(model: Union[PathLike, Tagger]) -> dict:
     """What a model folder holds: labels, sizes, hyperparameters, training data and metrics."""
+    evaluation = None if isinstance(model, Tagger) else read_evaluation(model)  # its own errors before the checksums'
     tagger = as_tagger(model)
     result = {"labels": tagger.labels, "entity_types": tagger.entity_types, "words": len(tagger.words),
               "characters": len(tagger.chars), "word_dim": tagger.word_dim,
               "parameters": int(sum(int(np.prod(v.shape)) for v in tagger.network.weights)),
               "hyperparameters": tagger.hp.to_dict(), "provenance": tagger.provenance,
               "epochs": len(tagger.history), "temperature": tagger.temperature}
-    if not isinstance(model, Tagger):
-        evaluation = read_evaluation(model)
-        if evaluation is not None:
-            result["evaluation"] = evaluation
+    if evaluation is not None:
+        result["evaluation"] = evaluation
     return result
+
+
+def verify(model: PathLike) -> Verification:
+    """Every file of a model folder checked against its ``checksums.json``, the SavedModel's included
+    (``checksums.Verification``: ``ok``, the files changed, missing or not listed, ``summary()``). A
+    folder without one (written before checksums were recorded, or a bare SavedModel) has nothing
+    checked. Loading checks the model files itself; ``checksums_ignored()`` or
+    ``load_tagger(..., ignore_checksums=True)`` loads a folder edited on purpose."""
+    return verify_checksums(model)
 
 
 def make_embeddings(text: PathLike, output: PathLike, *, method: str = "word2vec", dim: int = 300,
@@ -457,15 +466,16 @@ def calibrate(model: Union[PathLike, Tagger], data: CorpusLike, output: PathLike
     write the model to ``output`` (tags never change; ``model`` is never modified). ``train`` and
     ``update`` calibrate on their dev data, but a model is overconfident on text unlike that: a
     customer's own labelled sample calibrates it for theirs. A ``Tagger`` given is calibrated in place.
-    Returns the ``calibration.TemperatureFit``."""
+    Returns the ``calibration.TemperatureFit``; data too thin to fit on, or a fit on a bound of the
+    search, is a ``CalibrationError`` naming ``data``, and nothing is written."""
     source = model_path(model)
     check_model_destination(output, force, [source, path_of(data)])
     tagger = as_tagger(model)
     corpus = require_labels(load_corpus(data, scheme), "calibration")
-    fit = fit_temperature(tagger, corpus, objective)
-    if fit is None:
-        raise DataFormatError("has no sentence on which the model predicts an entity: nothing to fit a "
-                              "temperature on", path_of(data))
+    try:
+        fit = fit_temperature(tagger, corpus, objective)
+    except CalibrationError as error:
+        raise CalibrationError(f"{path_of(data) or 'the calibration data'}: {error}; nothing was written") from None
     evaluation = (read_evaluation(source) if source is not None else None) or {}
     evaluation["calibration"] = {**fit.to_dict(), "fitted_on": path_of(data) or "(in memory)"}
     with tempfile.TemporaryDirectory() as scratch:

@@ -22,7 +22,12 @@ Two objectives, each where it measured best (three CoNLL-2003 models; docs/bench
   against 28.6 ± 0.5 for the likelihood. ``neuroner-tl calibrate`` uses it on the customer's own
   labelled sample.
 
-Both are minimised over log T by a golden-section search on scores computed once. The temperature
+Both are minimised over log T by a golden-section search on scores computed once. A fit needs
+evidence — for the likelihood, ``MIN_GOLD_ENTITIES`` gold entities in the sentences it uses; for
+``spans``, ``MIN_PREDICTED_ENTITIES`` predicted entities with ``MIN_EACH_OUTCOME`` right and as many
+wrong — and a best temperature inside ``TEMPERATURE_RANGE``: one on a bound of the search says the data
+do not determine it (no gold entity: every confidence "should" be 0, T grows without end). Either is a
+``CalibrationError`` and the temperature stays as it was. The temperature
 is the CRF layer's ``temperature`` weight: saved with the model and in the SavedModel, so the CLI,
 the API, HTTP and TF Serving all report the calibrated numbers (``--no-calibration``: the raw ones).
 """
@@ -39,11 +44,17 @@ import tensorflow as tf
 from . import tags as tagging
 from .batching import inference_batches
 from .corpus import Corpus
+from .errors import CalibrationError
 
 # bins of the reliability tables: fine near 1, where most entities are
 EDGES = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 TEMPERATURE_RANGE = (0.05, 20.0)
 SEARCH_STEPS = 40  # golden-section steps over log T: the bracket shrinks 0.618^40, far below 1e-6
+BOUND_MARGIN = 0.02  # a fit this share of the search's range (in log T) from a bound is on it: the loss
+# is flat there to float32's precision, so the search stops short of a bound it runs to
+MIN_GOLD_ENTITIES = 10  # the likelihood's evidence: gold entities in the sentences it uses
+MIN_PREDICTED_ENTITIES = 20  # the spans objective's evidence: predicted entities ...
+MIN_EACH_OUTCOME = 3  # ... of which at least this many right and this many wrong
 
 
 OBJECTIVES = ("spans", "likelihood")
@@ -90,39 +101,60 @@ def dev_scores(tagger, corpus: Corpus, batch_size: int = 128) -> DevScores:
 
 
 def fit_temperature(tagger, corpus: Corpus, objective: str = "likelihood", batch_size: int = 128,
-                    scores: Optional[DevScores] = None, types: Optional[Sequence[str]] = None
-                    ) -> Optional[TemperatureFit]:
-    """Fit and set ``tagger``'s temperature on the labelled ``corpus`` (see the module's docstring);
-    None, with the temperature left as it is, when ``corpus`` has nothing to fit on. ``scores``:
-    ``dev_scores`` of ``corpus`` computed before; ``types``: the spans objective on these types only."""
+                    scores: Optional[DevScores] = None, types: Optional[Sequence[str]] = None) -> TemperatureFit:
+    """Fit and set ``tagger``'s temperature on the labelled ``corpus`` (see the module's docstring); a
+    ``CalibrationError``, with the temperature left as it is, when ``corpus`` is too little evidence or
+    the best temperature is a bound of the search. ``scores``: ``dev_scores`` of ``corpus`` computed
+    before; ``types``: the spans objective on these types only."""
     scores = scores or dev_scores(tagger, corpus, batch_size)
     if objective == "likelihood":
-        return fit_crf_temperature(tagger.crf, scores, tagger.constrained)
+        return fit_crf_temperature(tagger.crf, scores, tagger.labels, tagger.constrained)
     return fit_span_temperature(tagger.crf, scores, tagger.labels, tagger.constrained, types)
 
 
 def _search(loss, objective: str, sentences: int, entities: int, crf) -> TemperatureFit:
-    """Minimise ``loss(temperature)`` over log T by golden section; leaves the temperature set."""
+    """Minimise ``loss(temperature)`` over log T by golden section and leave the temperature set; a
+    minimum on a bound of the search (or no lower there than at it) is a ``CalibrationError``, and
+    the temperature is put back."""
     def at(temperature: float) -> float:
         crf.temperature.assign(temperature)
         return loss()
 
+    previous = float(crf.temperature.numpy())
+    low, high = TEMPERATURE_RANGE
     before = at(1.0)
-    log_temperature = golden_section_minimum(lambda value: at(math.exp(value)),
-                                             math.log(TEMPERATURE_RANGE[0]), math.log(TEMPERATURE_RANGE[1]))
+    log_temperature = golden_section_minimum(lambda value: at(math.exp(value)), math.log(low), math.log(high))
     temperature = float(math.exp(log_temperature))
-    after = at(temperature)  # also leaves the temperature set (compiled decoders read the weight)
+    after = at(temperature)
+    margin = BOUND_MARGIN * math.log(high / low)
+    for bound, side, meaning in ((low, "lower", "sharpened"), (high, "upper", "flattened")):
+        if abs(log_temperature - math.log(bound)) < margin or at(bound) <= after:
+            crf.temperature.assign(previous)
+            raise CalibrationError(f"the best temperature, {temperature:.3g}, is at the {side} bound of the search "
+                                   f"({low:g}-{high:g}): these data would have the confidences {meaning} without "
+                                   f"limit, so they do not determine a temperature")
+    crf.temperature.assign(temperature)  # compiled decoders read the weight
     return TemperatureFit(temperature, objective, sentences, entities, before, after)
 
 
-def fit_crf_temperature(crf, scores: DevScores, constrained: bool = False) -> Optional[TemperatureFit]:
+def _gold_entities(gold, lengths, labels: Sequence[str], rows=None) -> int:
+    """The gold entities of one batch (of its ``rows`` only, when given)."""
+    return sum(len(tagging.spans([labels[i] for i in gold[row, :length].numpy()]))
+               for row, length in enumerate(lengths.numpy()) if rows is None or rows[row])
+
+
+def fit_crf_temperature(crf, scores: DevScores, labels: Sequence[str], constrained: bool = False) -> TemperatureFit:
     """Set ``crf``'s temperature to the one under which the gold paths of ``scores`` are most likely
-    (with ``constrained``, under the CRF's decoding constraint; a gold path it forbids is left out)."""
+    (with ``constrained``, under the CRF's decoding constraint; a gold path it forbids is left out).
+    ``labels``: the tags' names, to count the gold entities the fit rests on."""
     keep = [tf.abs(crf.sequence_score(p, y, n, constrained) - crf.sequence_score(p, y, n)) < 1e-3
             for p, y, n in zip(scores.potentials, scores.gold, scores.lengths)]
     count = int(sum(int(tf.reduce_sum(tf.cast(k, tf.int32))) for k in keep))
-    if count == 0:
-        return None
+    entities = sum(_gold_entities(y, n, labels, k.numpy()) for y, n, k in zip(scores.gold, scores.lengths, keep))
+    if entities < MIN_GOLD_ENTITIES:
+        raise CalibrationError(f"too little evidence to fit a temperature: the likelihood needs at least "
+                               f"{MIN_GOLD_ENTITIES} gold entities, and the {count} sentences it can use have "
+                               f"{entities}")
 
     @tf.function(reduce_retracing=True)
     def batch_nll(potentials, gold, lengths, kept):
@@ -139,17 +171,19 @@ def fit_crf_temperature(crf, scores: DevScores, constrained: bool = False) -> Op
 
 
 def fit_span_temperature(crf, scores: DevScores, labels: Sequence[str], constrained: bool = False,
-                         types: Optional[Sequence[str]] = None) -> Optional[TemperatureFit]:
+                         types: Optional[Sequence[str]] = None) -> TemperatureFit:
     """Set ``crf``'s temperature to the one whose entity confidences best predict which predicted
     entities are right: the log-loss of (confidence, right) over the entities decoding finds in
     ``scores`` (right: the gold path has the same type and boundaries). The paths do not depend on
     the temperature, so they are decoded once. ``types``: only the entities of these types count."""
     batches = []  # (potentials, lengths, predicted tag ids, [row, first token] of each entity, right)
+    gold_entities = 0
     for potentials, gold, lengths in zip(scores.potentials, scores.gold, scores.lengths):
         predicted, _ = crf.decode(potentials, lengths, constrained)
         places, right = [], []
         for row, length in enumerate(lengths.numpy()):
             truth = set(tagging.spans([labels[i] for i in gold[row, :length].numpy()]))
+            gold_entities += sum(1 for span in truth if types is None or span.type in types)
             for span in tagging.spans([labels[i] for i in predicted[row, :length].numpy()]):
                 if types is not None and span.type not in types:
                     continue
@@ -158,9 +192,9 @@ def fit_span_temperature(crf, scores: DevScores, labels: Sequence[str], constrai
         if places:
             batches.append((potentials, lengths, predicted, tf.constant(places, tf.int32),
                             tf.constant(right, tf.float32)))
-    entities = sum(int(batch[3].shape[0]) for batch in batches)
-    if entities == 0:
-        return None
+    outcomes = [float(value) for batch in batches for value in batch[4].numpy()]
+    _check_span_evidence(len(outcomes), int(sum(outcomes)), gold_entities)
+    entities = len(outcomes)
 
     @tf.function(reduce_retracing=True)
     def batch_log_loss(potentials, lengths, predicted, places, right):
@@ -172,6 +206,19 @@ def fit_span_temperature(crf, scores: DevScores, labels: Sequence[str], constrai
         return sum(float(batch_log_loss(*batch)) for batch in batches) / entities
 
     return _search(log_loss, "spans", sum(int(n.shape[0]) for n in scores.lengths), entities, crf)
+
+
+def _check_span_evidence(entities: int, right: int, gold_entities: int) -> None:
+    """The spans objective learns from right and wrong predicted entities: too few of either is a
+    ``CalibrationError`` that says what the data hold."""
+    wrong = entities - right
+    if entities >= MIN_PREDICTED_ENTITIES and min(right, wrong) >= MIN_EACH_OUTCOME:
+        return
+    found = (f"the model predicts {entities} entit{'y' if entities == 1 else 'ies'} here, {right} right and "
+             f"{wrong} wrong, against {gold_entities} gold entit{'y' if gold_entities == 1 else 'ies'}")
+    raise CalibrationError(f"too little evidence to fit a temperature: the spans objective needs at least "
+                           f"{MIN_PREDICTED_ENTITIES} predicted entities, {MIN_EACH_OUTCOME} of them right and "
+                           f"{MIN_EACH_OUTCOME} wrong; {found}")
 
 
 def golden_section_minimum(function, low: float, high: float, steps: int = SEARCH_STEPS) -> float:
@@ -271,15 +318,18 @@ def reliability_diagram(curves: Sequence[Tuple[str, Sequence[Bin], float]], path
 def calibrate_on_dev(tagger, dev: Corpus, trained_on: Corpus, say) -> Optional[dict]:
     """The end of ``train`` and ``update``: fit the temperature on ``dev`` and say so; the fit's
     figures for evaluation.json. Dev sentences that are all training sentences (a corpus too small to
-    split) cannot tell overconfidence: the temperature is then left as it is, and that is said."""
+    split) cannot tell overconfidence, and a fit that fails (``fit_temperature``) tells nothing: the
+    temperature is then left as it is, and the reason said."""
     seen = {tuple(sentence.tokens) for sentence in trained_on.sentences}
     if all(tuple(sentence.tokens) in seen for sentence in dev.sentences):
         say(f"confidences not calibrated: the dev sentences are training sentences (temperature stays "
             f"{tagger.temperature:.2f}; give a dev set to calibrate)")
         return None
-    fit = fit_temperature(tagger, dev, "likelihood")
-    if fit is None:
-        say("confidences not calibrated: no dev sentence to fit a temperature on")
+    try:
+        fit = fit_temperature(tagger, dev, "likelihood")
+    except CalibrationError as error:
+        say(f"warning: confidences not calibrated on the dev data: {error} (temperature stays "
+            f"{tagger.temperature:.2f}; `neuroner-tl calibrate` fits one on other labelled data)")
         return None
     say(f"confidences calibrated on {fit.sentences} dev sentences: temperature {fit.temperature:.2f} (the gold "
         f"tags' log-loss per sentence {fit.loss_before:.3f} at 1 -> {fit.loss_after:.3f})")

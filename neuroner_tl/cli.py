@@ -129,10 +129,17 @@ def _print_report(report, as_json: bool) -> None:
 @click.version_option(package_name="neuroner_tl")
 @click.option("--verbose", is_flag=True,
               help="Show TensorFlow's own log lines (C++ start-up notes, CUDA probing), hidden by default.")
+@click.option("--ignore-checksums", is_flag=True,
+              help="Load model folders whose files differ from their checksums.json (edited on purpose); every "
+                   "other check of a model still applies.")
 @click.pass_context
-def cli(context, verbose):
+def cli(context, verbose, ignore_checksums):
     """Train, evaluate, apply and update BiLSTM-CRF named-entity recognizers."""
     context.meta[VERBOSE_KEY] = verbose
+    if ignore_checksums:
+        from .checksums import checksums_ignored
+
+        context.with_resource(checksums_ignored())
 
 
 _no_calibration_option = click.option(
@@ -387,15 +394,26 @@ def calibrate(model, data, output, objective, scheme, force):
 @cli.command()
 @click.argument("model", type=click.Path())
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--verify", "check_files", is_flag=True,
+              help="First check every file, the SavedModel's included, against the folder's checksums.json: "
+                   "OK, or the files that are not as written (exit 2).")
 @friendly_errors
-def info(model, as_json):
+def info(model, as_json, check_files):
     """Describe a model folder: labels, sizes, training data, metrics."""
     from . import api
+    from .errors import ModelFolderError
 
+    verification = api.verify(model) if check_files else None
+    if verification is not None and not verification.ok:
+        raise ModelFolderError(model, verification.error())
     details = api.info(model)
+    if verification is not None:
+        details["checksums"] = verification.to_dict()
     if as_json:
         click.echo(json.dumps(details, indent=2, ensure_ascii=False))
         return
+    if verification is not None:
+        click.echo(verification.summary())
     click.echo(f"entity types: {', '.join(details['entity_types'])}")
     click.echo(f"labels ({len(details['labels'])}): {' '.join(details['labels'])}")
     click.echo(f"vocabulary: {details['words']} words, {details['characters']} characters; "

@@ -46,3 +46,8 @@ class TrainingDiverged(NeuronerError):
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C (or a stop asked for by a test) during a run; the message says what is kept and how
     to carry on. A ``KeyboardInterrupt``, so code that handles Ctrl-C still sees one."""
+
+
+class CalibrationError(NeuronerError):
+    """Labelled data cannot fit a confidence temperature: too little evidence, or a best temperature
+    on a bound of the search (``calibration``); the temperature stays as it was."""

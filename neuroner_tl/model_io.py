@@ -8,11 +8,15 @@ The SavedModel is the one source of truth. A model folder is::
                              labels.txt, history.json, provenance.json, metadata.json
     evaluation.json          scores of the run that wrote it
     training.png, logs/      loss and dev F1 per epoch; TensorBoard
+    checksums.json           the SHA-256 of every other file, written last (``checksums``)
 
 ``load_tagger`` takes the folder or a bare exported SavedModel directory (what TF Serving deploys)
 and reads the weights from the SavedModel's variables, so whatever can be served can be predicted
-with, evaluated and updated. Folders of format 1 (neuroner_tl 0.1: ``weights.npz`` and the
-files beside it) still load, with a message, for one release; ``neuroner-tl upgrade`` rewrites them.
+with, evaluated and updated. It checks every file it reads, then the model files against
+``checksums.json``. Folders of format 1 (neuroner_tl 0.1: ``weights.npz`` and the files beside it)
+still load, with a message, for one release; ``neuroner-tl upgrade`` rewrites them. Format-2 folders
+written before ``checksums.json`` load unverified: the file is an addition, not a new format, so a
+release that does not know it still reads the folders that have it.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import numpy as np
 import tensorflow as tf
 
 from .atomic import staging_folder, temporary_for
+from .checksums import MANIFEST, Verification, ignoring_checksums, manifest_problem, verify, write_manifest
 from .config import Hyperparameters
 from .errors import ModelFolderError, NeuronerError
 from .fingerprints import file_fingerprint
@@ -69,7 +74,8 @@ def save_tagger(tagger: Tagger, folder: PathLike, force: bool = False, extra_fil
     half-written model; an existing folder is replaced only with ``force`` and only once the new one
     is complete.
 
-    ``extra_files`` maps names inside the folder to existing paths to move in (logs, plots).
+    ``extra_files`` maps names inside the folder to existing paths to move in (logs, plots). The
+    checksum of every file is recorded last (``checksums.write_manifest``).
     """
     folder = check_model_destination(folder, force)
     with staging_folder(folder, staging) as staging:
@@ -77,6 +83,7 @@ def save_tagger(tagger: Tagger, folder: PathLike, force: bool = False, extra_fil
         for name, source in (extra_files or {}).items():
             if Path(source).exists():
                 shutil.copytree(source, staging / name) if Path(source).is_dir() else shutil.copy2(source, staging / name)
+        write_manifest(staging)
     return folder
 
 
@@ -136,12 +143,12 @@ def is_legacy_folder(folder: Path) -> bool:
     return (folder / LEGACY_WEIGHTS).is_file() and (folder / "model.json").is_file()
 
 
-def load_tagger(folder: PathLike, quiet: bool = False) -> Tagger:
+def load_tagger(folder: PathLike, quiet: bool = False, ignore_checksums: bool = False) -> Tagger:
     """Rebuild a ``Tagger`` from a model folder or a bare SavedModel directory, checking that every
-    part is there and consistent; the weights are read from the SavedModel's variables."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ModelFolderError(folder, "does not exist" if not folder.exists() else "is not a folder")
+    part is there and consistent; the weights are read from the SavedModel's variables. Last, a model
+    folder's files are checked against its ``checksums.json``, unless ``ignore_checksums`` (or inside
+    ``checksums.checksums_ignored()``): for a folder edited on purpose."""
+    folder = _existing_folder(folder)
     if is_legacy_folder(folder):
         return _load_legacy(folder, quiet)
     saved_model = saved_model_of(folder)
@@ -154,7 +161,31 @@ def load_tagger(folder: PathLike, quiet: bool = False) -> Tagger:
     _check_saved_model_graph(folder, saved_model)
     tagger = _tagger_from_files(folder, assets, FORMAT_VERSION)
     _assign_from_saved_model(folder, saved_model, tagger)
+    if saved_model != folder and not (ignore_checksums or ignoring_checksums()):
+        verification = verify_checksums(folder, everything=False)
+        if not verification.ok:
+            raise ModelFolderError(folder, verification.error())
     return tagger
+
+
+def verify_checksums(folder: PathLike, everything: bool = True) -> Verification:
+    """``folder``'s files checked against its ``checksums.json`` (``checksums.verify``): every listed
+    file, or with ``everything`` False the model files only. A folder without one has nothing checked."""
+    folder = _existing_folder(folder)
+    if not (folder / MANIFEST).is_file():
+        return verify(folder, None)
+    manifest = _read_json(folder, folder, MANIFEST)
+    problem = manifest_problem(manifest)
+    if problem:
+        raise ModelFolderError(folder, f"{MANIFEST}: {problem}")
+    return verify(folder, manifest, everything)
+
+
+def _existing_folder(folder: PathLike) -> Path:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ModelFolderError(folder, "does not exist" if not folder.exists() else "is not a folder")
+    return folder
 
 
 def _what_is_missing(folder: Path) -> str:
@@ -211,20 +242,21 @@ def _where(folder: Path, files: Path) -> str:
 
 
 def _check_labels(folder: Path, files: Path, labels, hp: Hyperparameters) -> None:
-    """The labels are distinct tags of the model's scheme, O among them."""
+    """The labels are distinct tags, O among them, and exactly the labels of a model of config.json's
+    tag scheme (``tags.label_set_problem``): a scheme that does not match them decodes no entity."""
     from . import tags as tagging
 
-    where = f"{_where(folder, files)}labels.txt"
+    where = _where(folder, files)
     if tagging.OUTSIDE not in labels or len(set(labels)) != len(labels):
-        raise ModelFolderError(folder, f"{where} must list distinct labels, O among them")
+        raise ModelFolderError(folder, f"{where}labels.txt must list distinct labels, O among them")
     for label in labels:
         problem = tagging.tag_problem(label, None)
         if problem:
-            raise ModelFolderError(folder, f"{where}: {problem}")
-    try:
-        tagging.allowed_transitions(hp.tag_scheme, labels)
-    except ValueError as error:
-        raise ModelFolderError(folder, f"{where}: {error} (config.json's tag_scheme is {hp.tag_scheme})") from None
+            raise ModelFolderError(folder, f"{where}labels.txt: {problem}")
+    problem = tagging.label_set_problem(hp.tag_scheme, labels)
+    if problem:
+        raise ModelFolderError(folder, f"{where}config.json: tag_scheme {hp.tag_scheme} does not match "
+                                       f"{where}labels.txt: {problem}")
 
 
 def _read_lines(folder: Path, files: Path, name: str):
@@ -293,7 +325,9 @@ def checkpoint_key(path: str) -> str:
 
 def read_saved_model_weights(folder: Path, saved_model: Path, paths) -> Dict[str, np.ndarray]:
     """Every weight ``paths`` names, read from the SavedModel's variables; a deleted or truncated
-    ``variables.data-*`` or a missing weight is a one-line ``ModelFolderError``."""
+    ``variables.data-*`` or a missing weight is a one-line ``ModelFolderError``. Every other value the
+    variables hold (the object graph) is read too, as ``tf.saved_model.load`` reads it: a file cut
+    after the weights fails here as it fails there."""
     prefix = saved_model / "variables" / "variables"
     where = f"{_shown(folder, saved_model)}variables"
     try:
@@ -304,7 +338,8 @@ def read_saved_model_weights(folder: Path, saved_model: Path, paths) -> Dict[str
         if missing:
             raise ModelFolderError(folder, f"{where} lack {', '.join(missing[:3])}"
                                            f"{'...' if len(missing) > 3 else ''}; not a neuroner_tl SavedModel")
-        return {path: reader.get_tensor(checkpoint_key(path)) for path in paths}
+        values = {key: reader.get_tensor(key) for key in stored}
+        return {path: values[checkpoint_key(path)] for path in paths}
     except (tf.errors.OpError, ValueError, IndexError, OSError) as error:  # IndexError: a truncated data file
         reason = (getattr(error, "message", None) or str(error)).strip().splitlines()[0][:160]
         raise ModelFolderError(folder, f"{where} cannot be read back ({reason}); the SavedModel is damaged: "

@@ -1,7 +1,9 @@
 """What each JSON file of a model folder must hold, checked whenever one is read (``model_io``,
 ``api.info``): one message per problem, naming the file and the field. Keys a schema does not name
 are allowed (later versions add some), so a folder written by a newer release still loads when it
-has what this one needs.
+has what this one needs. Files are added the same way, within a format version: ``checksums.json``
+(``checksums``) is in every folder written since it exists and absent from older format-2 folders,
+which load unverified.
 
 A schema is a small value: ``INT``/``NUMBER``/``TEXT``/``ANY`` and ``Integer(low, high)``,
 ``Optional(schema)`` (null allowed), ``ListOf(schema)``, ``MapOf(schema)`` (an object with any keys)
@@ -73,6 +75,7 @@ SCHEMAS = {
                                         "dev_scores": Optional(UPDATE_DEV), "best_epoch": Optional(INT),
                                         "calibration": Optional(CALIBRATION)}),
     "config.json": MapOf(ANY),  # its fields: config.Hyperparameters, validated there
+    "checksums.json": Object(required={"algorithm": TEXT, "files": MapOf(TEXT)}),  # paths: checksums.manifest_problem
 }
 
 

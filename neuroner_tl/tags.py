@@ -188,6 +188,26 @@ def labels_for_types(types: Iterable[str], scheme: str) -> List[str]:
     return labels
 
 
+def label_set_problem(scheme: str, labels: Sequence[str]) -> Optional[str]:
+    """Why ``labels`` (tags) are not a model's labels in ``scheme`` — O and, for each of their types,
+    every prefix of the scheme and no other (``labels_for_types``); None when they are."""
+    expected = labels_for_types(entity_types(labels), scheme)
+    foreign = [label for label in labels if label not in expected]
+    lacking = [label for label in expected if label not in labels]
+    if not (foreign or lacking):
+        return None
+    fits = [name for name in ("IOB2", "BIOES", "IO")
+            if set(labels_for_types(entity_types(labels), name)) == set(labels)]
+    found = [f"{_listed(foreign)} cannot exist in {scheme}" if foreign else "",
+             f"{scheme} needs {_listed(lacking)}" if lacking else "",
+             f"they are the labels of the {fits[0]} scheme" if fits else ""]
+    return "; ".join(part for part in found if part)
+
+
+def _listed(labels: Sequence[str], shown: int = 3) -> str:
+    return ", ".join(labels[:shown]) + (f" and {len(labels) - shown} more" if len(labels) > shown else "")
+
+
 def allowed_transitions(scheme: str, labels: Sequence[str]):
     """Which label may follow which under ``scheme``, in the CRF's ``(C+2) x (C+2)`` layout: a boolean
     NumPy matrix whose rows and columns ``0..C-1`` are ``labels``, ``C`` is *start* and ``C+1`` is

@@ -72,24 +72,28 @@ def drawn_case(seed, iob2=False, true_temperature=2.0, copies=400, **rules):
     return crf_layer(transitions, start, end, **rules), scores
 
 
+LABELS = ["O", "B-A", "I-A"]
+
+
 def test_the_likelihood_fit_recovers_the_temperature_the_gold_paths_were_drawn_at():
     layer, scores = drawn_case(7)
-    fit = calibration.fit_crf_temperature(layer, scores)
+    fit = calibration.fit_crf_temperature(layer, scores, LABELS)
     assert fit.temperature == pytest.approx(2.0, rel=0.1)
     assert float(layer.temperature.numpy()) == pytest.approx(fit.temperature)
     assert fit.loss_after < fit.loss_before and fit.sentences == 6 * 400 and fit.objective == "likelihood"
 
 
 def test_a_gold_path_the_constraint_forbids_is_left_out_of_the_fit():
-    inputs, transitions, lengths, start, end = random_case(3, batch=2, time=3, tags=3)
-    lengths[:] = 3
+    """Four gold paths for one sentence, each four times; the first takes a move the constraint forbids."""
+    inputs, transitions, lengths, start, end = random_case(3, batch=1, time=3, tags=3)
     allowed = np.ones((5, 5), bool)
     allowed[0, 1] = False  # tag 0 -> tag 1 is forbidden
-    gold = np.array([[0, 1, 2], [2, 2, 2]], np.int32)
-    scores = calibration.DevScores([tf.constant(inputs)], [tf.constant(lengths)], [tf.constant(gold)])
+    gold = np.tile(np.array([[0, 1, 2], [2, 2, 2], [2, 2, 0], [0, 0, 2]], np.int32), (4, 1))
+    scores = calibration.DevScores([tf.constant(np.repeat(inputs, 16, axis=0))], [tf.constant([3] * 16)],
+                                   [tf.constant(gold)])
     fit = calibration.fit_crf_temperature(crf_layer(transitions, start, end, allowed_transitions=allowed), scores,
-                                          constrained=True)
-    assert fit.sentences == 1 and np.isfinite(fit.loss_after)
+                                          LABELS, constrained=True)
+    assert fit.sentences == 12 and np.isfinite(fit.loss_after)
 
 
 def test_the_span_fit_recovers_the_temperature_entity_correctness_was_drawn_at():
@@ -104,6 +108,36 @@ def test_the_span_fit_recovers_the_temperature_entity_correctness_was_drawn_at()
     assert fit.objective == "spans" and fit.entities >= 6 * 400
     assert fit.temperature == pytest.approx(2.0, rel=0.15)
     assert fit.loss_after < fit.loss_before
+
+
+@pytest.mark.parametrize("drawn_at, bound", [(500.0, "upper bound"), (0.002, "lower bound")])
+def test_a_fit_on_a_bound_of_the_search_is_an_error_and_keeps_the_temperature(drawn_at, bound):
+    """Gold paths drawn far hotter (nearly uniform) or far colder (the best path) than the search
+    reaches: the best temperature in range is a bound, which says nothing; the fit refuses it."""
+    from neuroner_tl.errors import CalibrationError
+
+    layer, scores = drawn_case(7, true_temperature=drawn_at, copies=50)
+    layer.temperature.assign(1.7)
+    with pytest.raises(CalibrationError, match=bound):
+        calibration.fit_crf_temperature(layer, scores, LABELS)
+    assert float(layer.temperature.numpy()) == pytest.approx(1.7)
+
+
+@pytest.mark.parametrize("fit", [lambda layer, scores: calibration.fit_crf_temperature(layer, scores, LABELS),
+                                 lambda layer, scores: calibration.fit_span_temperature(layer, scores, LABELS)])
+def test_a_fit_without_gold_entities_is_an_error_and_keeps_the_temperature(fit):
+    """All-O gold paths: no entity to learn from, whichever objective (the spans one sees only wrong
+    entities, the likelihood only O tags)."""
+    from neuroner_tl import tags as tagging
+    from neuroner_tl.errors import CalibrationError
+
+    layer, scores = drawn_case(11, iob2=True, continues=tagging.span_continuation(LABELS),
+                               is_entity=[False, True, True], copies=20)
+    scores = calibration.DevScores(scores.potentials, scores.lengths, [tf.zeros_like(scores.gold[0])])
+    layer.temperature.assign(1.7)
+    with pytest.raises(CalibrationError, match="too little evidence"):
+        fit(layer, scores)
+    assert float(layer.temperature.numpy()) == pytest.approx(1.7)
 
 
 def test_golden_section_finds_the_minimum_of_a_unimodal_function():
@@ -197,30 +231,83 @@ def test_an_old_model_without_a_temperature_loads_with_the_raw_confidences(micro
     assert list(read) == ["crf/transitions"]
 
 
-def test_training_fits_a_temperature_and_info_shows_it(micro_model):
-    evaluation = json.loads((micro_model / "evaluation.json").read_text())
+def test_training_fits_a_temperature_and_info_shows_it(tiny_model):
+    folder, _ = tiny_model
+    evaluation = json.loads((folder / "evaluation.json").read_text())
     fit = evaluation["calibration"]
-    assert fit["sentences"] == 10 and fit["objective"] == "likelihood" and fit["loss_after"] <= fit["loss_before"]
-    code, output = invoke("info", micro_model)
+    assert fit["sentences"] == 60 and fit["objective"] == "likelihood" and fit["loss_after"] <= fit["loss_before"]
+    code, output = invoke("info", folder)
     assert code == 0 and f"confidence temperature: {fit['temperature']:.3f}" in output
 
 
-def test_calibrate_refits_on_the_users_data_into_a_new_folder_and_never_touches_the_model(micro_model, micro_data,
+def test_a_training_whose_dev_fit_ends_on_a_bound_keeps_the_raw_confidences(micro_model):
+    """One epoch on 40 sentences: the gold tags of dev are likeliest at the search's upper bound (a
+    model that knows nearly nothing); no temperature is kept, and info says so."""
+    from neuroner_tl import api
+
+    assert json.loads((micro_model / "evaluation.json").read_text())["calibration"] is None
+    assert api.load_tagger(micro_model).temperature == 1.0
+    code, output = invoke("info", micro_model)
+    assert code == 0 and "confidence temperature: 1.000 (not fitted" in output
+
+
+def _all_outside(data, path):
+    from neuroner_tl import api
+    from neuroner_tl.conll import write_conll
+
+    write_conll(path, [s.with_labels(["O"] * len(s)) for s in api.load_corpus(data).sentences])
+    return path
+
+
+def test_calibration_at_the_end_of_training_warns_and_keeps_the_temperature_without_evidence(tiny_model, tiny_data,
+                                                                                             tmp_path):
+    from neuroner_tl import api
+
+    tagger = api.load_tagger(tiny_model[0])
+    before = tagger.temperature
+    said = []
+    dev = api.load_corpus(_all_outside(tiny_data["dev"], tmp_path / "dev.conll"))
+    assert calibration.calibrate_on_dev(tagger, dev, api.load_corpus(tiny_data["train"]), said.append) is None
+    assert tagger.temperature == before
+    assert len(said) == 1 and said[0].startswith("warning: confidences not calibrated")
+    assert "too little evidence" in said[0] and "0 gold entities" in said[0] and f"stays {before:.2f}" in said[0]
+
+
+@pytest.mark.parametrize("objective", ["spans", "likelihood"])
+@pytest.mark.parametrize("data", ["no gold entity", "one sentence"])
+def test_calibrate_on_too_little_evidence_is_one_line_and_writes_nothing(tiny_model, tiny_data, tmp_path, objective,
+                                                                         data):
+    """The data have no gold entity (every predicted entity wrong: the spans fit ran to T = 20), or
+    one sentence with one or two entities: either is refused, and no model is written."""
+    from conftest import one_line_error
+
+    source = (_all_outside(tiny_data["test"], tmp_path / "data.conll") if data == "no gold entity" else
+              tmp_path / "data.conll")
+    if data == "one sentence":
+        source.write_text(tiny_data["test"].read_text().split("\n\n")[0] + "\n")
+    output = tmp_path / "calibrated"
+    one_line_error(*invoke("calibrate", tiny_model[0], source, "-o", output, "--objective", objective),
+                   str(source), "too little evidence", "nothing was written")
+    assert not output.exists()
+
+
+def test_calibrate_refits_on_the_users_data_into_a_new_folder_and_never_touches_the_model(tiny_model, tiny_data,
                                                                                          tmp_path):
     from neuroner_tl import api
 
-    before = api.load_tagger(micro_model).temperature
+    model = tiny_model[0]
+    before = api.load_tagger(model).temperature
     output = tmp_path / "calibrated"
-    code, text = invoke("calibrate", micro_model, micro_data["test"], "-o", output, "--objective", "likelihood")
+    code, text = invoke("calibrate", model, tiny_data["test"], "-o", output, "--objective", "likelihood")
     assert code == 0 and "temperature" in text, text
     fitted = json.loads((output / "evaluation.json").read_text())["calibration"]
-    assert fitted["objective"] == "likelihood" and fitted["fitted_on"] == str(micro_data["test"])
+    assert fitted["objective"] == "likelihood" and fitted["fitted_on"] == str(tiny_data["test"])
     assert api.load_tagger(output).temperature == pytest.approx(fitted["temperature"])
-    assert api.load_tagger(micro_model).temperature == before
-    corpus = api.load_corpus(micro_data["test"])
-    assert api.load_tagger(output).predict(corpus.sentences) == api.load_tagger(micro_model).predict(corpus.sentences)
-    code, text = invoke("calibrate", micro_model, micro_data["test"], "-o", micro_model, "--force")
-    assert code != 0 and api.load_tagger(micro_model).temperature == before
+    assert api.load_tagger(model).temperature == before
+    corpus = api.load_corpus(tiny_data["test"])
+    assert api.load_tagger(output).predict(corpus.sentences) == api.load_tagger(model).predict(corpus.sentences)
+    code, text = invoke("calibrate", model, tiny_data["test"], "-o", model, "--force")
+    assert code != 0 and api.load_tagger(model).temperature == before
 
 
 def test_no_calibration_shows_the_raw_numbers_in_the_cli_the_api_and_http(hot_model, micro_data, tmp_path):

@@ -77,8 +77,9 @@ def digest(paths):
 def assert_complete_model_or_nothing(output: Path):
     if output.exists():
         names = {p.name for p in output.iterdir()}
-        assert {"saved_model", "evaluation.json", "logs"} <= names, names
+        assert {"saved_model", "evaluation.json", "logs", "checksums.json"} <= names, names
         assert (output / "saved_model" / "assets" / "model.json").is_file()
+        assert api.verify(output).ok, "every file as its checksums.json recorded it"
     leftovers = [p.name for p in output.parent.iterdir() if p.name.startswith(f".{output.name}.")
                  and not p.name.endswith(".checkpoint")]
     assert not leftovers, f"half-written output beside the model: {leftovers}"

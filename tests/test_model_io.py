@@ -22,7 +22,8 @@ def test_folder_holds_everything_and_every_weight_only_in_the_saved_model(tiny_m
     for name in ("saved_model/saved_model.pb", "saved_model/variables/variables.index", "training.png",
                  "evaluation.json", "logs", *(f"{ASSETS}/{asset}" for asset in ASSET_FILES)):
         assert (folder / name).exists(), name
-    assert sorted(p.name for p in folder.iterdir()) == ["evaluation.json", "logs", "saved_model", "training.png"]
+    assert sorted(p.name for p in folder.iterdir()) == ["checksums.json", "evaluation.json", "logs", "saved_model",
+                                                         "training.png"]
     assert not list(folder.rglob("*.npz")), "no second copy of the weights"
     provenance = json.loads((folder / ASSETS / "provenance.json").read_text())
     assert provenance["trained_on"][0]["role"] == "train" and len(provenance["trained_on"][0]["sha256"]) == 64
@@ -57,7 +58,8 @@ def test_upgrade_makes_a_model_folder_of_a_bare_saved_model(tiny_model, tiny_dat
     code, output = invoke("upgrade", bare, "-o", tmp_path / "upgraded")
     assert code == 0, output
     upgraded = tmp_path / "upgraded"
-    assert sorted(p.name for p in upgraded.iterdir()) == ["saved_model"], "nothing the bare SavedModel lacked"
+    assert sorted(p.name for p in upgraded.iterdir()) == ["checksums.json", "saved_model"], \
+        "nothing the bare SavedModel lacked"
     assert sorted(p.name for p in (upgraded / ASSETS).iterdir()) == sorted(ASSET_FILES)
     tagger = load_tagger(upgraded)
     assert (tagger.labels, tagger.words.entries, tagger.hp) == (result.tagger.labels, result.tagger.words.entries,
@@ -204,3 +206,159 @@ def test_damaged_folders_give_clear_errors(tiny_model, tmp_path, damage, message
 def test_missing_folder(tmp_path):
     with pytest.raises(ModelFolderError, match="does not exist"):
         load_tagger(tmp_path / "nothing")
+
+
+# checksums.json ----------------------------------------------------------------------------------------
+def _copy(tiny_model, tmp_path, name="copy"):
+    return shutil.copytree(tiny_model[0], tmp_path / name)
+
+
+def _swap_two_lines(path):
+    lines = path.read_text().splitlines(keepends=True)
+    lines[2], lines[3] = lines[3], lines[2]
+    path.write_text("".join(lines))
+
+
+def test_every_file_of_a_written_folder_has_its_checksum_recorded_last(tiny_model):
+    import hashlib
+
+    folder = tiny_model[0]
+    manifest = json.loads((folder / "checksums.json").read_text())
+    files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    assert manifest["algorithm"] == "sha256" and sorted(manifest["files"]) == [f for f in files if f != "checksums.json"]
+    assert "saved_model/saved_model.pb" in manifest["files"] and any("variables.data" in f for f in manifest["files"])
+    for name, digest in manifest["files"].items():
+        assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest, name
+    newest = max((folder / name).stat().st_mtime for name in manifest["files"])
+    assert (folder / "checksums.json").stat().st_mtime >= newest
+
+
+@pytest.mark.parametrize("damage, named", [
+    (lambda f: _swap_two_lines(f / ASSETS / "words.txt"), "saved_model/assets/words.txt (changed)"),
+    (lambda f: (f / "evaluation.json").write_text((f / "evaluation.json").read_text().replace('"f1": ', '"f1": 1')),
+     "evaluation.json (changed)"),
+    (lambda f: (f / "evaluation.json").unlink(), "evaluation.json (missing)"),
+    (lambda f: (f / "saved_model" / "saved_model.pbtxt").write_text("x"), "saved_model/saved_model.pbtxt (not listed)"),
+])
+def test_a_model_file_changed_after_it_was_written_is_one_line_naming_it(tiny_model, tmp_path, damage, named):
+    """Changes every other check lets through (another word order: other predictions; another F1 in
+    info): the checksums name the file; --ignore-checksums loads the folder as it is."""
+    from conftest import one_line_error
+
+    copy = _copy(tiny_model, tmp_path)
+    damage(copy)
+    one_line_error(*invoke("info", copy), f"model folder {copy}", named, "checksums.json", "--ignore-checksums")
+    with pytest.raises(ModelFolderError, match="not as the model was written"):
+        load_tagger(copy)
+    code, output = invoke("--ignore-checksums", "info", copy)
+    assert code == 0, output
+    assert load_tagger(copy, ignore_checksums=True).labels == tiny_model[1].tagger.labels
+    with api.checksums_ignored():
+        assert api.info(copy)["labels"] == tiny_model[1].tagger.labels
+
+
+def test_records_are_checked_by_info_verify_only_and_added_files_are_named(tiny_model, tmp_path):
+    """A plot or TensorBoard log changes no number: loading does not need them, ``info --verify``
+    checks them; files a user adds beside the model are named, not checked."""
+    from conftest import one_line_error
+
+    copy = _copy(tiny_model, tmp_path)
+    code, output = invoke("info", "--verify", copy)
+    assert code == 0 and output.startswith("checksums: OK, ") and "not listed" not in output, output
+    (copy / "NOTES.txt").write_text("trained for the March release\n")
+    code, output = invoke("info", "--verify", copy)
+    assert code == 0 and "not listed, so not checked: NOTES.txt" in output.splitlines()[0], output
+    shutil.rmtree(copy / "logs")
+    (copy / "training.png").write_bytes(b"not a plot")
+    assert invoke("info", copy)[0] == 0
+    one_line_error(*invoke("info", "--verify", copy), "training.png (changed)", "logs/train/")
+    code, output = invoke("info", "--verify", "--json", copy)
+    assert code == 2 and "training.png (changed)" in output
+
+
+def test_info_verify_checks_the_saved_model_and_says_when_a_folder_has_nothing_to_verify(tiny_model, tmp_path):
+    from conftest import one_line_error
+
+    copy = _copy(tiny_model, tmp_path)
+    data = _data_file(copy)
+    data.write_bytes(data.read_bytes()[:-1] + bytes([data.read_bytes()[-1] ^ 1]))  # one bit of one weight
+    one_line_error(*invoke("info", "--verify", copy), f"{VARIABLES}/{data.name} (changed)")
+    one_line_error(*invoke("--ignore-checksums", "info", "--verify", copy), f"{VARIABLES}/{data.name} (changed)")
+    older = _copy(tiny_model, tmp_path, "older")
+    (older / "checksums.json").unlink()  # a folder written before checksums were recorded
+    code, output = invoke("info", "--verify", older)
+    assert code == 0 and output.startswith(f"checksums: none to verify: {older} has no checksums.json"), output
+    assert load_tagger(older).labels == tiny_model[1].tagger.labels
+    code, output = invoke("info", "--verify", "--json", older)
+    assert code == 0 and json.loads(output)["checksums"]["manifest"] is False
+
+
+def test_every_folder_the_package_writes_verifies(tiny_model, tiny_data, tmp_path):
+    """``calibrate`` and ``upgrade`` write new folders: each with its own checksums, evaluation.json included."""
+    calibrated = tmp_path / "calibrated"
+    assert invoke("calibrate", tiny_model[0], tiny_data["test"], "-o", calibrated, "--objective", "likelihood")[0] == 0
+    upgraded = tmp_path / "upgraded"
+    assert invoke("upgrade", calibrated, "-o", upgraded)[0] == 0
+    for folder in (calibrated, upgraded):
+        verification = api.verify(folder)
+        assert verification.ok and "evaluation.json" in verification.checked and not verification.added, folder
+        assert json.loads((folder / "evaluation.json").read_text())["calibration"]["objective"] == "likelihood"
+
+
+@pytest.mark.parametrize("manifest, expected", [
+    ("{", "checksums.json is not valid JSON"),
+    ('{"files": {}}', "checksums.json: algorithm is missing"),
+    ('{"algorithm": "md5", "files": {}}', "checksums.json: algorithm 'md5' is not sha256"),
+    ('{"algorithm": "sha256", "files": {"../../x": "0"}}', "'../../x' is not a path inside the model folder"),
+])
+def test_a_damaged_checksums_file_is_one_line_naming_it(tiny_model, tmp_path, manifest, expected):
+    from conftest import one_line_error
+
+    copy = _copy(tiny_model, tmp_path)
+    (copy / "checksums.json").write_text(manifest)
+    one_line_error(*invoke("info", copy), expected)
+    assert invoke("--ignore-checksums", "info", copy)[0] == 0
+
+
+def test_a_truncated_variables_file_fails_to_load_as_it_fails_in_tensorflow(tiny_model, tmp_path):
+    """Cut after the weights: TensorFlow cannot read the object graph back, so the package does not
+    either, with or without checksums (a bare SavedModel has none)."""
+    import tensorflow as tf
+
+    bare = shutil.copytree(tiny_model[0] / "saved_model", tmp_path / "exported" / "1")
+    data = next((bare / "variables").glob("variables.data-*"))
+    data.write_bytes(data.read_bytes()[:-10])
+    with pytest.raises(Exception):
+        tf.saved_model.load(str(bare))
+    with pytest.raises(ModelFolderError, match="variables cannot be read back"):
+        load_tagger(bare)
+
+
+def test_a_tag_scheme_that_does_not_match_the_labels_is_one_line_naming_config_json(tiny_model, tiny_data, tmp_path):
+    """A BIO model told it is BIOES would decode no entity (BIOES ends an entity with E- or S-):
+    whether its checksums are checked or not, and in a folder without any."""
+    from conftest import one_line_error
+
+    copy = _copy(tiny_model, tmp_path)
+    config = copy / ASSETS / "config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "tag_scheme": "BIOES"}))
+    expected = "saved_model/assets/config.json: tag_scheme BIOES does not match saved_model/assets/labels.txt: " \
+               "BIOES needs E-"
+    for args in (("evaluate", copy, tiny_data["test"]), ("--ignore-checksums", "evaluate", copy, tiny_data["test"])):
+        one_line_error(*invoke(*args), f"model folder {copy}", expected, "the labels of the IOB2 scheme")
+    (copy / "checksums.json").unlink()
+    with pytest.raises(ModelFolderError, match="tag_scheme BIOES does not match"):
+        load_tagger(copy)
+
+
+@pytest.mark.parametrize("scheme, labels, expected", [
+    ("BIOES", ["O", "B-A", "I-A"], "BIOES needs E-A, S-A; they are the labels of the IOB2 scheme"),
+    ("BIO", ["O", "B-A", "I-A", "E-A", "S-A"], "E-A, S-A cannot exist in BIO; they are the labels of the BIOES scheme"),
+    ("BIO", ["O", "B-A"], "BIO needs I-A"),
+    ("BIO", ["O", "B-A", "I-A", "B-B", "I-B"], None),
+    ("BIOES", ["O", "B-A", "I-A", "E-A", "S-A"], None),
+])
+def test_the_labels_of_a_scheme_are_every_prefix_of_each_type_and_no_other(scheme, labels, expected):
+    from neuroner_tl import tags
+
+    assert tags.label_set_problem(scheme, labels) == expected
