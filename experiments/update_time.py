@@ -39,10 +39,10 @@ from neuroner_tl.conll import write_conll  # noqa: E402
 TF_NOISE = ("WARNING", "retracing", "oneDNN", "cuda", "absl", "I0000", "E0000", "W0000")
 
 
-def run_update(checkout: Path, source: Path, target: Path, kind: str, output: Path):
+def run_update(checkout: Path, source: Path, target: Path, kind: str, output: Path, dev: Path = None):
     """(seconds, stderr lines that are TensorFlow's) of one update through the CLI of ``checkout``."""
     command = [sys.executable, "-c", "from neuroner_tl.cli import main; main()", "update", "-m", str(source),
-               "-t", str(target), "-e", kind, "-o", str(output), "--force"]
+               "-t", str(target), "-e", kind, "-o", str(output), "--force"] + (["--dev", str(dev)] if dev else [])
     environment = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     environment["PYTHONPATH"] = str(checkout)
     started = time.perf_counter()
@@ -61,6 +61,9 @@ def main(argv=None):
     parser.add_argument("--size", type=int, default=200)
     parser.add_argument("--baseline", type=Path, required=True, help="a checkout of the version to compare with")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--target", type=Path, help="the target file (default: --size CoNLL-2003 sentences)")
+    parser.add_argument("--dev", type=Path, help="the customer's own dev file, passed to update --dev")
+    parser.add_argument("--type-test", type=Path, help="where the new type is scored (default: CoNLL-2003 test)")
     args = parser.parse_args(argv)
     pool = load_split({"path": "../shared/data/conll2003/train.txt", "sentences": [10000, 14041]})
     test = load_split({"path": "../shared/data/conll2003/test.txt"})
@@ -70,20 +73,24 @@ def main(argv=None):
     systems = {"baseline": args.baseline.resolve(), "this checkout": ROOT}
     results = {name: [] for name in systems}
     with tempfile.TemporaryDirectory() as folder:
-        target = Path(folder) / "target.conll"
-        write_conll(target, keep_only(target_sample(pool, args.size, 0), [args.type]).sentences)
+        target = args.target.resolve() if args.target else Path(folder) / "target.conll"
+        if not args.target:
+            write_conll(target, keep_only(target_sample(pool, args.size, 0), [args.type]).sentences)
+        type_test = load_split({"path": str(args.type_test.resolve())}) if args.type_test else test
         for repeat in range(args.repeats):
             for name, checkout in systems.items():
                 output = Path(folder) / f"{name.replace(' ', '_')}_{repeat}"
-                seconds, noise = run_update(checkout, args.model.resolve(), target, args.type, output)
-                after = api.evaluate(api.as_tagger(output), test)
+                seconds, noise = run_update(checkout, args.model.resolve(), target, args.type, output,
+                                            args.dev.resolve() if args.dev else None)
+                updated = api.as_tagger(output)
+                after, on_type = api.evaluate(updated, test), api.evaluate(updated, type_test)
                 method = api.info(output)["provenance"]["updates"][-1]["settings"]["method"]
                 change = statistics.mean(after.by_type[t].f1 - before.by_type[t].f1 for t in old)
                 results[name].append({"seconds": round(seconds, 1), "method": method,
-                                      "new_f1": round(after.by_type[args.type].f1, 2), "old_change": round(change, 2),
+                                      "new_f1": round(on_type.by_type[args.type].f1, 2), "old_change": round(change, 2),
                                       "tf_warning_lines": len(noise)})
                 print(name, results[name][-1], flush=True)
-    print(f"\nupdate on {args.size} sentences ({args.type} new), {os.cpu_count()} cores, "
+    print(f"\nupdate on {args.target or args.size} sentences ({args.type} new), {os.cpu_count()} cores, "
           f"best of {args.repeats} runs each:")
     for name, rows in results.items():
         best = min(rows, key=lambda r: r["seconds"])

@@ -64,7 +64,7 @@ from .batching import Encoded, encode
 from .calibration import calibrate_on_dev
 from .callbacks import DevScore
 from .config import (  # noqa: F401 (the update's settings, re-exported where they were defined before)
-    Hyperparameters, METHODS, DEFAULT_METHOD, NEW_TYPE_METHOD, KNOWN_TYPE_METHOD, PSEUDO_LABEL_METHODS, DISTILLING_METHODS, EWC_DEFAULT, STATES_DEFAULT, ISOLATE_FROZEN, PAPER_LEARNING_RATE, DEFAULT_LEARNING_RATE, L2SP_DEFAULT, FROZEN_WITH_EMBEDDINGS, SETTING_RANGES, UpdateSettings, UPDATE_BUDGET, UPDATE_PATIENCE_STEPS, UPDATE_HYPERPARAMETERS, split_update_options, make_settings)
+    Hyperparameters, METHODS, DEFAULT_METHOD, NEW_TYPE_METHOD, KNOWN_TYPE_METHOD, PSEUDO_LABEL_METHODS, DISTILLING_METHODS, EWC_DEFAULT, STATES_DEFAULT, ISOLATE_FROZEN, PAPER_LEARNING_RATE, DEFAULT_LEARNING_RATE, L2SP_DEFAULT, FROZEN_WITH_EMBEDDINGS, SETTING_RANGES, UpdateSettings, UPDATE_BUDGET, COLUMN_PATIENCE_STEPS, UPDATE_HYPERPARAMETERS, split_update_options, make_settings)
 from .corpora import check_target_has_types, check_types, describe_corpus, hold_out_dev, span_counts
 from .corpus import Corpus
 from .formats import load_corpus, path_of, require_labels
@@ -372,6 +372,8 @@ def update(model, target, entity_types: Sequence[str], output, *, options: Optio
         seed_everything(hp.seed)
         splits = _target_splits(source, target, entity_types, dev, scheme, annotated, forget, settings, hp, say)
         settings = settings.for_task(splits.new_types, splits.known)
+        if settings.method == "column" and "patience_steps" not in hyperparameters:
+            hp = hp.replace(patience_steps=COLUMN_PATIENCE_STEPS)
         if settings.method != "isolate":  # isolate's frozen source reads no vectors
             embeddings = vectors_for_update(source, embeddings, say)
         annotated_train = annotate(source, splits.train, splits.gold_types)
@@ -551,8 +553,7 @@ def update_hyperparameters(source: Tagger, changes: Mapping[str, object]) -> Hyp
     """The source's hyperparameters with the update's training budget and the changes asked for."""
     # How long to train is the update's own business: the source's budget was set for its own data
     # (a protocol's M_S stopped at 30 epochs with patience 5 gave an update on 180 sentences 180 steps).
-    budget = {**{name: getattr(Hyperparameters, name) for name in UPDATE_BUDGET},
-              "patience_steps": UPDATE_PATIENCE_STEPS}
+    budget = {name: getattr(Hyperparameters, name) for name in UPDATE_BUDGET}
     return Hyperparameters.from_dict({**source.hp.to_dict(), **budget, **changes})
 
 
