@@ -220,7 +220,7 @@ def parse_overrides(pairs: Optional[list]) -> Dict[str, str]:
 METHODS = ("auto", "column", "isolate", "distill", "self-training", "paper", "l2-sp", "finetune", "ewc", "distill-states",
            "cpfd")
 DEFAULT_METHOD = "auto"
-NEW_TYPE_METHOD = "isolate"  # what ``auto`` means when every target type is new (task iii)
+NEW_TYPE_METHOD = "column"  # what ``auto`` means when every target type is new (task iii)
 KNOWN_TYPE_METHOD = "distill"  # ... and when a target type is known (tasks i and ii)
 PSEUDO_LABEL_METHODS = ("self-training", "paper", "l2-sp", "cpfd")
 ISOLATING_METHODS = ("column", "isolate")  # the source network frozen, the target labels scored by new weights
@@ -250,7 +250,7 @@ SETTING_RANGES = {"method": METHODS, "init": ("paper", "preserve"), "learning_ra
 class UpdateSettings:
     """How an update learns; saved with the update's record in the model's provenance."""
 
-    method: str = setting(DEFAULT_METHOD, "How the update learns: auto is isolate when every target type is new, "
+    method: str = setting(DEFAULT_METHOD, "How the update learns: auto is column when every target type is new, "
                                           "distill when one is known.")
     learning_rate: float = setting(DEFAULT_LEARNING_RATE, "Fine-tuning learning rate (isolate: adapter_learning_rate; "
                                                           "paper: 0.005).")
@@ -279,7 +279,7 @@ class UpdateSettings:
         check_fields(self, field_types(type(self)), SETTING_RANGES, "update option")
 
     def for_task(self, new_types: Sequence[str], known_types: Sequence[str]) -> "UpdateSettings":
-        """``auto`` resolved for the target types: ``isolate`` when all are new, else ``distill``."""
+        """``auto`` resolved for the target types: ``column`` when all are new, else ``distill``."""
         if self.method != "auto":
             return self
         return dataclasses.replace(self, method=KNOWN_TYPE_METHOD if known_types else NEW_TYPE_METHOD)

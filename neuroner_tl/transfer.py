@@ -38,7 +38,14 @@ Methods (``UpdateSettings.method``):
   mean token entropy is at most the median of that type's spans in the target data (CPFD's
   type-specific thresholds, Zhang et al., EMNLP 2023); the others are left open.
 
-``auto`` (the default) picks, per task, the method the protocols measured best: ``isolate`` when
+- ``column``: ``isolate``'s frozen source, with the target labels scored by a trainable copy of the
+  source's word rows (grown with the target's words), token BiLSTM and hidden layer that reads the
+  frozen features and states laterally (``model.TargetColumn``; progressive networks).
+
+After an isolating method (``isolate``, ``column``) the source's precedence over the new labels is
+chosen on dev (``with_chosen_precedence``).
+
+``auto`` (the default) picks, per task, the method the protocols measured best: ``column`` when
 every target type is new (task iii), ``distill`` otherwise (docs/update_protocol.md).
 
 Two further guards combine with any method: ``l2sp_weight`` (L2-SP) and ``freeze_embeddings``

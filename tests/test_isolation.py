@@ -64,9 +64,8 @@ def old_labels_untouched(source, updated, owned_types, seed=0):
 
 def test_a_new_type_leaves_every_old_score_and_transition_bit_for_bit(source, tmp_path):
     target = only(generate_corpus("A", 120, seed=63), {"Address"})
-    result = api.update(source, target, ["Address"], tmp_path / "updated", max_epochs=15, patience_steps=40,
-                        learning_rate=0.005, verbose=False)
-    assert result.settings.method == "isolate", "auto picks isolate for a new type"
+    result = api.update(source, target, ["Address"], tmp_path / "updated", method="isolate", max_epochs=15,
+                        patience_steps=40, learning_rate=0.005, verbose=False)
     src = api.as_tagger(source)
     reloaded = api.as_tagger(tmp_path / "updated")
     assert "Address" in reloaded.entity_types and reloaded.heads["adapters"][0]["units"] == 32
@@ -208,6 +207,6 @@ def test_isolate_trains_only_the_transitions_of_its_labels():
 
 
 def test_settings_resolve_auto_per_task():
-    assert UpdateSettings().for_task(["Address"], []).method == "isolate"
+    assert UpdateSettings().for_task(["Address"], []).method == "column"
     assert UpdateSettings().for_task([], ["Person"]).method == "distill"
     assert UpdateSettings(method="distill").for_task(["Address"], []).method == "distill"

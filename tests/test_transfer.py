@@ -186,8 +186,8 @@ def test_update_learns_the_new_type_and_keeps_the_old_ones(without_address, tmp_
     assert agreement_with_source(source, updated, [s.tokens for s in held_out.sentences], old_types) > 0.9
     assert result.test_report.by_type["Address"].f1 == pytest.approx(report.by_type["Address"].f1)
     record = updated.provenance["updates"][-1]
-    # auto: a new type is learnt by isolation
-    assert record["settings"]["method"] == "isolate" and record["dev"]["target_f1"] == result.dev_scores["target_f1"]
+    # auto: a new type is learnt by a column of its own
+    assert record["settings"]["method"] == "column" and record["dev"]["target_f1"] == result.dev_scores["target_f1"]
     assert json.loads((tmp_path / "updated" / "evaluation.json").read_text())["test"]["overall"]["f1"] > 0
 
 
