@@ -116,7 +116,7 @@ def test_a_bioes_model_is_updated_in_its_own_scheme(tmp_path):
     path = tmp_path / "target.conll"
     write_conll(path, target.sentences)
     result = api.update(source, path, ["Address"], tmp_path / "updated", max_epochs=6, patience_steps=0,
-                        adapter_learning_rate=0.02, verbose=False)  # isolate, faster than the default rate
+                        adapter_learning_rate=0.02, verbose=False)  # a column, faster than the default rate
     updated = api.as_tagger(tmp_path / "updated")
     assert updated.hp.tag_scheme == "BIOES"
     assert updated.labels == source.labels + ["B-Address", "I-Address", "E-Address", "S-Address"]
