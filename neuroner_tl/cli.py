@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import signal
 import sys
 from pathlib import Path
 
@@ -18,9 +17,9 @@ import click
 from .config import (HYPERPARAMETER_RANGES, SETTING_RANGES, Hyperparameters, UpdateSettings,
                      command_line_options, describe_setting, field_types)
 from .errors import NeuronerError
+from .interrupts import EXIT_INTERRUPTED, NOTHING_WRITTEN, at_work, handle_stops
 
 EXIT_USER_ERROR = 2
-EXIT_INTERRUPTED = 130
 
 
 VERBOSE_KEY = "neuroner_tl.verbose"  # in click's context meta: ``--verbose`` was given
@@ -56,7 +55,8 @@ def _quiet_tensorflow() -> None:
 
 
 def friendly_errors(command):
-    """Turn the package's errors, Ctrl-C and file-system errors into one line and an exit code."""
+    """Turn the package's errors, Ctrl-C (and SIGTERM) and file-system errors into one line and an
+    exit code. The command's own work runs ``interrupts.at_work``: a stop before it exits at once."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -65,7 +65,8 @@ def friendly_errors(command):
         try:
             if not _verbose():
                 _quiet_tensorflow()
-            return command(*args, **kwargs)
+            with at_work():
+                return command(*args, **kwargs)
         except NeuronerError as error:
             click.echo(f"error: {error}", err=True)
             sys.exit(EXIT_USER_ERROR)
@@ -73,7 +74,7 @@ def friendly_errors(command):
             click.echo(str(error), err=True)
             sys.exit(EXIT_INTERRUPTED)
         except KeyboardInterrupt:
-            click.echo("interrupted; nothing was written", err=True)
+            click.echo(NOTHING_WRITTEN, err=True)
             sys.exit(EXIT_INTERRUPTED)
         except OSError as error:  # a full disk, a folder that went away: the file and the reason
             where = f"{error.filename}: " if error.filename else ""
@@ -570,20 +571,6 @@ def annotate(model, target, entities, output, output_format, scheme, force, raw_
                f"the annotated spans)")
 
 
-def _terminate_like_ctrl_c() -> None:
-    """SIGTERM (``kill``, a process manager stopping a job) stops every command the way Ctrl-C does:
-    the SIGINT handler in force runs (training's keeps the last epoch), temporaries are removed and
-    the command says what was kept, instead of dying silently with a partial hidden file."""
-
-    def terminate(signum, frame):
-        handler = signal.getsignal(signal.SIGINT)
-        if callable(handler):
-            handler(signal.SIGINT, frame)
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, terminate)
-
-
 def _quiet_python_logs() -> None:
     """``--quiet``: TensorFlow's Python warnings (retracing notes) are not errors, so they are not shown."""
     import logging
@@ -592,8 +579,14 @@ def _quiet_python_logs() -> None:
 
 
 def main():
-    _terminate_like_ctrl_c()
-    cli(prog_name="neuroner-tl")
+    """The command line. SIGTERM (``kill``, a process manager) stops every command the way Ctrl-C
+    does, from this first line to the process's exit (``interrupts.CommandLineStops``): temporaries
+    are removed, training keeps its last epoch, the command says so in one line and exits 130."""
+    stops = handle_stops()
+    try:
+        cli(prog_name="neuroner-tl")
+    except SystemExit as finished:
+        stops.leave(finished.code)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,13 @@ class Corpus:
     def entity_types(self) -> List[str]:
         return tagging.entity_types(t for s in self.sentences for t in (s.labels or []))
 
+    def keeping_types(self, types) -> "Corpus":
+        """The same corpus with every span not of ``types`` relabelled O, in the corpus's scheme."""
+        wanted = set(types)
+        sentences = [s.with_labels(tagging.tags_from_spans([x for x in tagging.spans(s.labels) if x.type in wanted],
+                                                           len(s), self.scheme)) for s in self.sentences]
+        return Corpus(sentences, self.scheme, self.path)
+
     def converted(self, scheme: str) -> "Corpus":
         """The same corpus with every label rewritten in ``scheme``."""
         scheme = tagging.canonical_scheme(scheme)

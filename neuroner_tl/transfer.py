@@ -577,7 +577,8 @@ class TargetSplits:
 
 def _target_splits(source: Tagger, target, entity_types, dev, scheme, annotated: bool, forget: bool,
                    settings: UpdateSettings, hp: Hyperparameters, say) -> TargetSplits:
-    """Read and check the target data, say what each type will go through, split off dev."""
+    """Read and check the target data, say what each type will go through, set aside the spans of
+    types not asked for (unless ``annotated``), split off dev."""
     entity_types = check_types(entity_types)
     target_corpus = require_labels(load_corpus(target, scheme), "target")
     if target_corpus.scheme != "IOB2":
@@ -590,6 +591,11 @@ def _target_splits(source: Tagger, target, entity_types, dev, scheme, annotated:
     _announce_types(say, source, hp, known, new_types, forget)
     _check_other_types_are_known(target_corpus, entity_types, gold_types, source, path_of(target))
     dev_corpus = require_labels(load_corpus(dev, scheme), "dev") if dev is not None else None
+    if dev_corpus is not None:
+        _check_other_types_are_known(dev_corpus, entity_types, gold_types, source, path_of(dev))
+    if not annotated:
+        target_corpus = _without_other_types(target_corpus, entity_types, path_of(target), say)
+        dev_corpus = dev_corpus and _without_other_types(dev_corpus, entity_types, path_of(dev), say)
     train_part = target_corpus
     if dev_corpus is None:
         train_part, dev_corpus = hold_out_dev(target_corpus, settings.dev_fraction, hp.seed, say,
@@ -697,6 +703,21 @@ def _check_other_types_are_known(corpus: Corpus, entity_types, gold_types, sourc
         raise UpdateError(f"{path or 'the target data'}: annotates {names}, which is neither a target type nor "
                           f"known to the model ({', '.join(source.entity_types)}); add -e {unknown[0]} to learn "
                           f"it, or remove those labels")
+
+
+def _without_other_types(corpus: Corpus, entity_types, path, say) -> Corpus:
+    """``corpus`` without its spans of types other than ``entity_types`` (types the model knows), and
+    a line saying so: without ``annotated``, the model's own predictions label those types, for every
+    method and for early stopping alike."""
+    others = [t for t in corpus.entity_types() if t not in entity_types]
+    if not others:
+        return corpus
+    names = ", ".join(others)
+    which = "are not target types" if len(others) > 1 else "is not a target type"
+    say(f"{path or 'the target data'}: annotates {names}, which {which} (-e {', '.join(entity_types)}): those labels "
+        f"are ignored and the model's own predictions are used for {names}; pass -e {others[0]} to learn them too, "
+        f"or --annotated to use them as given")
+    return corpus.keeping_types(entity_types)
 
 
 def _announce_types(say, source: Tagger, hp, known, new_types, forget: bool) -> None:

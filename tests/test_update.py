@@ -13,7 +13,7 @@ from neuroner_tl.errors import DataFormatError, NeuronerError, UpdateError
 from neuroner_tl.pseudo import annotate, merge_spans
 from neuroner_tl.tags import Span
 
-from conftest import SMALL_UPDATE_NETWORK
+from conftest import SMALL_UPDATE_NETWORK, invoke
 from conftest import keep_types as only
 
 
@@ -136,6 +136,56 @@ def test_a_bioes_model_is_updated_in_its_own_scheme(tmp_path):
     assert found and any(x.end - x.start > 1 for x in found), "multi-token Address spans (B-... E-)"
     # measured 86 on the training sentences; learning a type this small is noisy from epoch to epoch
     assert updated.evaluate(target)[0].by_type["Address"].f1 > 30.0
+
+
+@pytest.fixture(scope="module")
+def street_and_person(tmp_path_factory):
+    """(a target annotating Street, a type the tiny model lacks, and Person, one it knows; the same
+    sentences with Street alone)."""
+    corpus = only(generate_corpus("B", 120, seed=31), {"Address", "Person"})
+    renamed = Corpus([s.with_labels([l.replace("Address", "Street") for l in s.labels]) for s in corpus.sentences],
+                     "IOB2")
+    folder = tmp_path_factory.mktemp("street_and_person")
+    both, alone = folder / "street_and_person.conll", folder / "street.conll"
+    write_conll(both, renamed.sentences)
+    write_conll(alone, only(renamed, {"Street"}).sentences)
+    return both, alone
+
+
+@pytest.mark.parametrize("method", ["isolate", "self-training", "finetune"])
+def test_a_known_type_annotated_but_not_asked_for_is_ignored_by_every_method_and_said(tiny_model, street_and_person,
+                                                                                    method):
+    """-e Street on a target that annotates Person too: the Person labels are ignored, whatever the
+    method (the update learns and selects exactly as from the file without them: the model's own
+    Person predictions), and one line says so and how to use them instead."""
+    both, alone = street_and_person
+    with_person = api.update(tiny_model[0], both, ["Street"], None, method=method, max_epochs=1, verbose=False)
+    without = api.update(tiny_model[0], alone, ["Street"], None, method=method, max_epochs=1, verbose=False)
+    assert with_person.pseudo_labels == without.pseudo_labels
+    counts = ("target_spans", "teacher_spans")
+    assert {k: with_person.dev_scores[k] for k in counts} == {k: without.dev_scores[k] for k in counts}
+    record = with_person.tagger.provenance["updates"][-1]
+    assert record["target"]["entities"] == without.tagger.provenance["updates"][-1]["target"]["entities"]
+    assert [m for m in with_person.messages if "annotates" in m] == [
+        f"{both}: annotates Person, which is not a target type (-e Street): those labels are ignored and the "
+        f"model's own predictions are used for Person; pass -e Person to learn them too, or --annotated to use "
+        f"them as given"]
+    assert not any("annotates" in m for m in without.messages)
+
+
+def test_a_dev_file_is_read_as_the_target_is(tiny_model, street_and_person, tmp_path):
+    """--dev annotating a type the model knows but -e does not name: ignored and said, as in the
+    target; one the model does not know either is refused, naming the dev file."""
+    both, alone = street_and_person
+    code, output = invoke("update", "-m", tiny_model[0], "-t", alone, "--dev", both, "-e", "Street", "-o",
+                          tmp_path / "m", "--epochs", "1")
+    assert code == 0, output
+    assert f"{both}: annotates Person, which is not a target type (-e Street): those labels are ignored" in output
+    unknown = tmp_path / "dev.conll"
+    unknown.write_text(both.read_text().replace("Person", "Pet"))
+    with pytest.raises(UpdateError, match=f"{unknown}: annotates Pet, which is neither a target type nor known"):
+        api.update(tiny_model[0], alone, ["Street"], tmp_path / "n", dev=unknown, verbose=False)
+    assert not (tmp_path / "n").exists()
 
 
 def test_update_errors(tiny_model, target_file, tmp_path):
