@@ -133,9 +133,12 @@ def target_checks(summaries: dict, method: str) -> list:
         parts = [f"{setting}, {size} sentences:"]
         on_source = summary.get("on source test", {}).get(method)
         if on_source and on_source["old_delta"] is not None:  # what the provider ships must not get worse
+            in_domain = (f"{result['old_delta'][0]:+.2f} (target ≥ 0: "
+                         f"{'met' if result['old_delta'][0] >= 0 else 'not met'})"
+                         if result["old_delta"] is not None else "not annotated there")
             parts.append(f"old types on the source test {on_source['old_delta'][0]:+.2f} (target ≥ -0.3: "
                          f"{'met' if on_source['old_delta'][0] >= -0.3 else 'not met'}); in the target domain "
-                         f"{result['old_delta'][0]:+.2f} (target ≥ 0: {'met' if result['old_delta'][0] >= 0 else 'not met'})")
+                         + in_domain)
         elif result["old_delta"] is not None:
             limit = -0.5 if size < 1000 else -0.3
             parts.append(f"old types {result['old_delta'][0]:+.2f} (target ≥ {limit}: "

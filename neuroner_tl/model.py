@@ -158,8 +158,13 @@ class TargetColumn(keras.layers.Layer):
 
     def __init__(self, num_outputs: int, num_words: int, word_dim: int, char_dim: int, state_dim: int,
                  hidden_dim: int, units: int = 128, dropout: float = 0.5, seed: int = 1,
-                 lstm_backend: str = "auto", **kwargs):
+                 lstm_backend: str = "auto", chars: Optional[dict] = None, **kwargs):
         super().__init__(**kwargs)
+        # ``chars`` ({"num_chars", "embedding_dim", "units"}): a character encoder of the column's own
+        # (a trainable copy of the source's); None: the column reads the frozen source's
+        self.chars = dict(chars) if chars else None
+        self.char_encoder = CharEncoder(self.chars["num_chars"], self.chars["embedding_dim"], self.chars["units"],
+                                        lstm_backend, name="char_encoder", dtype="float32") if chars else None
         self.num_outputs, self.num_words, self.word_dim, self.char_dim = num_outputs, num_words, word_dim, char_dim
         self.state_dim, self.hidden_dim, self.units = state_dim, hidden_dim, units
         self.dropout_rate, self.seed, self.lstm_backend = dropout, seed, lstm_backend
@@ -172,13 +177,17 @@ class TargetColumn(keras.layers.Layer):
 
     def build(self, input_shape=None):
         self.word_embedding.build((None, None))
+        if self.char_encoder is not None:
+            self.char_encoder.build((None, None, None))
         self.dropout.build((None, None, self.char_dim + self.word_dim))
         self.bilstm.build((None, None, self.char_dim + self.word_dim))
         self.hidden.build((None, None, 2 * self.units + self.state_dim))
         self.head.build((None, None, 2 * self.hidden_dim))
         super().build(input_shape)
 
-    def call(self, words, chars, states, hidden, mask=None, training=None):
+    def call(self, words, chars, states, hidden, mask=None, training=None, char_ids=None):
+        if self.char_encoder is not None:
+            chars = self.char_encoder(char_ids, training=training)
         words = known_ids(words, self.num_words)
         features = tf.concat([tf.cast(chars, tf.float32), self.word_embedding(words)], axis=-1)
         own = self.bilstm(self.dropout(features, training=training), mask=mask, training=training)
@@ -190,7 +199,7 @@ class TargetColumn(keras.layers.Layer):
         config.update({"num_outputs": self.num_outputs, "num_words": self.num_words, "word_dim": self.word_dim,
                        "char_dim": self.char_dim, "state_dim": self.state_dim, "hidden_dim": self.hidden_dim,
                        "units": self.units, "dropout": self.dropout_rate, "seed": self.seed,
-                       "lstm_backend": self.lstm_backend})
+                       "lstm_backend": self.lstm_backend, "chars": self.chars})
         return config
 
 
@@ -239,6 +248,8 @@ def _checked_adapter(adapter: dict, num_labels: int) -> dict:
         raise ValueError(f"heads: an adapter's kind must be one of {', '.join(ADAPTER_KINDS)}, not {kind!r}")
     if kind == "column":
         checked.update({"kind": kind, "words": int(adapter["words"])})
+        if adapter.get("own_chars"):
+            checked["own_chars"] = True
         if checked["words"] < 2:
             raise ValueError("heads: a column's words must be at least 2 (padding and UNK)")
     return checked
@@ -307,9 +318,11 @@ class NeuronerModel(keras.Model):
         self.adapters = []
         for number, spec in enumerate(heads["adapters"] if heads else []):
             if spec.get("kind") == "column":
+                own_chars = {"num_chars": num_chars, "embedding_dim": char_embedding_dim,
+                             "units": char_lstm_units} if spec.get("own_chars") else None
                 adapter = TargetColumn(len(spec["labels"]), spec["words"], word_dim, 2 * char_lstm_units,
                                        2 * token_lstm_units, hidden_dim, spec["units"], dropout, seed + 1 + number,
-                                       lstm_backend, name=f"adapter_{number}")
+                                       lstm_backend, own_chars, name=f"adapter_{number}")
             else:
                 adapter = LabelAdapter(len(spec["labels"]), feature_dim + 2 * token_lstm_units, hidden_dim,
                                        spec["units"], lstm_backend, name=f"adapter_{number}")
@@ -361,7 +374,8 @@ class NeuronerModel(keras.Model):
         for adapter, index in zip(self.adapters, adapter_indices):
             owned = tf.constant(index < adapter.num_outputs)
             if isinstance(adapter, TargetColumn):
-                own = adapter(words, chars, states, hidden, mask=mask, training=training)
+                own = adapter(words, chars, states, hidden, mask=mask, training=training,
+                              char_ids=inputs[CHAR_INPUT])
             else:
                 own = adapter(features, states, hidden, mask=mask, training=training)
             added = _gathered(own, index)

@@ -77,7 +77,7 @@ class ModelSurgeon:
     def operate(self, new_types: Sequence[str] = (), forget_types: Sequence[str] = (),
                 new_words: Iterable[str] = (), new_chars: Iterable[str] = (), vectors=None,
                 init: str = "paper", isolate: Sequence[str] = (), adapter_units: int = ADAPTER_UNITS,
-                column: bool = False) -> Tagger:
+                column: bool = False, column_chars: bool = False) -> Tagger:
         """A new ``Tagger``: labels for ``new_types`` added, ``forget_types`` re-drawn, the
         vocabularies grown by ``new_words``/``new_chars`` (see ``_grow_word_rows``; under ``preserve``
         the network predicts what the source did, except for new words given a pretrained vector)."""
@@ -89,7 +89,7 @@ class ModelSurgeon:
                               f"(it knows {', '.join(self.source.entity_types)})")
         if isolate and column:
             return self._isolate(list(isolate), new_types, forget_types, self.source.hp.token_lstm_units,
-                                 column_words=new_words, vectors=vectors)
+                                 column_words=new_words, vectors=vectors, column_chars=column_chars)
         if isolate:
             return self._isolate(list(isolate), new_types, forget_types, adapter_units)
         source = self.source
@@ -118,7 +118,7 @@ class ModelSurgeon:
         return target
 
     def _isolate(self, types: List[str], new_types, forget_types, units: int, column_words: Optional[Iterable[str]] = None,
-                 vectors=None) -> Tagger:
+                 vectors=None, column_chars: bool = False) -> Tagger:
         """The source network unchanged, plus an adapter that scores the labels of ``types``: a
         ``model.LabelAdapter``, or with ``column_words`` (the words the column adds; may be empty) a
         ``model.TargetColumn`` started as a copy of the source's word rows, token BiLSTM and hidden
@@ -133,7 +133,7 @@ class ModelSurgeon:
         words = _grown(source.words, column_words or ())
         spec = {"labels": owned, "units": int(units)}
         if column_words is not None:
-            spec.update({"kind": "column", "words": len(words)})
+            spec.update({"kind": "column", "words": len(words), **({"own_chars": True} if column_chars else {})})
             heads.setdefault("base_words", source.network.base_words)
         heads["adapters"].append(spec)
         target = Tagger(source.hp, words, _grown(source.chars, ()), labels, word_dim=source.word_dim,
@@ -172,7 +172,8 @@ class ModelSurgeon:
         grown = self._grow_word_rows(base_rows, words, vectors, "preserve")
         weights = {f"{prefix}/word_embedding/embeddings": grown}
         for name, value in old.items():
-            if name.startswith("token_bilstm/"):
+            if name.startswith("token_bilstm/") or (name.startswith("char_encoder/") and
+                                                    f"{prefix}/{name}" in new):
                 weights[f"{prefix}/{name}"] = value.copy()
         if "hidden/kernel" in old:
             kernel = np.zeros_like(new[f"{prefix}/hidden/kernel"])
