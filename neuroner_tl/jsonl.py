@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Iterable, List, Optional, Sequence, TextIO, Tuple, Union
 
 from .errors import DataFormatError
-from .spans import CharSpan, SpanDocument, TaggedDocument, carried_fields, document_error, make_span, warn
+from .spans import (CharSpan, SpanDocument, TaggedDocument, carried_fields, check_characters, document_error,
+                    make_span, warn)
 
 PathLike = Union[str, Path]
 SPAN_KEYS = ("spans", "ents", "label", "labels", "entities")
@@ -67,6 +68,7 @@ def parse_record(line: str, number: int, path: PathLike) -> Optional[dict]:
     if not isinstance(record, dict):
         raise DataFormatError(f"expected a JSON object {{\"text\": ..., \"spans\": [...]}}, found a "
                               f"{type(record).__name__}", path, number)
+    check_characters(record, path, number)
     return record
 
 

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Iterable, List, Optional, TextIO, Union
 
 from .errors import DataFormatError
-from .spans import (CharSpan, SpanDocument, TaggedDocument, Warnings, carried_fields, document_error, make_span,
-                    shown, whole_number)
+from .spans import (CharSpan, SpanDocument, TaggedDocument, Warnings, carried_fields, check_characters,
+                    document_error, make_span, shown, whole_number)
 
 PathLike = Union[str, Path]
 DEFAULT_FROM_NAME, DEFAULT_TO_NAME, DEFAULT_TEXT_KEY = "label", "text", "text"
@@ -58,6 +58,7 @@ def task_document(task, number: int, path: PathLike, several: Warnings, shifted:
                               f"{type(task).__name__}", path)
     identifier = task.get("id")
     where = f"task {number}" + (f" (id {identifier})" if isinstance(identifier, (str, int)) else "")
+    check_characters(task, path, where=f"{where}: ")
     if isinstance(task.get("data"), dict):
         regions = chosen_regions(task, where, path, several)
         data = task["data"]

@@ -187,9 +187,11 @@ def create_app(model: Union[str, Path], max_texts: int = MAX_TEXTS, limits: Opti
         texts = [request.text] if request.text is not None else request.texts
         within_limit(len(texts))
         within_token_limits(len(sentence) for text in texts for sentence in split_sentences(text))
-        if request.text is not None:
-            return {"entities": tagger.tag(request.text, min_confidence=threshold)}
-        return {"results": tagger.tag(request.texts, min_confidence=threshold)}
+        try:
+            entities = tagger.tag(texts, min_confidence=threshold)
+        except NeuronerError as error:
+            raise HTTPException(status_code=422, detail=str(error)) from None
+        return {"entities": entities[0]} if request.text is not None else {"results": entities}
 
     @app.post("/tag/tokens")
     def tag_tokens(request: TokensRequest):

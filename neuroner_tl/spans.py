@@ -5,8 +5,9 @@ writing one turns tagged tokens back into character spans of the same text.
 
 Span JSONL and Label Studio are read strictly: a span must start and end on token boundaries and
 may not overlap another (``DataFormatError`` naming the file, the document and the offsets: an
-annotation is never moved or dropped). Whitespace at either end of a span is trimmed, with a
-warning: Label Studio users drag-select words and often take the space after one.
+annotation is never moved or dropped). Whitespace (and invisible characters,
+``tokenizer.is_separator``) at either end of a span is trimmed, with a warning: Label Studio users
+drag-select words and often take the space after one.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple, 
 from . import tags as tagging
 from .corpus import Corpus, Sentence
 from .errors import DataFormatError
-from .tokenizer import Token, split_sentences
+from .tokenizer import Token, is_separator, split_sentences, surrogate_problem
 
 PathLike = Union[str, Path]
 DETAILED_WARNINGS = 5  # per file and kind; the rest are counted on one line
@@ -68,6 +69,23 @@ class SpanDocument:
         if not self.line:
             return self.where
         return f"line {self.line}" + (f" ({self.where})" if self.where else "")
+
+
+def check_characters(value, path: PathLike, line: Optional[int] = None, where: str = "") -> None:
+    """Every string of a JSON value (keys too) is Unicode text (``tokenizer.surrogate_problem``):
+    the text to tag, and every field a writer carries, can be written back as UTF-8."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, str):
+            problem = surrogate_problem(item)
+            if problem:
+                raise DataFormatError(f"{where}a string {problem}", path, line)
 
 
 def carried_fields(document: SpanDocument) -> Dict[str, object]:
@@ -144,12 +162,13 @@ def shown(text: str, start: int, end: int) -> str:
 
 
 def trimmed(span: CharSpan, document: SpanDocument, path: PathLike, notes: Warnings) -> CharSpan:
-    """``span`` without whitespace at either end (noted), or an error when it is only whitespace."""
+    """``span`` without whitespace or invisible characters at either end (noted), or an error when it
+    is only those."""
     text = document.text
     start, end = span.start, span.end
-    while start < end and text[start].isspace():
+    while start < end and is_separator(text[start]):
         start += 1
-    while end > start and text[end - 1].isspace():
+    while end > start and is_separator(text[end - 1]):
         end -= 1
     if start == end:
         raise document_error(document, path, f"span {span.start}-{span.end} ({span.type}) covers only whitespace")

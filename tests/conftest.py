@@ -297,6 +297,21 @@ print(json.dumps({"tags": tags, "log_probability": out["log_probability"].numpy(
 """
 
 
+def served_tokens(model_folder, texts):
+    """Per text, ``(token, start, end)`` of each token the SavedModel's ``serve_text`` finds."""
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(Path(model_folder) / "saved_model"))
+    served = {name: value.numpy() for name, value in loaded.signatures["serve_text"](texts=tf.constant(texts)).items()}
+    found = []
+    for row in range(len(texts)):
+        count = int(served["token_count"][row])
+        found.append([(t.decode(), int(a), int(b)) for t, a, b in zip(served["tokens"][row][:count],
+                                                                      served["starts"][row][:count],
+                                                                      served["ends"][row][:count])])
+    return found
+
+
 def serve_without_package(saved_model, sentences):
     """Tags and log-probabilities of ``sentences`` from the SavedModel, in a process without neuroner_tl."""
     import json

@@ -540,7 +540,7 @@ SCRIPTS = {"नरेंद्र मोदी दिल्ली में ह�
 
 
 def test_8_tokens_never_start_with_a_combining_mark_or_joiner_in_any_script(micro_model):
-    import tensorflow as tf
+    from conftest import served_tokens
 
     from neuroner_tl.tokenizer import is_mark, split_sentences, tokenize
 
@@ -549,13 +549,7 @@ def test_8_tokens_never_start_with_a_combining_mark_or_joiner_in_any_script(micr
         assert [t for t, _, _ in tokens] == expected, text
         assert all(not is_mark(t[0]) for t, _, _ in tokens) and all(text[a:b] == t for t, a, b in tokens)
     texts = list(SCRIPTS)
-    served = tf.saved_model.load(str(micro_model / "saved_model")).signatures["serve_text"](texts=tf.constant(texts))
-    served = {name: value.numpy() for name, value in served.items()}
-    for row, text in enumerate(texts):
-        count = int(served["token_count"][row])
-        found = [(t.decode(), int(a), int(b)) for t, a, b in zip(served["tokens"][row][:count],
-                                                                 served["starts"][row][:count],
-                                                                 served["ends"][row][:count])]
+    for text, found in zip(texts, served_tokens(micro_model, texts)):
         assert found == [token for sentence in split_sentences(text) for token in sentence], text
     for text, entities in zip(texts, api.load_tagger(micro_model).tag(texts)):
         for entity in entities:  # an entity never ends inside a character
