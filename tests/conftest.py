@@ -91,18 +91,18 @@ def snapshot(folder):
     return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def asgi_request(app, method, path, body=None, headers=()):
+def asgi_request(app, method, path, body=None, headers=(), content_type="application/json"):
     """(status, JSON or text) of one HTTP request to an ASGI application, in this process and
-    without a network client: what a test of the server needs."""
+    without a network client: what a test of the server needs (``content_type`` None: no such header)."""
     import asyncio
     import json
 
     payload = body if isinstance(body, bytes) else (b"" if body is None else json.dumps(body).encode())
+    typed = [] if content_type is None else [(b"content-type", content_type.encode())]
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "path": path,
              "raw_path": path.encode(), "query_string": b"", "root_path": "", "scheme": "http",
              "server": ("test", 80), "client": ("test", 1234),
-             "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
-                         *headers]}
+             "headers": [*typed, (b"content-length", str(len(payload)).encode()), *headers]}
     chunks = [{"type": "http.request", "body": payload, "more_body": False}]
     sent = {"status": None, "body": b""}
 

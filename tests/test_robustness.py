@@ -498,6 +498,22 @@ def test_12_requests_beyond_the_limits_are_refused_with_413(small_limits_app):
     assert status == 200, answer
 
 
+@pytest.mark.parametrize("content_type, body", [
+    ("text/plain", b'{"text": "Mario Rossi"}'), (None, b'{"text": "Mario Rossi"}'),
+    ("application/x-www-form-urlencoded", b"text=Mario+Rossi"), ("multipart/form-data; boundary=x", b"--x--")])
+def test_a_body_not_sent_as_json_is_refused_with_415_naming_the_content_type(small_limits_app, content_type, body):
+    from conftest import asgi_request
+
+    for route in ("/tag", "/tag/tokens"):
+        status, answer = asgi_request(small_limits_app, "POST", route, body, content_type=content_type)
+        assert status == 415 and "expected Content-Type: application/json" in answer["detail"], answer
+        assert (repr(content_type) if content_type else "none") in answer["detail"]
+    for declared in ("application/json; charset=utf-8", "application/vnd.api+json"):
+        status, _ = asgi_request(small_limits_app, "POST", "/tag", {"text": "Mario Rossi"}, content_type=declared)
+        assert status == 200
+    assert asgi_request(small_limits_app, "GET", "/health", content_type=None)[0] == 200
+
+
 def test_12_memory_stays_flat_under_repeated_large_requests(small_limits_app):
     from conftest import asgi_request
 
