@@ -5,9 +5,10 @@ writing one turns tagged tokens back into character spans of the same text.
 
 Span JSONL and Label Studio are read strictly: a span must start and end on token boundaries and
 may not overlap another (``DataFormatError`` naming the file, the document and the offsets: an
-annotation is never moved or dropped). Whitespace (and invisible characters,
-``tokenizer.is_separator``) at either end of a span is trimmed, with a warning: Label Studio users
-drag-select words and often take the space after one.
+annotation is never moved or dropped); a span that gives its own text must be the document's text
+at its offsets. Whitespace (and invisible characters, ``tokenizer.is_separator``) at either end of
+a span is trimmed, with a warning: Label Studio users drag-select words and often take the space
+after one.
 """
 
 from __future__ import annotations
@@ -69,6 +70,12 @@ class SpanDocument:
         if not self.line:
             return self.where
         return f"line {self.line}" + (f" ({self.where})" if self.where else "")
+
+
+def json_kind(value) -> str:
+    """What a JSON value is, for a message: "an object", "a string", "a number"..."""
+    kinds = ((bool, "a boolean"), (dict, "an object"), (list, "a list"), (str, "a string"), ((int, float), "a number"))
+    return next((name for kind, name in kinds if isinstance(value, kind)), "null")
 
 
 def check_characters(value, path: PathLike, line: Optional[int] = None, where: str = "") -> None:
@@ -154,6 +161,15 @@ def make_span(start, end, label, document: SpanDocument, path: PathLike) -> Char
 
 def document_error(document: SpanDocument, path: PathLike, message: str) -> DataFormatError:
     return DataFormatError(f"{document.where}: {message}" if document.where else message, path, document.line)
+
+
+def check_span_text(span: CharSpan, selected, document: SpanDocument, path: PathLike, noun: str = "span",
+                    whose: str = "document's") -> None:
+    """A span that says its text (``selected``, when a string) says the document's text at its offsets."""
+    if isinstance(selected, str) and document.text[span.start:span.end] != selected:
+        raise document_error(document, path, f"{noun} {span.start}-{span.end} ({span.type}) says its text is "
+                                             f"{selected[:40]!r}, but the {whose} text there is "
+                                             f"{shown(document.text, span.start, span.end)}")
 
 
 def shown(text: str, start: int, end: int) -> str:
