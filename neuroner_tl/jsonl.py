@@ -19,9 +19,9 @@ What is ambiguous is an error naming the line, never settled by dropping somethi
 entities (or two texts), a span key that holds no list, a span object with two start (end, label)
 keys that disagree, a span whose ``"text"`` is not the document's text at its offsets.
 
-Written, every document is ``{"text", "spans": [{"start", "end", "label", "score"?}], "score"?}``
-plus the input's other fields (``id``, ``meta``...; not Prodigy's ``answer`` and ``_``-hashes), in
-the input's order.
+Written, every document is ``{"id"?, "meta"?, ..., "text", "spans": [{"start", "end", "label",
+"score"?}], "score"?}``: the input's ``id`` and ``meta`` (a Label Studio task's too) and its other
+fields (not Prodigy's ``answer`` and ``_``-hashes), in the input's order.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from typing import Iterable, List, Optional, Sequence, TextIO, Tuple, Union
 
 from .errors import DataFormatError
 from .spans import (CharSpan, SpanDocument, TaggedDocument, carried_fields, check_characters, check_span_text,
-                    document_error, json_kind, make_span, warn)
+                    document_error, identity_of, json_kind, make_span, warn)
 
 PathLike = Union[str, Path]
 SPAN_KEYS = ("spans", "ents", "label", "labels", "entities")
@@ -140,8 +140,9 @@ def document_of_record(record: dict, number: int, path: PathLike, found: Optiona
                               f"{layout!r}: one layout a file", path, number)
     identifier = record.get("id")
     where = f"id {identifier}" if isinstance(identifier, (str, int)) else ""
-    fields = {k: v for k, v in record.items() if k != key and k not in SPAN_KEYS}
-    document = SpanDocument(str(number), record[key], None, where, number, fields)
+    identity = identity_of(record)
+    fields = {k: v for k, v in record.items() if k != key and k not in SPAN_KEYS and k not in identity}
+    document = SpanDocument(str(number), record[key], None, where, number, fields, identity=identity)
     if found is not None:
         document.spans = [read_span(item, document, path) for item in record[found]]
     return document
@@ -180,9 +181,9 @@ def span_record(span: CharSpan) -> dict:
 
 
 def document_record(tagged: TaggedDocument) -> dict:
-    """A document as written: the input's other fields (``spans.carried_fields``), ``text``,
-    ``spans`` and the document's ``score``."""
-    record = carried_fields(tagged.document)
+    """A document as written: its ``id`` and ``meta``, the input's other fields
+    (``spans.carried_fields``), ``text``, ``spans`` and the document's ``score``."""
+    record = {**tagged.document.identity, **carried_fields(tagged.document)}
     record["text"] = tagged.document.text
     record["spans"] = [span_record(span) for span in tagged.spans]
     if tagged.score is not None:

@@ -19,17 +19,22 @@ Offsets are Python's (code points). Browsers count a character beyond U+FFFF (an
 and some Label Studio versions store those offsets: a region whose ``text`` is not the task's text
 at its offsets but is at the offsets read in UTF-16 units is read that way, with a warning; any
 other disagreement is an error naming the task and the offsets.
+
+Written: ``{"id", "meta", "data": {...}, "predictions": [...]}``, the task's ``id`` and ``meta`` and
+its ``data`` fields kept (a JSONL record's too; an id that is not a whole number, or a meta that is
+not an object, among the data fields), region ids made of the task's id, so the proposals stay with
+the tasks they were made for.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Iterable, List, Optional, TextIO, Union
+from typing import Iterable, List, Optional, TextIO, Tuple, Union
 
 from .errors import DataFormatError
 from .spans import (CharSpan, SpanDocument, TaggedDocument, Warnings, carried_fields, check_characters,
-                    check_span_text, document_error, json_kind, make_span, whole_number)
+                    check_span_text, document_error, identity_of, json_kind, make_span, whole_number)
 
 PathLike = Union[str, Path]
 DEFAULT_FROM_NAME, DEFAULT_TO_NAME, DEFAULT_TEXT_KEY = "label", "text", "text"
@@ -74,18 +79,20 @@ def task_document(task, number: int, path: PathLike, several: Warnings, shifted:
     if isinstance(task.get("data"), dict):
         regions = chosen_regions(task, where, path, several)
         data = task["data"]
+        identity = identity_of(task)
     elif any(key in task for key in FULL_TASK_KEYS):
         raise DataFormatError(f"{where}: \"data\" holds {json_kind(task.get('data'))}, not an object of the task's "
                               f"fields {{\"text\": ...}}", path)
     else:  # JSON-MIN: the data fields and the regions, under the control's name, in one object
         regions, data = min_export_regions(task, where, path)
+        identity = {"id": identifier} if "id" in task else {}
     key = text_field(data, regions, where, path)
     names = {"text_key": key, "from_name": DEFAULT_FROM_NAME, "to_name": DEFAULT_TO_NAME}
     if regions:
         names.update(from_name=regions[0].get("from_name", DEFAULT_FROM_NAME),
                      to_name=regions[0].get("to_name", DEFAULT_TO_NAME))
     fields = {k: v for k, v in data.items() if k != key}
-    document = SpanDocument(str(number), data[key], None, where, None, fields, names)
+    document = SpanDocument(str(number), data[key], None, where, None, fields, names, identity)
     if regions is not None:
         document.spans = [region_span(region, document, path, shifted) for region in regions]
     return document
@@ -214,18 +221,33 @@ def code_point_offset(text: str, units: int) -> Optional[int]:
 
 
 # Writing pre-annotations ------------------------------------------------------------------------
+def task_identity(document: SpanDocument) -> Tuple[dict, dict]:
+    """(the task's own ``id`` and ``meta``, the identity fields kept in its ``data`` instead): a Label
+    Studio task id is a whole number and its meta an object, so a JSONL record's ``"id": "a1"`` is
+    kept as a data field."""
+    own, kept = {}, {}
+    for key, value in document.identity.items():
+        fits = isinstance(value, dict) if key == "meta" else isinstance(value, int) and not isinstance(value, bool)
+        (own if fits else kept)[key] = value
+    return own, kept
+
+
 def task_record(tagged: TaggedDocument, number: int, model_version: str) -> dict:
-    """A task with the model's proposals as its one prediction: each region carries the entity's
-    confidence as ``score``, and the prediction the document's (``spans.tagged_documents``); a span
-    without a confidence (an annotated one, kept by ``annotate``) has no score."""
+    """A task with the model's proposals as its one prediction: the input's task ``id`` and ``meta``
+    (``task_identity``) and data fields, each region with the entity's confidence as ``score`` and an
+    id made of the task's id (else its position) and the region's, the prediction with the
+    document's (``spans.tagged_documents``); a span without a confidence (an annotated one, kept by
+    ``annotate``) has no score."""
     document = tagged.document
     names = {"text_key": DEFAULT_TEXT_KEY, "from_name": DEFAULT_FROM_NAME, "to_name": DEFAULT_TO_NAME,
              **document.names}
-    data = carried_fields(document)
+    own, kept = task_identity(document)
+    data = {**kept, **carried_fields(document)}
     data[names["text_key"]] = document.text
+    task_key = document.identity.get("id", number)
     result = []
     for index, span in enumerate(tagged.spans, start=1):
-        region = {"id": f"{number}_{index}", "from_name": names["from_name"], "to_name": names["to_name"],
+        region = {"id": f"{task_key}_{index}", "from_name": names["from_name"], "to_name": names["to_name"],
                   "type": "labels", "value": {"start": span.start, "end": span.end,
                                               "text": document.text[span.start:span.end], "labels": [span.type]}}
         if span.score is not None:
@@ -234,7 +256,7 @@ def task_record(tagged: TaggedDocument, number: int, model_version: str) -> dict
     prediction = {"model_version": model_version, "result": result}
     if tagged.score is not None:
         prediction["score"] = round(tagged.score, 6)
-    return {"data": data, "predictions": [prediction]}
+    return {**own, "data": data, "predictions": [prediction]}
 
 
 def write_tasks(documents: Iterable[TaggedDocument], stream: TextIO, model_version: str) -> int:

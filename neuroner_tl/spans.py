@@ -25,6 +25,7 @@ from .tokenizer import Token, is_separator, split_sentences, surrogate_problem
 
 PathLike = Union[str, Path]
 DETAILED_WARNINGS = 5  # per file and kind; the rest are counted on one line
+IDENTITY_KEYS = ("id", "meta")  # a record's or task's own: Prodigy's and Label Studio's alike
 
 
 class CharSpan(NamedTuple):
@@ -44,7 +45,9 @@ class SpanDocument:
     known, and ``where`` names it in messages beyond that ("id 7", "task 3 (id 42)"). ``spans`` is
     None for a document nobody annotated (not an annotated document without entities). ``fields``
     holds what a writer keeps from the input: a JSONL record's other keys, a Label Studio task's
-    other ``data`` fields; ``names``, the Label Studio names its regions used (``text_key``,
+    other ``data`` fields; ``identity``, what says which record or task it is (``IDENTITY_KEYS``: a
+    JSONL record's or a Label Studio task's ``id`` and ``meta``), which every writer puts back at the
+    top of the record or task; ``names``, the Label Studio names its regions used (``text_key``,
     ``from_name``, ``to_name``).
     """
 
@@ -55,6 +58,7 @@ class SpanDocument:
     line: Optional[int] = None
     fields: Dict[str, object] = dataclasses.field(default_factory=dict)
     names: Dict[str, str] = dataclasses.field(default_factory=dict)
+    identity: Dict[str, object] = dataclasses.field(default_factory=dict)
 
     @property
     def annotated(self) -> bool:
@@ -70,6 +74,11 @@ class SpanDocument:
         if not self.line:
             return self.where
         return f"line {self.line}" + (f" ({self.where})" if self.where else "")
+
+
+def identity_of(record: dict) -> Dict[str, object]:
+    """The ``IDENTITY_KEYS`` a JSONL record or a Label Studio task has."""
+    return {key: record[key] for key in IDENTITY_KEYS if key in record}
 
 
 def json_kind(value) -> str:

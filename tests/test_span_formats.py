@@ -616,5 +616,40 @@ def test_one_label_studio_task_object_is_one_task_on_standard_input_and_any_suff
     with LineSource("-", stream=io.BytesIO(content.encode())) as lines:
         assert detect_input_format(lines) == "labelstudio"
         sentences, documents = read_for_prediction(lines, "labelstudio", "jsonl")
-    assert [(d.text, d.spans) for d in documents] == [(TEXT, [CharSpan("PER", 0, 11), CharSpan("LOC", 21, 25)])]
+    assert [(d.text, d.spans, d.identity) for d in documents] == [(TEXT, [CharSpan("PER", 0, 11), CharSpan("LOC", 21, 25)],
+                                                                   {"id": 9})]
 
+
+# A task's id and meta stay with it: Label Studio and JSONL output, whichever the input -------------------
+def test_predict_keeps_each_tasks_id_meta_and_data_and_makes_region_ids_of_the_task_id(micro_model, tmp_path):
+    tasks = [{**task(41, "Buongiorno, sono Mario Rossi.", annotation(), source="chat"), "meta": {"batch": 3}},
+             {**task(17, "Il mio numero è 3331234567, abito a Milano."), "meta": {"batch": 4}}]
+    export = ls_file(tmp_path, tasks)
+    out = tmp_path / "pre.json"
+    code, output = invoke("predict", micro_model, export, "--format", "labelstudio", "-o", out)
+    assert code == 0, output
+    written = json.loads(out.read_text())
+    check_pre_annotations(written)
+    assert [(t["id"], t["meta"], t["data"]) for t in written] == [(t["id"], t["meta"], t["data"]) for t in tasks]
+    regions = [(t["id"], r["id"]) for t in written for r in t["predictions"][0]["result"]]
+    assert regions and all(region.startswith(f"{identifier}_") for identifier, region in regions)
+    code, output = invoke("predict", micro_model, export, "--format", "jsonl")
+    assert code == 0, output
+    records = [json.loads(line) for line in output.splitlines()]
+    assert [(r["id"], r["meta"], r.get("source")) for r in records] == [(41, {"batch": 3}, "chat"), (17, {"batch": 4}, None)]
+
+
+def test_jsonl_ids_and_meta_become_the_tasks_own_when_label_studio_can_hold_them(micro_model, tmp_path):
+    source = write_lines(tmp_path / "in.jsonl", [{"id": 5, "text": "Sono Mario Rossi.", "meta": {"channel": "chat"}},
+                                                 {"id": "a2", "text": "Abito a Milano.", "meta": "mail"}])
+    out = tmp_path / "tasks.json"
+    code, output = invoke("predict", micro_model, source, "--format", "labelstudio", "-o", out)
+    assert code == 0, output
+    written = json.loads(out.read_text())
+    check_pre_annotations(written)
+    assert (written[0]["id"], written[0]["meta"], written[0]["data"]) == (5, {"channel": "chat"},
+                                                                          {"text": "Sono Mario Rossi."})
+    assert "id" not in written[1] and "meta" not in written[1]  # Label Studio's task id is a number, its meta an object
+    assert written[1]["data"] == {"id": "a2", "meta": "mail", "text": "Abito a Milano."}
+    assert all(r["id"].startswith(f"{one_id}_") for one, one_id in zip(written, (5, "a2"))
+               for r in one["predictions"][0]["result"])
