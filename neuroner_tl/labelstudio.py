@@ -244,7 +244,8 @@ def task_record(tagged: TaggedDocument, number: int, model_version: str) -> dict
     own, kept = task_identity(document)
     data = {**kept, **carried_fields(document)}
     data[names["text_key"]] = document.text
-    task_key = document.identity.get("id", number)
+    identifier = document.identity.get("id")
+    task_key = identifier if isinstance(identifier, (str, int)) and not isinstance(identifier, bool) else number
     result = []
     for index, span in enumerate(tagged.spans, start=1):
         region = {"id": f"{task_key}_{index}", "from_name": names["from_name"], "to_name": names["to_name"],

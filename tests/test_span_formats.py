@@ -653,3 +653,11 @@ def test_jsonl_ids_and_meta_become_the_tasks_own_when_label_studio_can_hold_them
     assert written[1]["data"] == {"id": "a2", "meta": "mail", "text": "Abito a Milano."}
     assert all(r["id"].startswith(f"{one_id}_") for one, one_id in zip(written, (5, "a2"))
                for r in one["predictions"][0]["result"])
+
+
+def test_region_ids_fall_back_to_the_position_when_the_task_id_is_no_id(tmp_path):
+    spans = [CharSpan("PER", 0, 11, 0.9)]
+    tasks = written_tasks(tmp_path, TaggedDocument(SpanDocument("1", TEXT, identity={"id": None}), spans),
+                          TaggedDocument(SpanDocument("2", TEXT, identity={"id": 12}), spans))
+    assert [[r["id"] for r in t["predictions"][0]["result"]] for t in tasks] == [["1_1"], ["12_1"]]
+    assert "id" not in tasks[0] and tasks[0]["data"]["id"] is None and tasks[1]["id"] == 12
