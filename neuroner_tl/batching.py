@@ -8,6 +8,7 @@ from typing import Iterator, List, Optional, Sequence
 import numpy as np
 
 from .errors import DataFormatError
+from .tokenizer import surrogate_problem
 from .vocabulary import UNK_ID, TokenEncoder
 
 
@@ -27,12 +28,16 @@ class Encoded:
 
 
 def check_tokens(token_lists: Sequence[Sequence[str]]) -> None:
-    """Tokens are non-empty strings (the SavedModel reads ``""`` as padding, so the two agree)."""
+    """Tokens are non-empty strings (the SavedModel reads ``""`` as padding, so the two agree) of
+    Unicode characters (``tokenizer.surrogate_problem``)."""
     for number, tokens in enumerate(token_lists, start=1):
         for position, token in enumerate(tokens, start=1):
             if not isinstance(token, str) or not token:
                 raise DataFormatError(f"sentence {number}, token {position} is {token!r}: tokens must be non-empty "
                                       f"strings (drop empty tokens before tagging)")
+            problem = surrogate_problem(token)
+            if problem:
+                raise DataFormatError(f"sentence {number}, token {position} {problem}")
 
 
 def encode(tokens_list: Sequence[Sequence[str]], encoder: TokenEncoder,

@@ -267,12 +267,27 @@ def _probability(text, option):
 
 
 def _ladder(text):
-    """``--ladder 0.5,0.8,0.9``: the thresholds (default: ``thresholds.DEFAULT_LADDER``)."""
-    from .thresholds import DEFAULT_LADDER
+    """``--ladder 0.5,0.8,0.9``: the thresholds (default: ``thresholds.DEFAULT_LADDER``), checked
+    (``thresholds.check_ladder``) with errors that name the option; an empty one between commas and
+    one typed twice (a typo for another) are errors too."""
+    from .errors import ThresholdError
+    from .thresholds import DEFAULT_LADDER, check_ladder
 
     if text is None:
         return DEFAULT_LADDER
-    return [_probability(part.strip(), "--ladder") for part in text.split(",") if part.strip()]
+    parts = [part.strip() for part in text.split(",")]
+    if not all(parts):
+        raise NeuronerError(f"--ladder {text!r} has an empty threshold: give probabilities separated by commas, "
+                            f"e.g. 0.5,0.9")
+    values = [_probability(part, "--ladder") for part in parts]
+    repeated = next((part for number, part in enumerate(parts) if values[number] in values[:number]), None)
+    if repeated is not None:
+        raise NeuronerError(f"--ladder {text!r} gives the threshold {repeated} twice")
+    try:
+        check_ladder(values)
+    except ThresholdError as error:
+        raise NeuronerError(f"--ladder: {error}") from None
+    return values
 
 
 @cli.command()

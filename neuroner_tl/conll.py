@@ -76,7 +76,22 @@ def corpus_from_lines(lines: Iterable[str], path: Optional[PathLike] = None, sch
         scheme = detected
     elif (scheme == "IO") != (detected == "IO"):
         raise DataFormatError(f"labels are written in {detected}, not {scheme}", where)
+    elif scheme != detected:
+        _reject_contradicted_scheme(sentences, scheme, detected, where)
     return Corpus(sentences, scheme, None if path is None else str(path))
+
+
+def _reject_contradicted_scheme(sentences: List[Sentence], scheme: str, detected: str, where: PathLike) -> None:
+    """The scheme given, when the whole file reads as another (IOB2 given as BIOES: no E- or S-
+    anywhere), is an error naming the first label it does not allow; a file without entities
+    contradicts no scheme."""
+    for sentence in sentences:
+        violation = tagging.scheme_violation(sentence.labels, scheme)
+        if violation:
+            position, what = violation
+            raise DataFormatError(f"labels are written in {detected}, not {scheme}: {what} is not {scheme} "
+                                  f"(without a scheme given they are read as {detected})", where,
+                                  sentence.line + position)
 
 
 def iter_conll_blocks(lines: Iterable[str], where, first_line: int = 1):

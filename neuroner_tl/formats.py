@@ -103,6 +103,7 @@ SUFFIX_FORMATS = {**{suffix: "conll" for suffix in CONLL_SUFFIXES}, ".jsonl": "j
                   ".json": "labelstudio"}
 SNIFFED_LINES = 200
 _JSON_LIST = re.compile(r"\s*\[\s*(\{|\]\s*$)")
+_JSON_OBJECT = re.compile(r'\s*\{\s*("|\}\s*$)')
 
 
 def guess_input_format(path: Path) -> str:
@@ -133,8 +134,10 @@ def detect_input_format(lines: LineSource, input_format: Optional[str] = None) -
 
 
 def sniffed_json_format(lines: Sequence[str]) -> Optional[str]:
-    """jsonl when the first line that is not blank is a JSON object with a text; labelstudio when the
-    lines start a JSON list of objects; None for anything else (CoNLL or prose)."""
+    """jsonl when the first line that is not blank is a JSON object with a text; labelstudio when it
+    is one Label Studio task, when the lines start a JSON object spread over several lines (one task,
+    as Label Studio's import takes it) or a JSON list of objects; None for anything else (CoNLL or
+    prose)."""
     filled = [line for line in lines if line.strip()]
     if not filled:
         return None
@@ -142,8 +145,10 @@ def sniffed_json_format(lines: Sequence[str]) -> Optional[str]:
         try:
             record = json.loads(filled[0])
         except ValueError:
-            return None
-        return "jsonl" if isinstance(record, dict) and jsonl.text_key(record) else None
+            return "labelstudio" if _JSON_OBJECT.match("".join(filled[:3])) else None
+        if isinstance(record, dict) and jsonl.text_key(record):
+            return "jsonl"
+        return "labelstudio" if labelstudio.is_task(record) else None
     return "labelstudio" if _JSON_LIST.match("".join(filled[:3])) else None
 
 

@@ -2,38 +2,55 @@
 proposals written as pre-annotations (tasks with ``predictions``) to import and correct there.
 
 Read: a JSON list of tasks ``{"id", "data": {"text": ...}, "annotations": [{"result": [...],
-"was_cancelled", ...}]}`` (JSON-MIN, the flat export, too). Of a task's annotations the cancelled
+"was_cancelled", ...}]}`` (JSON-MIN, the flat export, too; one task object instead of a list is one
+task, as Label Studio's import takes it). Of a task's annotations the cancelled
 ones are skipped; of the rest the one marked ``ground_truth`` wins, else the most recently updated
 (``updated_at``, else ``created_at``, else the last in the list), and a task with several is
 counted in a warning. A task without one is not annotated (its text can be tagged, not trained
 on). Only ``labels`` regions (``<Labels>`` on ``<Text>``) are entities; choices, text areas and
 relations are ignored, and regions on HTML or paragraphs are an error. (JSON-MIN cannot tell an
 annotation without entities from none: its records without regions are read as not annotated.) The text is the ``data``
-field the regions' ``to_name`` names, else ``text``, else the task's only string field.
+field the regions' ``to_name`` names, else ``text``, else the task's only string field. A field of
+the wrong shape is an error naming the task, never read as nothing: ``data`` that is not an object
+beside annotations, an annotation or a region that is not an object, regions of one annotation on
+two texts, JSON-MIN regions under two controls.
 
 Offsets are Python's (code points). Browsers count a character beyond U+FFFF (an emoji) twice,
 and some Label Studio versions store those offsets: a region whose ``text`` is not the task's text
 at its offsets but is at the offsets read in UTF-16 units is read that way, with a warning; any
 other disagreement is an error naming the task and the offsets.
+
+Written: ``{"id", "meta", "data": {...}, "predictions": [...]}``, the task's ``id`` and ``meta`` and
+its ``data`` fields kept (a JSONL record's too; an id that is not a whole number, or a meta that is
+not an object, among the data fields), region ids made of the task's id, so the proposals stay with
+the tasks they were made for.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Iterable, List, Optional, TextIO, Union
+from typing import Iterable, List, Optional, TextIO, Tuple, Union
 
 from .errors import DataFormatError
-from .spans import (CharSpan, SpanDocument, TaggedDocument, Warnings, carried_fields, document_error, make_span,
-                    shown, whole_number)
+from .spans import (CharSpan, SpanDocument, TaggedDocument, Warnings, carried_fields, check_characters,
+                    check_span_text, document_error, identity_of, json_kind, make_span, whole_number)
 
 PathLike = Union[str, Path]
 DEFAULT_FROM_NAME, DEFAULT_TO_NAME, DEFAULT_TEXT_KEY = "label", "text", "text"
 MIN_EXPORT_KEYS = ("id", "annotator", "annotation_id", "created_at", "updated_at", "lead_time")
+FULL_TASK_KEYS = ("annotations", "completions", "predictions")  # a task that has one keeps its fields in "data"
+
+
+def is_task(value) -> bool:
+    """Whether a JSON value is one Label Studio task (``{"data": {...}, ...}``), as Label Studio's
+    import takes one instead of a list."""
+    return isinstance(value, dict) and isinstance(value.get("data"), dict)
 
 
 def read_documents(content: str, path: PathLike) -> List[SpanDocument]:
-    """The tasks of a Label Studio JSON export (or JSON-MIN export) as documents."""
+    """The tasks of a Label Studio JSON export (or JSON-MIN export) as documents; one task object
+    instead of a list is one task, as Label Studio's import reads it."""
     try:
         tasks = json.loads(content)
     except json.JSONDecodeError as error:
@@ -58,18 +75,24 @@ def task_document(task, number: int, path: PathLike, several: Warnings, shifted:
                               f"{type(task).__name__}", path)
     identifier = task.get("id")
     where = f"task {number}" + (f" (id {identifier})" if isinstance(identifier, (str, int)) else "")
+    check_characters(task, path, where=f"{where}: ")
     if isinstance(task.get("data"), dict):
         regions = chosen_regions(task, where, path, several)
         data = task["data"]
+        identity = identity_of(task)
+    elif any(key in task for key in FULL_TASK_KEYS):
+        raise DataFormatError(f"{where}: \"data\" holds {json_kind(task.get('data'))}, not an object of the task's "
+                              f"fields {{\"text\": ...}}", path)
     else:  # JSON-MIN: the data fields and the regions, under the control's name, in one object
         regions, data = min_export_regions(task, where, path)
+        identity = {"id": identifier} if "id" in task else {}
     key = text_field(data, regions, where, path)
     names = {"text_key": key, "from_name": DEFAULT_FROM_NAME, "to_name": DEFAULT_TO_NAME}
     if regions:
         names.update(from_name=regions[0].get("from_name", DEFAULT_FROM_NAME),
                      to_name=regions[0].get("to_name", DEFAULT_TO_NAME))
     fields = {k: v for k, v in data.items() if k != key}
-    document = SpanDocument(str(number), data[key], None, where, None, fields, names)
+    document = SpanDocument(str(number), data[key], None, where, None, fields, names, identity)
     if regions is not None:
         document.spans = [region_span(region, document, path, shifted) for region in regions]
     return document
@@ -81,8 +104,11 @@ def chosen_regions(task: dict, where: str, path: PathLike, several: Warnings) ->
     annotations = task.get("annotations", task.get("completions")) or []
     if not isinstance(annotations, list):
         raise DataFormatError(f"{where}: \"annotations\" must be a list", path)
-    live = [(position, a) for position, a in enumerate(annotations)
-            if isinstance(a, dict) and not a.get("was_cancelled")]
+    for annotation in annotations:
+        if not isinstance(annotation, dict):
+            raise DataFormatError(f"{where}: an annotation holds {json_kind(annotation)}, not an object "
+                                  f"{{\"result\": [...]}}", path)
+    live = [(position, a) for position, a in enumerate(annotations) if not a.get("was_cancelled")]
     if not live:
         return None
     if len(live) > 1:
@@ -93,13 +119,20 @@ def chosen_regions(task: dict, where: str, path: PathLike, several: Warnings) ->
     result = annotation.get("result", [])
     if not isinstance(result, list):
         raise DataFormatError(f"{where}: an annotation's \"result\" must be a list", path)
-    return [region for region in result if is_text_span(region, where, path)]
+    regions = [region for region in result if is_text_span(region, where, path)]
+    check_one_text(regions, where, path)
+    return regions
 
 
 def is_text_span(region, where: str, path: PathLike) -> bool:
-    """Whether a result is a ``labels`` region; other labelled regions (HTML, paragraphs, images)
-    are not spans of the text and are an error rather than silently nothing."""
-    kind = str(region.get("type", "")).lower() if isinstance(region, dict) else ""
+    """Whether a result is a ``labels`` region (one without a ``type`` is when its value has
+    ``labels``); other labelled regions (HTML, paragraphs, images) are not spans of the text and are
+    an error rather than silently nothing, and so is a result that is not an object."""
+    if not isinstance(region, dict):
+        raise DataFormatError(f"{where}: a result holds {json_kind(region)}, not a region object", path)
+    value = region.get("value")
+    untyped_labels = "type" not in region and isinstance(value, dict) and "labels" in value
+    kind = "labels" if untyped_labels else str(region.get("type", "")).lower()
     if kind == "labels":
         return True
     if kind.endswith("labels"):
@@ -108,13 +141,25 @@ def is_text_span(region, where: str, path: PathLike) -> bool:
     return False
 
 
+def check_one_text(regions: List[dict], where: str, path: PathLike) -> None:
+    """The regions of one annotation mark one text (one ``to_name``): the task's text is read as one."""
+    names = list(dict.fromkeys(region.get("to_name", DEFAULT_TO_NAME) for region in regions))
+    if len(names) > 1:
+        raise DataFormatError(f"{where}: regions on two texts ({names[0]!r} and {names[1]!r}): one <Text> a "
+                              f"task is read", path)
+
+
 def min_export_regions(record: dict, where: str, path: PathLike):
     """(the regions, the data fields) of a JSON-MIN record: regions are the list of objects with
-    ``labels``; a record without one is not annotated."""
+    ``labels``; a record without one is not annotated, and one with two such lists (two
+    ``<Labels>`` controls) is an error."""
     regions = None
     data = {}
     for key, value in record.items():
         if isinstance(value, list) and value and all(isinstance(v, dict) and "labels" in v for v in value):
+            if regions is not None:
+                raise DataFormatError(f"{where}: regions under both {regions[0]['from_name']!r} and {key!r}: one "
+                                      f"<Labels> control a task is read", path)
             regions = [{"value": v, "from_name": key, "type": "labels"} for v in value]
         elif key not in MIN_EXPORT_KEYS:
             data[key] = value
@@ -147,10 +192,7 @@ def region_span(region: dict, document: SpanDocument, path: PathLike, shifted: W
     if isinstance(selected, str) and whole_number(start) is not None and whole_number(end) is not None:
         start, end = in_characters(document, path, whole_number(start), whole_number(end), labels[0], selected, shifted)
     span = make_span(start, end, labels[0], document, path)
-    if isinstance(selected, str) and document.text[span.start:span.end] != selected:
-        raise document_error(document, path, f"region {span.start}-{span.end} ({span.type}) says its text is "
-                                             f"{selected[:40]!r}, but the task's text there is "
-                                             f"{shown(document.text, span.start, span.end)}")
+    check_span_text(span, selected, document, path, noun="region", whose="task's")
     return span
 
 
@@ -179,18 +221,34 @@ def code_point_offset(text: str, units: int) -> Optional[int]:
 
 
 # Writing pre-annotations ------------------------------------------------------------------------
+def task_identity(document: SpanDocument) -> Tuple[dict, dict]:
+    """(the task's own ``id`` and ``meta``, the identity fields kept in its ``data`` instead): a Label
+    Studio task id is a whole number and its meta an object, so a JSONL record's ``"id": "a1"`` is
+    kept as a data field."""
+    own, kept = {}, {}
+    for key, value in document.identity.items():
+        fits = isinstance(value, dict) if key == "meta" else isinstance(value, int) and not isinstance(value, bool)
+        (own if fits else kept)[key] = value
+    return own, kept
+
+
 def task_record(tagged: TaggedDocument, number: int, model_version: str) -> dict:
-    """A task with the model's proposals as its one prediction: each region carries the entity's
-    confidence as ``score``, and the prediction the document's (``spans.tagged_documents``); a span
-    without a confidence (an annotated one, kept by ``annotate``) has no score."""
+    """A task with the model's proposals as its one prediction: the input's task ``id`` and ``meta``
+    (``task_identity``) and data fields, each region with the entity's confidence as ``score`` and an
+    id made of the task's id (else its position) and the region's, the prediction with the
+    document's (``spans.tagged_documents``); a span without a confidence (an annotated one, kept by
+    ``annotate``) has no score."""
     document = tagged.document
     names = {"text_key": DEFAULT_TEXT_KEY, "from_name": DEFAULT_FROM_NAME, "to_name": DEFAULT_TO_NAME,
              **document.names}
-    data = carried_fields(document)
+    own, kept = task_identity(document)
+    data = {**kept, **carried_fields(document)}
     data[names["text_key"]] = document.text
+    identifier = document.identity.get("id")
+    task_key = identifier if isinstance(identifier, (str, int)) and not isinstance(identifier, bool) else number
     result = []
     for index, span in enumerate(tagged.spans, start=1):
-        region = {"id": f"{number}_{index}", "from_name": names["from_name"], "to_name": names["to_name"],
+        region = {"id": f"{task_key}_{index}", "from_name": names["from_name"], "to_name": names["to_name"],
                   "type": "labels", "value": {"start": span.start, "end": span.end,
                                               "text": document.text[span.start:span.end], "labels": [span.type]}}
         if span.score is not None:
@@ -199,7 +257,7 @@ def task_record(tagged: TaggedDocument, number: int, model_version: str) -> dict
     prediction = {"model_version": model_version, "result": result}
     if tagged.score is not None:
         prediction["score"] = round(tagged.score, 6)
-    return {"data": data, "predictions": [prediction]}
+    return {**own, "data": data, "predictions": [prediction]}
 
 
 def write_tasks(documents: Iterable[TaggedDocument], stream: TextIO, model_version: str) -> int:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, List, Sequence, Union
 
+from .errors import DataFormatError
 from .thresholds import Threshold
-from .tokenizer import split_sentences
+from .tokenizer import split_sentences, surrogate_problem
 
 if TYPE_CHECKING:
     from .tagger import Tagger
@@ -17,12 +18,15 @@ def tag_texts(tagger: "Tagger", texts: Union[str, Sequence[str]], batch_size: in
     """Entities in raw text: for one string a list, for a list of strings a list per string, of
     ``{"type", "text", "start", "end", "confidence"}`` with character offsets (end exclusive).
     The text is split into sentences and tokens by ``tokenizer.split_sentences``; every sentence
-    of every text is tagged in the same batches."""
+    of every text is tagged in the same batches. A text with a lone surrogate is a ``DataFormatError``."""
     single = isinstance(texts, str)
     text_list = [texts] if single else list(texts)
     for number, text in enumerate(text_list, start=1):
         if not isinstance(text, str):
             raise TypeError(f"text {number} is {type(text).__name__}, not str")
+        problem = surrogate_problem(text)
+        if problem:
+            raise DataFormatError(f"text {number} {problem}")
     owners, sentences = [], []
     for number, text in enumerate(text_list):
         for sentence in split_sentences(text):

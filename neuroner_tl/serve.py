@@ -16,6 +16,10 @@ Routes:
   tokenize themselves; an entity's ``start``/``end`` are characters of that text and
   ``token_start``/``token_end`` its token indices (README, "Entity offsets").
 
+A POST body must be sent as JSON (``Content-Type: application/json``): any other type, or none, is
+refused with 415 and the type expected (``JsonOnly``). A text with a lone surrogate (a broken
+``\\ud800`` escape) is refused with 422.
+
 Every sentence of a request is tagged in the same batches. Limits (``Limits``), each refused with 413
 and the reason: a body of more than ``max_bytes``, more than ``max_texts`` texts (or sentences), more
 than ``max_tokens`` tokens in one request, or a sentence of more than ``max_sentence_tokens`` tokens.
@@ -33,6 +37,7 @@ from typing import Any, List, Optional, Union
 from .errors import NeuronerError
 
 MAX_TEXTS = 1000
+JSON_MEDIA_TYPE = "application/json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +64,36 @@ def check_token_counts(sentences_tokens, limits: Limits) -> None:
         total += count
         if total > limits.max_tokens:
             raise RequestTooLarge(f"more than {limits.max_tokens} tokens in one request; send fewer texts at once")
+
+
+async def send_error(send, status: int, detail: str) -> None:
+    """Answer a request with ``status`` and ``{"detail": ...}``, as FastAPI's own errors are."""
+    body = json.dumps({"detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def is_json_media_type(content_type: bytes) -> bool:
+    """Whether a Content-Type header says JSON: ``application/json`` or a ``+json`` type, any parameters."""
+    media = content_type.decode("latin-1").split(";")[0].strip().lower()
+    return media == JSON_MEDIA_TYPE or (media.startswith("application/") and media.endswith("+json"))
+
+
+class JsonOnly:
+    """ASGI middleware: a POST whose body is not said to be JSON is refused with 415 naming the type
+    expected, before anything reads the body (FastAPI would answer 422 about the body's shape)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["method"] == "POST":
+            declared = dict(scope.get("headers") or []).get(b"content-type")
+            if declared is None or not is_json_media_type(declared):
+                shown = repr(declared.decode("latin-1")) if declared is not None else "none"
+                return await send_error(send, 415, f"expected Content-Type: {JSON_MEDIA_TYPE}, got {shown}")
+        await self.app(scope, receive, send)
 
 
 class BodyLimit:
@@ -92,10 +127,7 @@ class BodyLimit:
         await self.app(scope, replayed, send)
 
     async def _refuse(self, send):
-        detail = json.dumps({"detail": f"the request body is larger than {self.max_bytes} bytes"}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(detail)).encode())]})
-        await send({"type": "http.response.body", "body": detail})
+        await send_error(send, 413, f"the request body is larger than {self.max_bytes} bytes")
 Threshold = Any  # a probability or {"TYPE": p, "*": p}, as in a request's JSON: checked by thresholds.check_threshold
                 # (pydantic would take true for 1.0)
 
@@ -111,8 +143,8 @@ def missing_extra_message() -> Optional[str]:
 
 def create_app(model: Union[str, Path], max_texts: int = MAX_TEXTS, limits: Optional[Limits] = None,
                calibrated: bool = True):
-    """The FastAPI application serving ``model`` (a model folder), wrapped in ``BodyLimit``; the model
-    is loaded here, once. ``limits`` (default ``Limits(max_texts=max_texts)``) bound each request."""
+    """The FastAPI application serving ``model`` (a model folder), wrapped in ``JsonOnly`` and
+    ``BodyLimit``; the model is loaded here, once. ``limits`` (default ``Limits(max_texts=max_texts)``) bound each request."""
     from fastapi import FastAPI, HTTPException
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
@@ -187,9 +219,11 @@ def create_app(model: Union[str, Path], max_texts: int = MAX_TEXTS, limits: Opti
         texts = [request.text] if request.text is not None else request.texts
         within_limit(len(texts))
         within_token_limits(len(sentence) for text in texts for sentence in split_sentences(text))
-        if request.text is not None:
-            return {"entities": tagger.tag(request.text, min_confidence=threshold)}
-        return {"results": tagger.tag(request.texts, min_confidence=threshold)}
+        try:
+            entities = tagger.tag(texts, min_confidence=threshold)
+        except NeuronerError as error:
+            raise HTTPException(status_code=422, detail=str(error)) from None
+        return {"entities": entities[0]} if request.text is not None else {"results": entities}
 
     @app.post("/tag/tokens")
     def tag_tokens(request: TokensRequest):
@@ -205,7 +239,7 @@ def create_app(model: Union[str, Path], max_texts: int = MAX_TEXTS, limits: Opti
                              "entities": [entity_record(s, tokens, joined_offsets(tokens)) for s in p.entities()]}
                             for tokens, p in zip(request.tokens, predictions)]}
 
-    return BodyLimit(app, limits.max_bytes)
+    return JsonOnly(BodyLimit(app, limits.max_bytes))
 
 
 def run_server(model: Union[str, Path], host: str = "127.0.0.1", port: int = 8000, max_texts: int = MAX_TEXTS,

@@ -5,8 +5,10 @@ writing one turns tagged tokens back into character spans of the same text.
 
 Span JSONL and Label Studio are read strictly: a span must start and end on token boundaries and
 may not overlap another (``DataFormatError`` naming the file, the document and the offsets: an
-annotation is never moved or dropped). Whitespace at either end of a span is trimmed, with a
-warning: Label Studio users drag-select words and often take the space after one.
+annotation is never moved or dropped); a span that gives its own text must be the document's text
+at its offsets. Whitespace (and invisible characters, ``tokenizer.is_separator``) at either end of
+a span is trimmed, with a warning: Label Studio users drag-select words and often take the space
+after one.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple, 
 from . import tags as tagging
 from .corpus import Corpus, Sentence
 from .errors import DataFormatError
-from .tokenizer import Token, split_sentences
+from .tokenizer import Token, is_separator, split_sentences, surrogate_problem
 
 PathLike = Union[str, Path]
 DETAILED_WARNINGS = 5  # per file and kind; the rest are counted on one line
+IDENTITY_KEYS = ("id", "meta")  # a record's or task's own: Prodigy's and Label Studio's alike
 
 
 class CharSpan(NamedTuple):
@@ -42,7 +45,9 @@ class SpanDocument:
     known, and ``where`` names it in messages beyond that ("id 7", "task 3 (id 42)"). ``spans`` is
     None for a document nobody annotated (not an annotated document without entities). ``fields``
     holds what a writer keeps from the input: a JSONL record's other keys, a Label Studio task's
-    other ``data`` fields; ``names``, the Label Studio names its regions used (``text_key``,
+    other ``data`` fields; ``identity``, what says which record or task it is (``IDENTITY_KEYS``: a
+    JSONL record's or a Label Studio task's ``id`` and ``meta``), which every writer puts back at the
+    top of the record or task; ``names``, the Label Studio names its regions used (``text_key``,
     ``from_name``, ``to_name``).
     """
 
@@ -53,6 +58,7 @@ class SpanDocument:
     line: Optional[int] = None
     fields: Dict[str, object] = dataclasses.field(default_factory=dict)
     names: Dict[str, str] = dataclasses.field(default_factory=dict)
+    identity: Dict[str, object] = dataclasses.field(default_factory=dict)
 
     @property
     def annotated(self) -> bool:
@@ -68,6 +74,34 @@ class SpanDocument:
         if not self.line:
             return self.where
         return f"line {self.line}" + (f" ({self.where})" if self.where else "")
+
+
+def identity_of(record: dict) -> Dict[str, object]:
+    """The ``IDENTITY_KEYS`` a JSONL record or a Label Studio task has."""
+    return {key: record[key] for key in IDENTITY_KEYS if key in record}
+
+
+def json_kind(value) -> str:
+    """What a JSON value is, for a message: "an object", "a string", "a number"..."""
+    kinds = ((bool, "a boolean"), (dict, "an object"), (list, "a list"), (str, "a string"), ((int, float), "a number"))
+    return next((name for kind, name in kinds if isinstance(value, kind)), "null")
+
+
+def check_characters(value, path: PathLike, line: Optional[int] = None, where: str = "") -> None:
+    """Every string of a JSON value (keys too) is Unicode text (``tokenizer.surrogate_problem``):
+    the text to tag, and every field a writer carries, can be written back as UTF-8."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, str):
+            problem = surrogate_problem(item)
+            if problem:
+                raise DataFormatError(f"{where}a string {problem}", path, line)
 
 
 def carried_fields(document: SpanDocument) -> Dict[str, object]:
@@ -138,18 +172,28 @@ def document_error(document: SpanDocument, path: PathLike, message: str) -> Data
     return DataFormatError(f"{document.where}: {message}" if document.where else message, path, document.line)
 
 
+def check_span_text(span: CharSpan, selected, document: SpanDocument, path: PathLike, noun: str = "span",
+                    whose: str = "document's") -> None:
+    """A span that says its text (``selected``, when a string) says the document's text at its offsets."""
+    if isinstance(selected, str) and document.text[span.start:span.end] != selected:
+        raise document_error(document, path, f"{noun} {span.start}-{span.end} ({span.type}) says its text is "
+                                             f"{selected[:40]!r}, but the {whose} text there is "
+                                             f"{shown(document.text, span.start, span.end)}")
+
+
 def shown(text: str, start: int, end: int) -> str:
     piece = text[start:end]
     return repr(piece if len(piece) <= 40 else piece[:37] + "...")
 
 
 def trimmed(span: CharSpan, document: SpanDocument, path: PathLike, notes: Warnings) -> CharSpan:
-    """``span`` without whitespace at either end (noted), or an error when it is only whitespace."""
+    """``span`` without whitespace or invisible characters at either end (noted), or an error when it
+    is only those."""
     text = document.text
     start, end = span.start, span.end
-    while start < end and text[start].isspace():
+    while start < end and is_separator(text[start]):
         start += 1
-    while end > start and text[end - 1].isspace():
+    while end > start and is_separator(text[end - 1]):
         end -= 1
     if start == end:
         raise document_error(document, path, f"span {span.start}-{span.end} ({span.type}) covers only whitespace")

@@ -238,6 +238,21 @@ def allowed_transitions(scheme: str, labels: Sequence[str]):
     return allowed
 
 
+def scheme_violation(tags: Sequence[str], scheme: str) -> Optional[Tuple[int, str]]:
+    """``(position, what)`` of the first tag of one sentence that ``scheme`` does not allow where it
+    stands, by :func:`allowed_transitions`' rule from the sentence's start to its end (None when
+    every tag is allowed): ``(3, "'O' after 'B-PER'")``."""
+    previous = ("START", "")
+    for position, tag in enumerate(tags):
+        current = split_tag(tag)
+        if not _may_follow(scheme, *previous, *current):
+            return position, f"{tag!r} after {tags[position - 1]!r}" if position else f"{tag!r} first in a sentence"
+        previous = current
+    if tags and not _may_follow(scheme, *previous, "END", ""):
+        return len(tags) - 1, f"{tags[-1]!r} last in a sentence"
+    return None
+
+
 def _may_follow(scheme: str, from_prefix: str, from_type: str, to_prefix: str, to_type: str) -> bool:
     same_entity = from_prefix in ("B", "I") and from_type == to_type
     if scheme == "IO":

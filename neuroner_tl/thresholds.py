@@ -83,8 +83,11 @@ def keeps(confidence: float, threshold: float) -> bool:
 
 def check_ladder(ladder: Iterable[float]) -> Tuple[float, ...]:
     """The ladder's thresholds sorted, without repeats, with 0 (no threshold) always among them;
-    each must be a probability (``ThresholdError``)."""
+    there must be one at least (a ladder of nothing would score 0 alone), each a probability
+    (``ThresholdError``)."""
     values = list(ladder)
+    if not values:
+        raise ThresholdError("the ladder has no thresholds: give one or more probabilities such as 0.5,0.9")
     for value in values:
         if not _is_probability(value):
             raise ThresholdError(f"a threshold of the ladder is a probability in [0, 1], not {value!r}")

@@ -91,18 +91,18 @@ def snapshot(folder):
     return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def asgi_request(app, method, path, body=None, headers=()):
+def asgi_request(app, method, path, body=None, headers=(), content_type="application/json"):
     """(status, JSON or text) of one HTTP request to an ASGI application, in this process and
-    without a network client: what a test of the server needs."""
+    without a network client: what a test of the server needs (``content_type`` None: no such header)."""
     import asyncio
     import json
 
     payload = body if isinstance(body, bytes) else (b"" if body is None else json.dumps(body).encode())
+    typed = [] if content_type is None else [(b"content-type", content_type.encode())]
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "path": path,
              "raw_path": path.encode(), "query_string": b"", "root_path": "", "scheme": "http",
              "server": ("test", 80), "client": ("test", 1234),
-             "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
-                         *headers]}
+             "headers": [*typed, (b"content-length", str(len(payload)).encode()), *headers]}
     chunks = [{"type": "http.request", "body": payload, "more_body": False}]
     sent = {"status": None, "body": b""}
 
@@ -295,6 +295,21 @@ tags = [[t.decode() for t in row[:len(s)]] for row, s in zip(out["tags"].numpy()
 assert "neuroner_tl" not in sys.modules
 print(json.dumps({"tags": tags, "log_probability": out["log_probability"].numpy().tolist()}))
 """
+
+
+def served_tokens(model_folder, texts):
+    """Per text, ``(token, start, end)`` of each token the SavedModel's ``serve_text`` finds."""
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(Path(model_folder) / "saved_model"))
+    served = {name: value.numpy() for name, value in loaded.signatures["serve_text"](texts=tf.constant(texts)).items()}
+    found = []
+    for row in range(len(texts)):
+        count = int(served["token_count"][row])
+        found.append([(t.decode(), int(a), int(b)) for t, a, b in zip(served["tokens"][row][:count],
+                                                                      served["starts"][row][:count],
+                                                                      served["ends"][row][:count])])
+    return found
 
 
 def serve_without_package(saved_model, sentences):

@@ -61,6 +61,28 @@ def test_errors_name_the_file_and_line(tmp_path, text, line, message):
     assert str(caught.value).startswith(f"{path}:{line}: ")
 
 
+CONTRADICTED_SCHEMES = [  # (scheme given, file, line of the first label it does not allow, that label)
+    ("BIOES", "Angela B-PER\nMerkel I-PER\nvisited O\nParis B-LOC\n. O\n", 3, "'O' after 'I-PER' is not BIOES"),
+    ("BIOES", "Paris B-LOC\n", 1, "'B-LOC' last in a sentence is not BIOES"),
+    ("IOB2", "x O\n\nAngela I-PER\nMerkel I-PER\n", 3, "'I-PER' first in a sentence is not IOB2"),
+    ("IOB1", "a O\nParis B-LOC\nb O\n", 2, "'B-LOC' after 'O' is not IOB1"),
+]
+
+
+def test_a_scheme_the_whole_file_contradicts_is_an_error_naming_the_file_line_and_label(tmp_path):
+    path = tmp_path / "data.conll"
+    for given, text, line, shown in CONTRADICTED_SCHEMES:
+        path.write_text(text, encoding="utf-8")
+        detected = read_conll(path).scheme
+        with pytest.raises(DataFormatError) as caught:
+            read_conll(path, scheme=given)
+        assert str(caught.value) == (f"{path}:{line}: labels are written in {detected}, not {given}: {shown} "
+                                     f"(without a scheme given they are read as {detected})")
+    # not a stray label in a file of that scheme (one I- after O in BIOES), nor a file without entities
+    assert parse_conll("Angela B-PER\nMerkel E-PER\nParis S-LOC\nsays O\nhi I-PER\n", scheme="BIOES").scheme == "BIOES"
+    assert parse_conll("a O\nb O\n", scheme="BIOES").scheme == "BIOES"
+
+
 def test_empty_file_and_unknown_scheme_and_bad_encoding(tmp_path):
     empty = tmp_path / "empty.txt"
     empty.write_text("\n-DOCSTART- -X- O\n\n", encoding="utf-8")

@@ -551,6 +551,22 @@ def test_12_requests_beyond_the_limits_are_refused_with_413(small_limits_app):
     assert status == 200, answer
 
 
+@pytest.mark.parametrize("content_type, body", [
+    ("text/plain", b'{"text": "Mario Rossi"}'), (None, b'{"text": "Mario Rossi"}'),
+    ("application/x-www-form-urlencoded", b"text=Mario+Rossi"), ("multipart/form-data; boundary=x", b"--x--")])
+def test_a_body_not_sent_as_json_is_refused_with_415_naming_the_content_type(small_limits_app, content_type, body):
+    from conftest import asgi_request
+
+    for route in ("/tag", "/tag/tokens"):
+        status, answer = asgi_request(small_limits_app, "POST", route, body, content_type=content_type)
+        assert status == 415 and "expected Content-Type: application/json" in answer["detail"], answer
+        assert (repr(content_type) if content_type else "none") in answer["detail"]
+    for declared in ("application/json; charset=utf-8", "application/vnd.api+json"):
+        status, _ = asgi_request(small_limits_app, "POST", "/tag", {"text": "Mario Rossi"}, content_type=declared)
+        assert status == 200
+    assert asgi_request(small_limits_app, "GET", "/health", content_type=None)[0] == 200
+
+
 def test_12_memory_stays_flat_under_repeated_large_requests(small_limits_app):
     from conftest import asgi_request
 
@@ -593,7 +609,7 @@ SCRIPTS = {"नरेंद्र मोदी दिल्ली में ह�
 
 
 def test_8_tokens_never_start_with_a_combining_mark_or_joiner_in_any_script(micro_model):
-    import tensorflow as tf
+    from conftest import served_tokens
 
     from neuroner_tl.tokenizer import is_mark, split_sentences, tokenize
 
@@ -602,13 +618,7 @@ def test_8_tokens_never_start_with_a_combining_mark_or_joiner_in_any_script(micr
         assert [t for t, _, _ in tokens] == expected, text
         assert all(not is_mark(t[0]) for t, _, _ in tokens) and all(text[a:b] == t for t, a, b in tokens)
     texts = list(SCRIPTS)
-    served = tf.saved_model.load(str(micro_model / "saved_model")).signatures["serve_text"](texts=tf.constant(texts))
-    served = {name: value.numpy() for name, value in served.items()}
-    for row, text in enumerate(texts):
-        count = int(served["token_count"][row])
-        found = [(t.decode(), int(a), int(b)) for t, a, b in zip(served["tokens"][row][:count],
-                                                                 served["starts"][row][:count],
-                                                                 served["ends"][row][:count])]
+    for text, found in zip(texts, served_tokens(micro_model, texts)):
         assert found == [token for sentence in split_sentences(text) for token in sentence], text
     for text, entities in zip(texts, api.load_tagger(micro_model).tag(texts)):
         for entity in entities:  # an entity never ends inside a character

@@ -48,6 +48,9 @@ def spans_read(source):
                              {"start": 21, "end": 25, "label": "LOC", "token_start": 4, "token_end": 4}]},  # Prodigy
     {"text": TEXT, "ents": [{"start": 0, "end": 11, "label": "PER"}, {"start": 21, "end": 25, "label": "LOC"}],
      "spans": {}, "tokens": []},  # spaCy's Doc.to_json(): "spans" holds span groups
+    {"text": TEXT, "ents": [{"start": 0, "end": 11, "label": "PER", "text": "Mario Rossi"},
+                            {"start": 21, "start_char": 21, "end": 25, "label": "LOC"}],
+     "spans": {"sc": [{"start": 0, "end": 5, "label": "X"}]}, "label": None},  # keys that agree; span groups; null
     {"id": 3, "text": TEXT, "label": [[0, 11, "PER"], [21, 25, "LOC"]]},  # doccano
     {"text": TEXT, "labels": [[21, 25, "LOC"], [0, 11, "PER"]]},  # doccano, another version; any order
     {"data": TEXT, "label": [[0, 11, "PER"], [21, 25, "LOC"]], "metadata": {}},  # flair's JsonlDataset
@@ -526,3 +529,135 @@ def test_update_from_a_label_studio_export(micro_model, micro_data, tmp_path):
     result = api.update(micro_model, export, ["Phone"], None, annotated=True, max_epochs=1, verbose=False)
     assert result.tagger.entity_types == api.as_tagger(micro_model).entity_types
     assert result.tagger.provenance["updates"][-1]["target"]["path"] == str(export.resolve())
+
+
+# Shape mistakes are one line naming the file, the line (or task) and the field, read for training and
+# evaluation (``load_corpus``) and for prediction (``read_for_prediction``) alike -----------------------
+def read_both_ways(path, input_format):
+    """The error of reading ``path`` as evaluate reads it and as predict reads it: the same one line."""
+    from neuroner_tl.prediction import read_for_prediction
+
+    with pytest.raises(DataFormatError) as for_evaluation:
+        load_corpus(path)
+    with LineSource(path) as lines, pytest.raises(DataFormatError) as for_prediction:
+        read_for_prediction(lines, input_format, "jsonl")
+    assert str(for_evaluation.value) == str(for_prediction.value) and "\n" not in str(for_evaluation.value)
+    return str(for_evaluation.value)
+
+
+MERKEL = "Angela Merkel visited Paris."
+
+
+@pytest.mark.parametrize("record,expected", [
+    ({"text": MERKEL, "spans": [{"start": 0, "end": 13, "label": "PER"}], "label": [[22, 27, "LOC"]]},
+     ": entities under both 'spans' and 'label'"),
+    ({"text": MERKEL, "spans": {"start": 0, "end": 13, "label": "PER"}}, ": 'spans' holds an object, not a list"),
+    ({"text": MERKEL, "label": "PER"}, ": 'label' holds a string, not a list of entities"),
+    ({"text": MERKEL, "ents": 3}, ": 'ents' holds a number, not a list of entities"),
+    ({"id": 7, "text": MERKEL, "spans": [{"start": 0, "end": 13, "label": "PER", "text": "Angela Merke"}]},
+     ": id 7: span 0-13 (PER) says its text is 'Angela Merke', but the document's text there is 'Angela Merkel'"),
+    ({"text": MERKEL, "entities": [{"start": 0, "start_offset": 7, "end": 13, "label": "PER"}]},
+     ": a span has 'start' 0 and 'start_offset' 7: which is meant?"),
+    ({"text": MERKEL, "spans": [{"start": 0, "end": 13, "label": "PER", "type": "ORG"}]},
+     ": a span has 'label' \"PER\" and 'type' \"ORG\""),
+    ({"text": MERKEL, "data": "Angela Merkel", "label": []}, ": both 'text' and 'data' hold a string"),
+    ({"text": ["Angela", "Merkel"], "label": []}, ": a document needs its text as \"text\" (a string); 'text' "
+                                                  "holds a list"),
+])
+def test_span_jsonl_shape_mistakes_are_one_line_naming_the_line_and_field(tmp_path, record, expected):
+    path = write_lines(tmp_path / "bad.jsonl", [{"text": TEXT}, record])
+    assert f"{path}:2{expected}" in read_both_ways(path, "jsonl")
+
+
+def ls_file(tmp_path, content):
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps(content), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("content,expected", [
+    ([task(1, TEXT, annotation()), {"id": 8, "data": TEXT, "annotations": [annotation((0, 11, "Mario Rossi", "PER"))]}],
+     "task 2 (id 8): \"data\" holds a string, not an object"),
+    ([task(3, TEXT, "accepted")], "task 1 (id 3): an annotation holds a string, not an object"),
+    ([task(3, TEXT, {"result": [["labels", 0, 11]]})], "task 1 (id 3): a result holds a list, not a region object"),
+    ([task(3, TEXT, {"result": annotation((0, 11, "Mario Rossi", "PER"))["result"]
+                     + annotation((21, 25, "Roma", "LOC"), to_name="title")["result"]}, title="Roma")],
+     "task 1 (id 3): regions on two texts ('text' and 'title')"),
+    ([{"id": 4, "text": TEXT, "label": [{"start": 0, "end": 11, "labels": ["PER"]}],
+       "place": [{"start": 21, "end": 25, "labels": ["LOC"]}]}], "task 1 (id 4): regions under both 'label' and "
+                                                                 "'place'"),
+])
+def test_label_studio_shape_mistakes_are_one_line_naming_the_task_and_field(tmp_path, content, expected):
+    path = ls_file(tmp_path, content)
+    assert f"{path}: {expected}" in read_both_ways(path, "labelstudio")
+
+
+def test_a_label_studio_region_without_a_type_but_with_labels_is_an_entity(tmp_path):
+    one = task(1, TEXT, annotation((0, 11, "Mario Rossi", "PER"), (21, 25, "Roma", "LOC")))
+    for region in one["annotations"][0]["result"]:
+        del region["type"]
+    assert labelled(load_corpus(ls_file(tmp_path, [one]))) == [GOLD]
+
+
+@pytest.mark.parametrize("indent", [None, 2])
+def test_one_label_studio_task_object_is_one_task_on_standard_input_and_any_suffix(tmp_path, indent):
+    """Label Studio's import takes one task object as one task: so does every reader here."""
+    import io
+
+    from neuroner_tl.prediction import read_for_prediction
+
+    one = task(9, TEXT, annotation((0, 11, "Mario Rossi", "PER"), (21, 25, "Roma", "LOC")))
+    content = json.dumps(one, indent=indent)
+    for name in ("task.json", "task.txt"):
+        path = tmp_path / name
+        path.write_text(content, encoding="utf-8")
+        assert guess_input_format(path) == "labelstudio"
+        assert labelled(load_corpus(path)) == [GOLD]
+    with LineSource("-", stream=io.BytesIO(content.encode())) as lines:
+        assert detect_input_format(lines) == "labelstudio"
+        sentences, documents = read_for_prediction(lines, "labelstudio", "jsonl")
+    assert [(d.text, d.spans, d.identity) for d in documents] == [(TEXT, [CharSpan("PER", 0, 11), CharSpan("LOC", 21, 25)],
+                                                                   {"id": 9})]
+
+
+# A task's id and meta stay with it: Label Studio and JSONL output, whichever the input -------------------
+def test_predict_keeps_each_tasks_id_meta_and_data_and_makes_region_ids_of_the_task_id(micro_model, tmp_path):
+    tasks = [{**task(41, "Buongiorno, sono Mario Rossi.", annotation(), source="chat"), "meta": {"batch": 3}},
+             {**task(17, "Il mio numero è 3331234567, abito a Milano."), "meta": {"batch": 4}}]
+    export = ls_file(tmp_path, tasks)
+    out = tmp_path / "pre.json"
+    code, output = invoke("predict", micro_model, export, "--format", "labelstudio", "-o", out)
+    assert code == 0, output
+    written = json.loads(out.read_text())
+    check_pre_annotations(written)
+    assert [(t["id"], t["meta"], t["data"]) for t in written] == [(t["id"], t["meta"], t["data"]) for t in tasks]
+    regions = [(t["id"], r["id"]) for t in written for r in t["predictions"][0]["result"]]
+    assert regions and all(region.startswith(f"{identifier}_") for identifier, region in regions)
+    code, output = invoke("predict", micro_model, export, "--format", "jsonl")
+    assert code == 0, output
+    records = [json.loads(line) for line in output.splitlines()]
+    assert [(r["id"], r["meta"], r.get("source")) for r in records] == [(41, {"batch": 3}, "chat"), (17, {"batch": 4}, None)]
+
+
+def test_jsonl_ids_and_meta_become_the_tasks_own_when_label_studio_can_hold_them(micro_model, tmp_path):
+    source = write_lines(tmp_path / "in.jsonl", [{"id": 5, "text": "Sono Mario Rossi.", "meta": {"channel": "chat"}},
+                                                 {"id": "a2", "text": "Abito a Milano.", "meta": "mail"}])
+    out = tmp_path / "tasks.json"
+    code, output = invoke("predict", micro_model, source, "--format", "labelstudio", "-o", out)
+    assert code == 0, output
+    written = json.loads(out.read_text())
+    check_pre_annotations(written)
+    assert (written[0]["id"], written[0]["meta"], written[0]["data"]) == (5, {"channel": "chat"},
+                                                                          {"text": "Sono Mario Rossi."})
+    assert "id" not in written[1] and "meta" not in written[1]  # Label Studio's task id is a number, its meta an object
+    assert written[1]["data"] == {"id": "a2", "meta": "mail", "text": "Abito a Milano."}
+    assert all(r["id"].startswith(f"{one_id}_") for one, one_id in zip(written, (5, "a2"))
+               for r in one["predictions"][0]["result"])
+
+
+def test_region_ids_fall_back_to_the_position_when_the_task_id_is_no_id(tmp_path):
+    spans = [CharSpan("PER", 0, 11, 0.9)]
+    tasks = written_tasks(tmp_path, TaggedDocument(SpanDocument("1", TEXT, identity={"id": None}), spans),
+                          TaggedDocument(SpanDocument("2", TEXT, identity={"id": 12}), spans))
+    assert [[r["id"] for r in t["predictions"][0]["result"]] for t in tasks] == [["1_1"], ["12_1"]]
+    assert "id" not in tasks[0] and tasks[0]["data"]["id"] is None and tasks[1]["id"] == 12

@@ -106,6 +106,11 @@ def test_the_ladder_always_starts_at_no_threshold_and_is_sorted():
     assert threshold_report(GOLD, FOUND).ladder == DEFAULT_LADDER
 
 
+def test_an_empty_ladder_is_refused_rather_than_scoring_no_threshold_alone():
+    with pytest.raises(ThresholdError, match="the ladder has no thresholds"):
+        threshold_report(GOLD, FOUND, [])
+
+
 @pytest.mark.parametrize("ladder,target", [([0.5, 1.5], None), ([True], None), ([float("nan")], None),
                                            (LADDER, 0), (LADDER, 1.2), (LADDER, -0.5), (LADDER, float("nan"))])
 def test_thresholds_that_are_not_probabilities_are_refused(ladder, target):
@@ -200,6 +205,10 @@ def test_evaluate_thresholds_mistakes_are_one_line(micro_model, micro_data, tmp_
                        "precision")
     for value in ("0.5,2", "0.5,x"):
         one_line_error(*invoke("evaluate", micro_model, data, "--thresholds", "--ladder", value), "ladder")
+    for value, problem in ((",,", "has an empty threshold"), ("", "has an empty threshold"),
+                           ("0.5,,0.9", "has an empty threshold"), ("0.9,", "has an empty threshold"),
+                           ("0.5,0.9,.5", "gives the threshold .5 twice"), ("nan", "not nan")):
+        one_line_error(*invoke("evaluate", micro_model, data, "--thresholds", "--ladder", value), "--ladder", problem)
     one_line_error(*invoke("evaluate", micro_model, data, "--target-precision", "0.9"), "--target-precision",
                    "--thresholds")
     one_line_error(*invoke("evaluate", micro_model, data, "--thresholds", "--min-confidence", "0.5"),
