@@ -268,8 +268,9 @@ class UpdateSettings:
     # isolate trains only new weights, from their initialization: at the paper's rate, not learning_rate's
     adapter_learning_rate: float = setting(PAPER_LEARNING_RATE, "isolate, column: the learning rate of the new "
                                                                 "weights.")
-    column_characters: bool = setting(True, "column: a trainable copy of the source's character encoder in the "
-                                            "column (false: the column reads the frozen source's).")
+    # measured on BC5CDR Chemical (seed 1): 40.75 F1 with a copy of its own, 41.11 sharing the frozen one
+    column_characters: bool = setting(False, "column: a trainable copy of the source's character encoder in the "
+                                             "column (false: the column reads the frozen source's).")
     precedence: str = setting("dev", "isolate, column: the threshold above which the source's confidence in an old "
                                      "type keeps the token from the new type, chosen on dev (dev) or none (off).")
     ewc_weight: float = setting(EWC_DEFAULT, "ewc: weight of the Fisher-weighted distance to the source weights.")
