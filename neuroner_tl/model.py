@@ -186,8 +186,8 @@ class TargetColumn(keras.layers.Layer):
         super().build(input_shape)
 
     def call(self, words, chars, states, hidden, mask=None, training=None, char_ids=None):
-        if self.char_encoder is not None:
-            chars = self.char_encoder(char_ids, training=training)
+        if self.char_encoder is not None:  # a character a later update added reaches it as UNK
+            chars = self.char_encoder(known_ids(char_ids, self.chars["num_chars"]), training=training)
         words = known_ids(words, self.num_words)
         features = tf.concat([tf.cast(chars, tf.float32), self.word_embedding(words)], axis=-1)
         own = self.bilstm(self.dropout(features, training=training), mask=mask, training=training)

@@ -97,6 +97,8 @@ class ModelSurgeon:
         words = _grown(source.words, new_words)
         chars = _grown(source.chars, new_chars)
         heads = _heads_widened(source.heads, len(source.labels), len(labels))
+        if heads and heads.get("base_words") is not None:  # the base layer now reads every word (columns clip)
+            heads["base_words"] = len(words)
         target = Tagger(source.hp, words, chars, labels, word_dim=source.word_dim, history=source.history,
                         provenance=_copy_provenance(source.provenance), heads=heads)
         old = weight_arrays(source.network)

@@ -122,16 +122,15 @@ CALIBRATE_POINTS = {
     "during TensorFlow's import": (["import", "tensorflow.python.framework.ops"], "TERM"),
     "as the model loads": (["call", "neuroner_tl.model_io:load_tagger", 1], "TERM"),
     "mid eager BiLSTM step": (["call", "neuroner_tl.bilstm:_cell", 3], "INT"),
-    "inside a finalizer": (["call", "tensorflow.python.util.tf_should_use:_TFShouldUseHelper.__del__", 100], "TERM"),
     "2 s after the start": (["after", 2.0], "INT"),
 }
 
 
 @pytest.mark.parametrize("point", list(CALIBRATE_POINTS))
-def test_calibrate_stopped_anywhere_prints_one_line_and_exits_130(micro_model, micro_data, tmp_path, point):
+def test_calibrate_stopped_anywhere_prints_one_line_and_exits_130(tiny_model, tiny_data, tmp_path, point):
     trigger, name = CALIBRATE_POINTS[point]
     output = tmp_path / "calibrated"
-    command = cli_command("calibrate", micro_model, micro_data["train"], "-o", output, "--objective", "likelihood")
+    command = cli_command("calibrate", tiny_model[0], tiny_data["dev"], "-o", output, "--objective", "likelihood")
     completed, fired = run_stopped(command, trigger, name, tmp_path)
     if trigger[0] == "after" and completed.returncode == 0:
         pytest.skip(f"calibrate ended within {trigger[1]} s")
@@ -141,11 +140,11 @@ def test_calibrate_stopped_anywhere_prints_one_line_and_exits_130(micro_model, m
     assert not output.exists() and not list(tmp_path.glob(".calibrated*"))
 
 
-def test_a_signal_in_the_teardown_after_calibrates_result_changes_nothing(micro_model, micro_data, tmp_path):
+def test_a_signal_in_the_teardown_after_calibrates_result_changes_nothing(tiny_model, tiny_data, tmp_path):
     """The result is printed (stdout), the model written: SIGTERM then is ignored, Python's teardown
     included, where it would be printed as an error or kill the process (exit 143)."""
     output = tmp_path / "calibrated"
-    command = cli_command("calibrate", micro_model, micro_data["train"], "-o", output, "--objective", "likelihood")
+    command = cli_command("calibrate", tiny_model[0], tiny_data["dev"], "-o", output, "--objective", "likelihood")
     completed, fired = run_stopped(command, ["exit"], "TERM", tmp_path)
     assert fired and "temperature" in completed.stdout, completed.stderr[-2000:]
     assert (completed.returncode, completed.stderr) == (0, ""), (completed.returncode, completed.stderr[-2000:])
@@ -155,8 +154,6 @@ def test_a_signal_in_the_teardown_after_calibrates_result_changes_nothing(micro_
 OTHER_POINTS = {
     "predict, mid tf.function tracing": ("predict", ["call", "neuroner_tl.bilstm:_cell", 2], "TERM"),
     "train, mid tf.function tracing": ("train", ["call", "neuroner_tl.bilstm:_cell", 4], "INT"),
-    "train, inside a finalizer as it calibrates": (
-        "train", ["call", "tensorflow.python.util.tf_should_use:_TFShouldUseHelper.__del__", 20], "TERM"),
     "update, after its first progress line": ("update", ["line", "stderr"], "INT"),
 }
 
