@@ -91,10 +91,10 @@ def dev_scores(tagger, corpus: Corpus, batch_size: int = 128) -> DevScores:
     network = tagger.network
     items = [item for item in tagger.encode_corpus(corpus) if len(item)]
     scores = DevScores([], [], [])
-    potentials = tf.function(lambda inputs: network(inputs, training=False), reduce_retracing=True)
+    potentials = tagger.potentials_function()
     for batch in inference_batches(items, batch_size):
-        inputs = {name: tf.convert_to_tensor(value) for name, value in batch.inputs().items()}
-        scores.potentials.append(potentials(inputs))
+        inputs = batch.inputs()
+        scores.potentials.append(potentials(batch.words, batch.chars))
         scores.lengths.append(network.lengths(inputs))
         scores.gold.append(tf.convert_to_tensor(batch.labels, tf.int32))
     return scores
@@ -315,18 +315,18 @@ def reliability_diagram(curves: Sequence[Tuple[str, Sequence[Bin], float]], path
     plt.close(figure)
 
 
-def calibrate_on_dev(tagger, dev: Corpus, trained_on: Corpus, say) -> Optional[dict]:
+def calibrate_on_dev(tagger, dev: Corpus, trained_on: Corpus, say, scores: Optional[DevScores] = None) -> Optional[dict]:
     """The end of ``train`` and ``update``: fit the temperature on ``dev`` and say so; the fit's
     figures for evaluation.json. Dev sentences that are all training sentences (a corpus too small to
     split) cannot tell overconfidence, and a fit that fails (``fit_temperature``) tells nothing: the
-    temperature is then left as it is, and the reason said."""
+    temperature is then left as it is, and the reason said. ``scores``: ``dev_scores`` of ``dev``, when computed before."""
     seen = {tuple(sentence.tokens) for sentence in trained_on.sentences}
     if all(tuple(sentence.tokens) in seen for sentence in dev.sentences):
         say(f"confidences not calibrated: the dev sentences are training sentences (temperature stays "
             f"{tagger.temperature:.2f}; give a dev set to calibrate)")
         return None
     try:
-        fit = fit_temperature(tagger, dev, "likelihood")
+        fit = fit_temperature(tagger, dev, "likelihood", scores=scores)
     except CalibrationError as error:
         say(f"warning: confidences not calibrated on the dev data: {error} (temperature stays "
             f"{tagger.temperature:.2f}; `neuroner-tl calibrate` fits one on other labelled data)")

@@ -38,7 +38,7 @@ class Tagger:
         self.provenance = dict(provenance or {"trained_on": []})
         self.encoder = TokenEncoder(words, chars, lowercase_lookup=hp.lowercase_lookup,
                                     digits_to_zero=hp.replace_digits, max_word_length=hp.max_word_length)
-        self._decode: dict = {}  # ("decode", probabilities, calibrated, constrained) or ("marginals", constrained)
+        self._decode: dict = {}  # ("decode", probabilities, calibrated, constrained), ("marginals", constrained), "potentials"
         self._constrained: Optional[bool] = None  # None: as hp.constrained_decoding says
         self._calibrated = True
         self.embedding_coverage = None  # set when built with pretrained vectors (embeddings.Coverage)
@@ -123,6 +123,19 @@ class Tagger:
 
             self._decode[key] = decode
         return self._decode[key]
+
+    def potentials_function(self):
+        """A compiled ``(word ids, chars) -> emission scores [B, T, C]`` (the CRF's input), compiled
+        once per tagger (an update's precedence and its calibration both read dev's scores)."""
+        if self._decode.get("potentials") is None:
+            network = self.network
+
+            @tf.function(input_signature=[WORDS_SPEC, CHARS_SPEC])
+            def potentials(words, chars):
+                return network({WORD_INPUT: words, CHAR_INPUT: chars}, training=False)
+
+            self._decode["potentials"] = potentials
+        return self._decode["potentials"]
 
     def marginals_function(self):
         """A compiled ``(word ids, chars) -> P(label | sentence)`` per token, ``[B, T, C]``, by

@@ -68,7 +68,7 @@ import numpy as np
 from . import tags as tagging
 from .atomic import atomic_write_text
 from .batching import Encoded, encode
-from .calibration import calibrate_on_dev
+from .calibration import calibrate_on_dev, dev_scores as emission_scores
 from .callbacks import DevScore
 from .config import (  # noqa: F401 (the update's settings, re-exported where they were defined before)
     Hyperparameters, METHODS, DEFAULT_METHOD, NEW_TYPE_METHOD, KNOWN_TYPE_METHOD, PSEUDO_LABEL_METHODS, DISTILLING_METHODS, EWC_DEFAULT, STATES_DEFAULT, ISOLATE_FROZEN, PAPER_LEARNING_RATE, DEFAULT_LEARNING_RATE, L2SP_DEFAULT, FROZEN_WITH_EMBEDDINGS, SETTING_RANGES, UpdateSettings, UPDATE_BUDGET, COLUMN_PATIENCE_STEPS, UPDATE_HYPERPARAMETERS, split_update_options, make_settings)
@@ -249,7 +249,8 @@ def dev_evaluator(dev: Corpus):
 PRECEDENCE_GRID = (0.99, 0.95, 0.9, 0.8, 0.7, 0.5)  # from the least intervention to the most
 
 
-def with_chosen_precedence(tagger: Tagger, dev: Corpus, gold_types, retention_weight: float, say) -> Tagger:
+def with_chosen_precedence(tagger: Tagger, dev: Corpus, gold_types, retention_weight: float, say,
+                           scores=None) -> Tagger:
     """``tagger`` with the precedence (``model.NeuronerModel.with_precedence``) of its last adapter set
     to the threshold of ``PRECEDENCE_GRID`` (or none) under which the update's selection score
     (``update_scores``) on ``dev`` is highest: the new type's false positives on names the source is
@@ -258,7 +259,6 @@ def with_chosen_precedence(tagger: Tagger, dev: Corpus, gold_types, retention_we
     dev's scores, computed once; a tie keeps the lesser intervention."""
     import tensorflow as tf
 
-    from .calibration import dev_scores
     from .crf import NEG_INF
     from .evaluation import evaluate
     from .model import precedence_masks
@@ -268,7 +268,7 @@ def with_chosen_precedence(tagger: Tagger, dev: Corpus, gold_types, retention_we
     if not own.any():  # a known type's residual: its labels are old ones
         return tagger
     network, constrained, labels = tagger.network, tagger.constrained, tagger.labels
-    scores = dev_scores(tagger, dev)
+    scores = scores or emission_scores(tagger, dev)
     probability = tf.function(lambda p, n: network.earlier_entity_probability(p, n, constrained, earlier),
                               reduce_retracing=True)
     decode = tf.function(lambda p, n: network.crf.decode(p, n, constrained)[0], reduce_retracing=True)
@@ -428,10 +428,12 @@ def update(model, target, entity_types: Sequence[str], output, *, options: Optio
             selection = None
             trainer.hp = dataclasses.replace(trainer.hp, max_epochs=fixed_budget_epochs(len(items), trainer.hp))
         trainer.fit(items, selection=selection, resume=run.resuming)
+        # dev's emission scores, computed once: the precedence and the temperature only re-run the CRF
+        scores = emission_scores(tagger, annotated_dev.corpus)
         if settings.isolates and settings.precedence == "dev":
             tagger = with_chosen_precedence(tagger, annotated_dev.corpus, splits.gold_types,
-                                            settings.retention_weight, say)
-        calibrated = calibrate_on_dev(tagger, annotated_dev.corpus, training_corpus, say)
+                                            settings.retention_weight, say, scores)
+        calibrated = calibrate_on_dev(tagger, annotated_dev.corpus, training_corpus, say, scores)
         update_history = tagger.history
         tagger.history = source_history
         dev_report = tagger.evaluate(annotated_dev.corpus)[0]
