@@ -155,6 +155,7 @@ OTHER_POINTS = {
     "predict, mid tf.function tracing": ("predict", ["call", "neuroner_tl.bilstm:_cell", 2], "TERM"),
     "train, mid tf.function tracing": ("train", ["call", "neuroner_tl.bilstm:_cell", 4], "INT"),
     "update, after its first progress line": ("update", ["line", "stderr"], "INT"),
+    "evaluate, mid tf.function tracing": ("evaluate", ["call", "neuroner_tl.bilstm:_cell", 2], "TERM"),
 }
 
 
@@ -165,6 +166,7 @@ def test_the_other_long_commands_stopped_print_one_line_and_exit_130(micro_model
     output = tmp_path / "out"
     arguments = {
         "predict": [micro_model, micro_data["test"], "-o", output],
+        "evaluate": [micro_model, micro_data["test"]],
         "train": [micro_data["train"], "--dev", micro_data["dev"], "-o", output, "--epochs", "2",
                   "--set", "token_embedding_dim=8", "--set", "token_lstm_units=8"],
         "update": ["-m", micro_model, "-t", address_target, "-e", "Address", "-o", output, "--epochs", "2"],
