@@ -389,8 +389,7 @@ class NeuronerModel(keras.Model):
         source model is sure of, the update's new type cannot take. Unchanged without precedence."""
         for threshold, earlier, own in self._precedence:
             probability = self.earlier_entity_probability(potentials, lengths, constrained, earlier)
-            blocked = tf.logical_and((probability >= threshold)[..., None], tf.constant(own))
-            potentials = tf.where(blocked, tf.cast(NEG_INF, potentials.dtype), potentials)
+            potentials = without_labels_where_sure(potentials, probability, threshold, own)
         return potentials
 
     def earlier_entity_probability(self, potentials, lengths, constrained, earlier) -> tf.Tensor:
@@ -458,6 +457,13 @@ class NeuronerModel(keras.Model):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+def without_labels_where_sure(potentials: tf.Tensor, probability: tf.Tensor, threshold: float, labels) -> tf.Tensor:
+    """``potentials`` ``[B, T, C]`` with ``labels`` (``[C]`` booleans) scored ``NEG_INF`` at every token
+    whose ``probability`` (``[B, T]``) is at least ``threshold``."""
+    blocked = tf.logical_and((probability >= threshold)[..., None], tf.constant(labels))
+    return tf.where(blocked, tf.cast(NEG_INF, potentials.dtype), potentials)
 
 
 def precedence_masks(heads: Optional[dict], num_labels: int, number: int):

@@ -259,16 +259,15 @@ def with_chosen_precedence(tagger: Tagger, dev: Corpus, gold_types, retention_we
     dev's scores, computed once; a tie keeps the lesser intervention."""
     import tensorflow as tf
 
-    from .crf import NEG_INF
     from .evaluation import evaluate
-    from .model import precedence_masks
+    from .model import precedence_masks, without_labels_where_sure
 
     heads = tagger.heads
     earlier, own = precedence_masks(heads, len(tagger.labels), len(heads["adapters"]) - 1)
     if not own.any():  # a known type's residual: its labels are old ones
         return tagger
     network, constrained, labels = tagger.network, tagger.constrained, tagger.labels
-    scores = scores or emission_scores(tagger, dev)
+    scores = scores if scores is not None else emission_scores(tagger, dev)
     probability = tf.function(lambda p, n: network.earlier_entity_probability(p, n, constrained, earlier),
                               reduce_retracing=True)
     decode = tf.function(lambda p, n: network.crf.decode(p, n, constrained)[0], reduce_retracing=True)
@@ -276,14 +275,12 @@ def with_chosen_precedence(tagger: Tagger, dev: Corpus, gold_types, retention_we
     gold = [[labels[i] for i in row[:n]] for batch, lengths in zip(scores.gold, scores.lengths)
             for row, n in zip(batch.numpy(), lengths.numpy())]
     gold = [tagging.convert(row, "IOB2") for row in gold]
-    own_labels = tf.constant(own)
 
     def score_at(threshold: Optional[float]) -> DevScore:
         predicted = []
         for potentials, lengths, chance in zip(scores.potentials, scores.lengths, probabilities):
             if threshold is not None:
-                blocked = tf.logical_and((chance >= threshold)[..., None], own_labels)
-                potentials = tf.where(blocked, tf.cast(NEG_INF, potentials.dtype), potentials)
+                potentials = without_labels_where_sure(potentials, chance, threshold, own)
             tags = decode(potentials, lengths).numpy()
             predicted += [tagging.convert([labels[i] for i in row[:n]], "IOB2") for row, n in zip(tags, lengths.numpy())]
         return update_scores(evaluate(gold, predicted), gold_types, retention_weight)
