@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 from . import jsonl, labelstudio
 from .atomic import atomic_write_folder, atomic_writer
@@ -60,7 +60,9 @@ def source_format(source: PathLike, input_format: Optional[str]) -> str:
     """The input's format: as given, ``brat`` for a folder, else ``formats.detect_input_format``."""
     if input_format is not None and input_format not in SELECT_FORMATS:
         raise NeuronerError(f"select reads {', '.join(SELECT_FORMATS)}, not {input_format!r}")
-    if input_format is None and str(source) != "-" and Path(source).is_dir():
+    if str(source) == "-":
+        raise NeuronerError("select reads a file or a BRAT folder, not standard input: save the items to a file")
+    if input_format is None and Path(source).is_dir():
         return "brat"
     if input_format == "brat":
         return input_format
@@ -160,9 +162,11 @@ READERS = {"conll": conll_pool, "text": text_pool, "jsonl": jsonl_pool, "labelst
 # Writing ---------------------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class Chosen:
-    """An item chosen, its rank (1: annotate first), its score and what the score measures."""
+    """An item chosen: the item and its ``index`` in the input, its rank (1: annotate first), its score
+    and what the score measures."""
 
     item: Item
+    index: int
     rank: int
     score: float
     measure: str
@@ -253,10 +257,6 @@ def write_chosen(output: PathLike, pool: Pool, chosen: Sequence[Chosen], output_
 
 def ranked(pool: Pool, order: Sequence[int], scores: Sequence[float], measure: str) -> List[Chosen]:
     """The items at ``order`` (best first) with their ranks and scores."""
-    return [Chosen(pool.items[index], rank, float(scores[index]), measure) for rank, index in
+    return [Chosen(pool.items[index], index, rank, float(scores[index]), measure) for rank, index in
             enumerate(order, start=1)]
 
-
-def chosen_summary(chosen: Sequence[Chosen]) -> List[Tuple[int, float, str, str]]:
-    """``(rank, score, where, preview)`` of each chosen item, for the listing."""
-    return [(c.rank, c.score, c.item.where, c.item.preview()) for c in chosen]

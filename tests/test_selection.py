@@ -374,7 +374,7 @@ def test_an_in_memory_corpus_returns_the_choice(micro_model, micro_data):
     result = api.select(micro_model, corpus, None, count=3, per="item")
     assert [c.rank for c in result.chosen] == [1, 2, 3]
     assert result.items == len(corpus) and result.settings.describe() == "least-confidence per item"
-    assert all(c.item.sentences[0] in corpus.sentences for c in result.chosen)
+    assert all(c.item.sentences[0] is corpus.sentences[c.index] for c in result.chosen)
 
 
 def test_newest_scores_the_last_updates_types(micro_model, micro_data):
@@ -404,7 +404,8 @@ def test_bad_input_is_one_line_naming_the_file_and_line(micro_model, tmp_path):
 @pytest.mark.parametrize("arguments, message", [
     (["-n", "0"], "-n must be"), (["-n", "2", "--types", "Chemical"], "no type 'Chemical'"),
     (["-n", "2", "--newest"], "never updated"), (["-n", "2", "--format", "brat"], "BRAT folder"),
-    (["-n", "2", "--diversity", "-0.5"], "--diversity"), (["-n", "2", "--newest", "--types", "Address"], "not both")])
+    (["-n", "2", "--diversity", "-0.5"], "--diversity"), (["-n", "2", "--newest", "--types", "Address"], "not both"),
+    (["-n", "2", "--input-format", "brat"], "is not a BRAT folder")])
 def test_wrong_options_are_one_line(micro_model, tmp_path, arguments, message):
     source = tmp_path / "pool.txt"
     source.write_text("\n".join(TEXTS) + "\n", encoding="utf-8")
