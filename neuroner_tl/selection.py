@@ -23,7 +23,7 @@ DEFAULT_DIVERSITY = 1.0
 
 @dataclasses.dataclass(frozen=True)
 class SelectionSettings:
-    """How items are scored and chosen (docs/active_learning.md has the measurements).
+    """How items are scored and chosen (docs/active_learning.md).
 
     ``measure``, how unsure the CRF is of a sentence, each from one forward–backward pass on the
     calibrated CRF (``NeuronerModel.uncertainty``; ``calibrated=False`` on the tagger: the raw one):

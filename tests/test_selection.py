@@ -413,6 +413,20 @@ def test_wrong_options_are_one_line(micro_model, tmp_path, arguments, message):
     assert not (tmp_path / "out.txt").exists()
 
 
+def test_standard_input_is_refused_with_a_reason(micro_model, tmp_path):
+    code, out = invoke("select", micro_model, "-", "-n", "1", "-o", tmp_path / "out.txt", input="Ciao Mario.\n")
+    one_line_error(code, out, "not standard input")
+
+
+def test_the_command_offers_the_modules_measures_and_lengths():
+    from neuroner_tl.cli import select as command
+
+    choices = {option.name: list(option.type.choices) for option in command.params if hasattr(option.type, "choices")}
+    assert choices["measure"] == list(selection.MEASURES) and choices["per"] == list(selection.PER)
+    assert [p.default for p in command.params if p.name in ("measure", "diversity")] == \
+        [selection.DEFAULT_MEASURE, selection.DEFAULT_DIVERSITY]
+
+
 def test_never_the_input_and_an_existing_output_only_with_force(micro_model, tmp_path):
     source = tmp_path / "pool.txt"
     source.write_text("\n".join(TEXTS) + "\n", encoding="utf-8")
