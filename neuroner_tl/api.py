@@ -36,9 +36,11 @@ from .lines import LineSource, read_utf8_text
 from .model_io import load_tagger, read_evaluation, save_tagger, verify_checksums
 from .model_io import upgrade as upgrade_folder
 from .outputs import check_model_destination, check_writable_place
+from .pool import Chosen, output_format_for, ranked, read_pool, source_format, write_chosen
 from .predicted import Prediction  # noqa: F401 (what the API's predictions are)
 from .progress import Progress
 from .runfolder import RunFolder
+from .selection import SelectionSettings, candidates, checked_types, choose, item_scores, newest_types
 from .spans import SpanDocument, tagged_documents
 from .tagger import Tagger, build_tagger
 from .thresholds import (DEFAULT_LADDER, Threshold, ThresholdReport, check_ladder, check_target_precision, check_threshold,
@@ -47,7 +49,7 @@ from .thresholds import threshold_report as sweep_thresholds
 from .training import Trainer, seed_everything
 
 __all__ = ["TrainResult", "train", "evaluate", "threshold_report", "predict", "predict_stream", "tag", "update",
-           "annotate", "info", "verify", "make_embeddings", "demo", "upgrade", "load_tagger", "load_corpus",
+           "annotate", "select", "info", "verify", "make_embeddings", "demo", "upgrade", "load_tagger", "load_corpus",
            "as_tagger", "checksums_ignored", "Progress", "Devices"]
 
 PathLike = Union[str, Path]
@@ -453,6 +455,58 @@ def annotate(model: Union[PathLike, Tagger], target: CorpusLike, entity_types: S
             else:
                 write_tasks(tagged, stream, model_version(model))
     return result
+
+
+@dataclasses.dataclass
+class SelectionResult:
+    """What ``select`` chose: the items best first (``pool.Chosen``: item, rank, score), how many
+    items the input held, how many of them were candidates (distinct and with words), how many Label
+    Studio tasks were left out as annotated already, and the settings the scores come from."""
+
+    chosen: List[Chosen]
+    items: int
+    candidates: int
+    left_out: int
+    settings: SelectionSettings
+
+
+def select(model: Union[PathLike, Tagger], source: CorpusLike, output: Optional[PathLike] = None, *, count: int,
+           measure: str = "least-confidence", per: str = "token", types: Sequence[str] = (), newest: bool = False,
+           diversity: float = 1.0, input_format: Optional[str] = None, output_format: Optional[str] = None,
+           force: bool = False, batch_size: int = 128, calibrated: bool = True) -> SelectionResult:
+    """Choose the ``count`` items of ``source`` most worth annotating and write them to ``output``
+    (when given), best first, in ``output_format`` (default: the input's).
+
+    An item is what the input's format holds one of: a CoNLL sentence (a ``Corpus``'s sentence), a
+    line of raw text, a span JSONL record, a Label Studio task (those already annotated are left
+    out), a BRAT document. Scores: the CRF's uncertainty by ``measure``, normalised ``per`` token or
+    per item, over the labels of ``types`` (or, with ``newest``, the types the model's last update
+    learnt; default every label), and the choice penalises similarity to the items already chosen
+    (``diversity``; ``selection.SelectionSettings`` says how, and why the default). Each item is written
+    as it came, with ``meta.selection = {"rank", "score", "measure"}`` in JSONL and Label Studio
+    output, in the order chosen. The output is checked before any work (``outputs.check_output``:
+    never an input, an existing file only with ``force``)."""
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise NeuronerError(f"-n must be a whole number of at least 1 item to choose, not {count!r}")
+    if newest and types:
+        raise NeuronerError("--newest names the types of the model's last update: give it or --types, not both")
+    settings = SelectionSettings(measure, per, tuple(types), diversity)
+    in_memory = isinstance(source, Corpus)
+    input_format = "conll" if in_memory else source_format(source, input_format)
+    output_format = output_format_for(input_format, output_format)
+    if output is not None:
+        check_output_file(output, force, [path_of(source), model_path(model)], folder=output_format == "brat")
+    tagger = as_tagger(model, calibrated)
+    chosen_types = newest_types(tagger.provenance) if newest else settings.types
+    settings = dataclasses.replace(settings, types=checked_types(chosen_types, tagger.entity_types))
+    pool = read_pool(source, input_format)
+    items = [item.token_lists for item in pool.items]
+    scores = item_scores(tagger, items, settings, batch_size)
+    order = choose(scores, items, count, settings.diversity)
+    chosen = ranked(pool, order, scores, settings.describe())
+    if output is not None:
+        write_chosen(output, pool, chosen, output_format)
+    return SelectionResult(chosen, len(pool.items), len(candidates(items)), pool.left_out, settings)
 
 
 def upgrade(model: PathLike, output: PathLike, *, force: bool = False) -> Path:

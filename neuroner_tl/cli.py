@@ -586,6 +586,55 @@ def annotate(model, target, entities, output, output_format, scheme, force, raw_
                f"the annotated spans)")
 
 
+@cli.command()
+@click.argument("model", type=click.Path())
+@click.argument("unlabelled", type=click.Path())
+@click.option("-n", "count", required=True, type=int, help="How many sentences or documents to choose.")
+@click.option("--output", "-o", required=True, type=click.Path(),
+              help="The file (a folder for --format brat) to write the chosen items to, best first.")
+@click.option("--input-format", type=click.Choice(["conll", "text", "brat", "jsonl", "labelstudio"]), default=None,
+              help="conll (a sentence an item), text (a line an item), brat (a folder, a document an item), jsonl (a "
+                   "record an item) or labelstudio (a task an item; annotated tasks are left out); guessed when omitted.")
+@click.option("--format", "output_format", type=click.Choice(["conll", "text", "jsonl", "labelstudio", "brat"]),
+              default=None, help="What to write (default: the input's format); JSONL and Label Studio record each "
+                                 "item's rank and score in meta.selection.")
+@click.option("--measure", type=click.Choice(["least-confidence", "entropy", "changes"]), default="least-confidence",
+              show_default=True, help="The CRF's uncertainty: -log P(Viterbi path), the tokens' marginal entropy, or "
+                                      "the expected number of tokens whose label differs from the prediction.")
+@click.option("--per", type=click.Choice(["token", "item"]), default="token", show_default=True,
+              help="token: the item's uncertainty divided by its tokens (a document: over all its sentences); item: "
+                   "the total.")
+@click.option("--types", "types", multiple=True, metavar="TYPE",
+              help="Score only the uncertainty about these of the model's types (repeatable; comma-separated works).")
+@click.option("--newest", is_flag=True, help="Score only the types the model's last update learnt.")
+@click.option("--diversity", type=float, default=1.0, show_default=True,
+              help="How strongly an item like one already chosen is passed over (score x (1 - similarity)^D; 0: "
+                   "uncertainty alone). Exact duplicates are never chosen twice.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)
+@click.option("--force", is_flag=True, help="Replace an existing output (never the input).")
+@click.option("--quiet", "-q", is_flag=True, help="Print the summary line only, not the list of chosen items.")
+@_no_calibration_option
+@friendly_errors
+def select(model, unlabelled, count, output, input_format, output_format, measure, per, types, newest, diversity,
+           batch_size, force, quiet, raw_confidence):
+    """Choose the COUNT items of UNLABELLED most worth annotating for MODEL (active learning): those the
+    CRF is least sure of, each unlike the ones chosen before it; written to OUTPUT best first, in the
+    input's format, for the annotation tool to import."""
+    from . import api
+
+    chosen_types = [t for group in types for t in group.split(",") if t]
+    result = api.select(model, unlabelled, output, count=count, measure=measure, per=per, types=chosen_types,
+                        newest=newest, diversity=diversity, input_format=input_format, output_format=output_format,
+                        force=force, batch_size=batch_size, calibrated=not raw_confidence)
+    short = f" (only {result.candidates} distinct items with words)" if len(result.chosen) < count else ""
+    click.echo(f"{output}: {len(result.chosen)} of {result.items} items chosen{short}, by "
+               f"{result.settings.describe()}, diversity {result.settings.diversity:g}")
+    if not quiet:
+        click.echo("rank\tscore\titem\ttext")
+        for chosen in result.chosen:
+            click.echo(f"{chosen.rank}\t{chosen.score:.4f}\t{chosen.item.where}\t{chosen.item.preview()}")
+
+
 def _quiet_python_logs() -> None:
     """``--quiet``: TensorFlow's Python warnings (retracing notes) are not errors, so they are not shown."""
     import logging

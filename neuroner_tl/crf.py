@@ -256,6 +256,25 @@ def crf_constrained_log_norm(inputs, allowed, sequence_lengths, transition_param
     return crf_log_norm(masked, sequence_lengths, transition_params, start_transitions, end_transitions)
 
 
+def crf_projected_log_likelihood(inputs, tag_indices, kept, sequence_lengths, transition_params,
+                                  start_transitions=None, end_transitions=None) -> tf.Tensor:
+    """``log P(y agrees with tag_indices on the kept labels | x)``, ``[batch]``: the probability that
+    every token whose tag is a kept label (``kept``, ``[tags]`` booleans) has that label, and every
+    other token a label that is not kept. With every label kept it is the tagging's log-likelihood
+    (``crf_log_likelihood``'s); with the labels of some types kept, the probability that those types'
+    entities are exactly the tagging's, whatever the other types do. One constrained forward pass
+    (``crf_constrained_log_norm``) and the log-norm."""
+    inputs = tf.convert_to_tensor(inputs)
+    tags = tf.cast(tag_indices, tf.int32)
+    kept = tf.convert_to_tensor(kept, tf.bool)
+    own = tf.one_hot(tags, tf.shape(inputs)[2], on_value=True, off_value=False, dtype=tf.bool)
+    others = tf.broadcast_to(tf.logical_not(kept), tf.shape(own))
+    allowed = tf.where(tf.gather(kept, tags)[..., None], own, others)
+    constrained = crf_constrained_log_norm(inputs, allowed, sequence_lengths, transition_params,
+                                           start_transitions, end_transitions)
+    return constrained - crf_log_norm(inputs, sequence_lengths, transition_params, start_transitions, end_transitions)
+
+
 def crf_decode(potentials, transition_params, sequence_length,
                start_transitions=None, end_transitions=None) -> Tuple[tf.Tensor, tf.Tensor]:
     """Viterbi: (best tags ``[batch, time]`` int32, their scores ``[batch]``). Padding decodes to 0."""
@@ -403,6 +422,12 @@ class CRF(keras.layers.Layer):
     def constrained_log_norm(self, potentials, allowed_tags, lengths):
         """The log-norm of the paths through ``allowed_tags`` (``[B, T, C]``: a partial annotation)."""
         return crf_constrained_log_norm(potentials, allowed_tags, lengths, *self._parts())
+
+    def projected_log_likelihood(self, potentials, tags, kept, lengths, constrained=False, calibrated=False):
+        """``log P`` that the kept labels (``[C]`` booleans) are where ``tags`` puts them
+        (``crf_projected_log_likelihood``), ``[B]``."""
+        potentials, *parts = self._scaled(potentials, constrained, calibrated)
+        return crf_projected_log_likelihood(potentials, tags, kept, lengths, *parts)
 
     def decode(self, potentials, lengths, constrained=False):
         transitions, start, end = self._parts(constrained)

@@ -445,6 +445,20 @@ class NeuronerModel(keras.Model):
         potentials = self.with_precedence(self(inputs, training=False), lengths, constrained)
         return tf.exp(self.crf.log_marginals(potentials, lengths, constrained))
 
+    def uncertainty(self, inputs, kept, calibrated: bool = True, constrained: bool = True) -> Dict[str, tf.Tensor]:
+        """What active learning scores a sentence by (``selection``): the Viterbi path (``tag_ids``),
+        the log-probability that the kept labels (``[C]`` booleans) are where the path puts them
+        (``kept_log_likelihood``, ``CRF.projected_log_likelihood``) and every token's marginals
+        (``marginals``, ``[B, T, C]``), from the CRF divided by its temperature unless ``calibrated``
+        is False; decoded as ``decode`` does (the constraint, an update's precedence)."""
+        lengths = self.lengths(inputs)
+        potentials = self.with_precedence(self(inputs, training=False), lengths, constrained)
+        tag_ids, _ = self.crf.decode(potentials, lengths, constrained)
+        kept_log_likelihood = self.crf.projected_log_likelihood(potentials, tag_ids, kept, lengths, constrained,
+                                                                calibrated)
+        marginals = tf.exp(self.crf.log_marginals(potentials, lengths, constrained, calibrated))
+        return {"tag_ids": tag_ids, "kept_log_likelihood": kept_log_likelihood, "marginals": marginals}
+
     def predict_step(self, data):
         """Keras's ``predict``: the constrained Viterbi paths, ``{"tag_ids", "scores"}``."""
         x = data[0] if isinstance(data, (tuple, list)) else data

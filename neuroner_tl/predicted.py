@@ -39,3 +39,13 @@ class ScoredSpan(NamedTuple):
     start: int
     end: int
     confidence: Optional[float]
+
+
+class SentenceDistribution(NamedTuple):
+    """What the CRF says of one sentence beyond its tags, for active learning (``selection``): the
+    Viterbi path's label ids ``[T]``, the log-probability that the kept labels are where the path
+    puts them (every label kept: the path's log-probability) and each token's marginals ``[T, C]``."""
+
+    tag_ids: np.ndarray
+    kept_log_likelihood: float
+    marginals: np.ndarray

@@ -14,7 +14,7 @@ from .corpus import Corpus, Sentence
 from .errors import DataFormatError
 from .evaluation import evaluate_tagger
 from .model import CHAR_INPUT, CHARS_SPEC, WORD_INPUT, WORDS_SPEC, build_model, crf_layer
-from .predicted import Prediction
+from .predicted import Prediction, SentenceDistribution
 from .raw_text import tag_texts
 from .thresholds import Threshold, check_threshold, drop_unconfident
 from .vocabulary import (TokenEncoder, Vocabulary, build_char_vocabulary, build_word_vocabulary, count_words,
@@ -159,6 +159,39 @@ class Tagger:
             values = compute(batch.words, batch.chars).numpy()
             for row, index in enumerate(batch.indices):
                 results[index] = values[row, : len(items[index])]
+        return results
+
+    def uncertainty_function(self, kept: Sequence[bool]):
+        """A compiled ``(word ids, chars) -> (tag ids, log P(kept labels as the path puts them), marginals)``
+        (``NeuronerModel.uncertainty``) for the kept labels (one boolean per label), compiled once per
+        ``kept``, ``calibrated`` and ``constrained``."""
+        kept = tuple(bool(k) for k in kept)
+        if len(kept) != len(self.labels):
+            raise ValueError(f"kept has {len(kept)} flags for {len(self.labels)} labels")
+        key = ("uncertainty", kept, self.calibrated, self.constrained)
+        if self._decode.get(key) is None:
+            network, calibrated, constrained = self.network, self.calibrated, self.constrained
+            mask = tf.constant(kept)
+
+            @tf.function(input_signature=[WORDS_SPEC, CHARS_SPEC])
+            def uncertainty(words, chars):
+                result = network.uncertainty({WORD_INPUT: words, CHAR_INPUT: chars}, mask, calibrated, constrained)
+                return result["tag_ids"], result["kept_log_likelihood"], result["marginals"]
+
+            self._decode[key] = uncertainty
+        return self._decode[key]
+
+    def predict_distributions(self, items: Sequence[Encoded], kept: Sequence[bool],
+                              batch_size: int = 128) -> List[SentenceDistribution]:
+        """Each sentence's ``SentenceDistribution`` for the kept labels, in the input order."""
+        compute = self.uncertainty_function(kept)
+        results: List[Optional[SentenceDistribution]] = [None] * len(items)
+        for batch in inference_batches(items, batch_size):
+            tag_ids, kept_log_likelihood, marginals = (value.numpy() for value in compute(batch.words, batch.chars))
+            for row, index in enumerate(batch.indices):
+                length = len(items[index])
+                results[index] = SentenceDistribution(tag_ids[row, :length], float(kept_log_likelihood[row]),
+                                                      marginals[row, :length].astype(np.float64))
         return results
 
     def predict_states(self, items: Sequence[Encoded], batch_size: int = 128) -> List[np.ndarray]:
