@@ -177,7 +177,7 @@ class Backend:
     def health(self) -> dict:
         last = self.learner.last
         return {"status": "UP", "model_class": MODEL_CLASS, "model_version": self.served.version,
-                "training": self.learner.running, "pending_annotations": self.submissions.pending_count(),
+                "training": self.learner.busy, "pending_annotations": self.submissions.pending_count(),
                 "last_update": last}
 
     def setup(self, body: dict) -> dict:

@@ -372,6 +372,11 @@ class Learner:
         return (f"{self.submissions.pending_count()} new annotations of {self.settings.train_every} needed for an "
                 f"update")
 
+    @property
+    def busy(self) -> bool:
+        """Whether an update runs or is about to."""
+        return self.running or self._wake.is_set()
+
     def stop(self) -> None:
         self._stopping = True
         self._wake.set()
