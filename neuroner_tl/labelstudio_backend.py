@@ -183,13 +183,14 @@ class Backend:
     def setup(self, body: dict) -> dict:
         config = cached_config(body.get("schema") or "")
         project = project_id(body.get("project"))
-        if self.submissions.accepts(project):
-            self.submissions.bind(project, body.get("schema"))
         served = self.served
-        label_map = map_labels(config, served.tagger.entity_types, self.labels)
-        logger.info("setup for project %s: labels %s shown as %s; new types %s", project,
-                    ", ".join(k for k, _ in label_map.pairs) or "none",
-                    ", ".join(v for _, v in label_map.pairs) or "none", ", ".join(label_map.new) or "none")
+        if self.submissions.accepts(project):
+            if self.submissions.project is None or body.get("schema") != self.submissions.label_config:
+                label_map = map_labels(config, served.tagger.entity_types, self.labels)
+                logger.info("learning from project %s: its labels %s show the model's %s; new types: %s", project,
+                            ", ".join(v for _, v in label_map.pairs) or "none",
+                            ", ".join(k for k, _ in label_map.pairs) or "none", ", ".join(label_map.new) or "none")
+            self.submissions.bind(project, body.get("schema"))
         return {"model_version": served.version}
 
     def predict(self, body: dict) -> dict:

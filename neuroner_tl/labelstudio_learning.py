@@ -131,19 +131,22 @@ class Submissions:
         return removed
 
     def replace_all(self, tasks: Sequence[dict]) -> int:
-        """Take the project's annotated tasks as Label Studio exports them (it knows best); tasks changed
-        since they were kept count as pending. Returns the number of annotated tasks."""
+        """Take the project's annotated tasks as Label Studio exports them, in place of those kept (it
+        knows best: a task it no longer has annotated is dropped); tasks changed since they were kept
+        count as pending. Returns the number of annotated tasks."""
         with self.lock:
+            kept = {}
             for task in tasks:
                 if not isinstance(task, dict) or "id" not in task or not task.get("annotations"):
                     continue
                 key = str(task["id"])
-                entry = {"id": task["id"], "data": task.get("data") or {},
-                         "annotations": [{k: a[k] for k in ANNOTATION_KEYS if k in a} for a in task["annotations"]
-                                         if isinstance(a, dict)]}
-                if self.tasks.get(key) != entry and key not in self.pending:
+                kept[key] = {"id": task["id"], "data": task.get("data") or {},
+                             "annotations": [{k: a[k] for k in ANNOTATION_KEYS if k in a} for a in task["annotations"]
+                                             if isinstance(a, dict)]}
+                if self.tasks.get(key) != kept[key] and key not in self.pending:
                     self.pending.append(key)
-                self.tasks[key] = entry
+            self.tasks = kept
+            self.pending = [key for key in self.pending if key in kept]
             self._save()
             return len(self.tasks)
 
@@ -355,7 +358,7 @@ class Learner:
         self._forced = False
         self._stopping = False
         self.running = False
-        self.last: Optional[dict] = None
+        self.last: Optional[dict] = (store.state.get("updates") or [None])[-1]  # the outcome before a restart
         self._thread = threading.Thread(target=self._work, name="neuroner-tl-updates", daemon=True)
         self._thread.start()
 

@@ -344,3 +344,19 @@ def test_the_export_api_is_asked_with_a_legacy_or_a_personal_token():
     assert tasks == [{"id": 3, "data": {"text": "x"}, "annotations": []}]
     assert asked[0][0] == "http://ls:8080/api/token/refresh" and json.loads(asked[0][2]) == {"refresh": "head.body.signature"}
     assert asked[1][:2] == ("http://ls:8080/api/projects/5/export?exportType=JSON", "Bearer short-lived")
+
+
+def test_the_export_replaces_the_kept_submissions(tmp_path):
+    from neuroner_tl.labelstudio_learning import Submissions
+
+    kept = Submissions(tmp_path / "annotations.json")
+    (text, result), = annotated_sentences(1)
+    event = annotation_event(1, text, result)
+    kept.add(event["task"], event["annotation"])
+    kept.take()
+    exported = [{"id": 2, "data": {"text": text}, "annotations": [{**event["annotation"], "id": 9, "task": 2}]},
+                {"id": 3, "data": {"text": text}, "annotations": []}]
+    assert kept.replace_all(exported) == 1  # task 1's annotation is gone from Label Studio, task 3 has none
+    again = Submissions(tmp_path / "annotations.json")
+    assert list(again.tasks) == ["2"] and again.pending == ["2"]
+    assert again.tasks["2"]["annotations"][0]["result"] == result
