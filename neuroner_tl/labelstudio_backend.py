@@ -1,4 +1,4 @@
-"""``neuroner-tl label-studio``: a Label Studio ML backend (label-studio-ml-backend's HTTP contract) that pre-annotates tasks and learns from what annotators submit."""
+"""``neuroner-tl label-studio``: a Label Studio ML backend that pre-annotates tasks and learns from submissions."""
 
 import base64
 import dataclasses
@@ -9,12 +9,12 @@ import logging
 import os
 import threading
 from pathlib import Path
-from typing import List, Mapping, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 from .errors import NeuronerError
 from .labelstudio_config import LabelingConfig, LabelingConfigError, LabelMap, map_labels, parse_labeling_config
 from .labelstudio_learning import TRAIN_EVENTS, Learner, LearningSettings, ModelStore, Submissions, SUBMISSIONS_FILE
-from .serve import BodyLimit, JsonOnly, Limits, RequestTooLarge, check_token_counts, missing_extra_message, send_error
+from .serve import BodyLimit, JsonOnly, Limits, RequestTooLarge, check_token_counts, missing_extra_message
 
 PathLike = Union[str, Path]
 logger = logging.getLogger("neuroner_tl.labelstudio")

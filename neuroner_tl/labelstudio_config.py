@@ -1,4 +1,4 @@
-"""A Label Studio project's labeling config read for NER: which control, which text, which labels, and how they map to the model's types."""
+"""A Label Studio labeling config read for NER: its control, text and labels, and the model types they show."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Label Studio backend's learning: submitted annotations kept, updates run one at a time in the background, each a new model version served only when no worse on dev."""
+"""The Label Studio backend's learning: submissions kept, updates in the background, versions served when no worse."""
 
 from __future__ import annotations
 
@@ -54,8 +54,10 @@ class LearningSettings:
         for name, low in (("train_every", 1), ("keep_versions", 1)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise NeuronerError(f"--{name.replace('_', '-')} must be a whole number of at least {low}, not {value!r}")
-        if isinstance(self.dev_percent, bool) or not isinstance(self.dev_percent, int) or not 1 <= self.dev_percent <= 90:
+                raise NeuronerError(f"--{name.replace('_', '-')} must be a whole number of at least {low}, "
+                                    f"not {value!r}")
+        percent = self.dev_percent
+        if isinstance(percent, bool) or not isinstance(percent, int) or not 1 <= percent <= 90:
             raise NeuronerError(f"--dev-percent must be a whole number from 1 to 90, not {self.dev_percent!r}")
         if (self.label_studio_url is None) != (self.api_key is None):
             raise NeuronerError("--label-studio-url and --api-key go together: the export API needs both")
@@ -228,9 +230,9 @@ class ModelStore:
             self.state = json.loads((self.folder / STATE_FILE).read_text(encoding="utf-8"))
             if self.state.get("base_model_id") != base_id:
                 self._lock.release()
-                raise NeuronerError(f"{self.folder} holds updates of another base model ({self.state.get('base_model')}, "
-                                    f"model id {self.state.get('base_model_id')}), not of {self.base} ({base_id}): "
-                                    f"choose another --models-dir")
+                raise NeuronerError(f"{self.folder} holds updates of another base model "
+                                    f"({self.state.get('base_model')}, model id {self.state.get('base_model_id')}), not "
+                                    f"of {self.base} ({base_id}): choose another --models-dir")
         else:
             self.state = {"format": STATE_FORMAT, "base_model": str(self.base.resolve()), "base_model_id": base_id,
                           "base_types": None, "updates": []}
@@ -323,6 +325,14 @@ def task_for_training(task: dict, config: LabelingConfig, label_map: LabelMap) -
     return {"id": task["id"], "data": {"text": text}, "annotations": annotations}
 
 
+def split_tasks(tasks: Sequence[dict], config: LabelingConfig, label_map: LabelMap,
+                percent: int) -> Tuple[List[dict], List[dict]]:
+    """(training tasks, dev tasks) as the update reads them (``task_for_training``; ``is_dev_task``)."""
+    prepared = [t for t in (task_for_training(task, config, label_map) for task in tasks) if t]
+    return ([t for t in prepared if not is_dev_task(t["id"], percent)],
+            [t for t in prepared if is_dev_task(t["id"], percent)])
+
+
 def write_task_file(path: Path, tasks: Sequence[dict]) -> None:
     atomic_write_text(path, json.dumps(list(tasks), ensure_ascii=False, indent=0) + "\n")
 
@@ -413,9 +423,6 @@ class Learner:
 
     def update_once(self) -> dict:
         """One update from the served model on every submitted task; its outcome (also in backend.json)."""
-        from . import api
-        from .formats import load_corpus
-
         started = time.perf_counter()
         if self.settings.label_studio_url and self.submissions.project is not None:
             self.submissions.replace_all(export_tasks(self.settings.label_studio_url, self.settings.api_key,
@@ -426,42 +433,58 @@ class Learner:
             return self._skipped("no labeling config seen yet (it comes with Label Studio's requests)", served)
         config = parse_labeling_config(self.submissions.label_config)
         label_map = map_labels(config, served.tagger.entity_types, self.given_labels)
-        prepared = [t for t in (task_for_training(task, config, label_map) for task in tasks) if t]
-        dev = [t for t in prepared if is_dev_task(t["id"], self.settings.dev_percent)]
-        train = [t for t in prepared if not is_dev_task(t["id"], self.settings.dev_percent)]
+        train, dev = split_tasks(tasks, config, label_map, self.settings.dev_percent)
         if not dev or not train:
-            return self._skipped(f"{len(train)} training and {len(dev)} dev tasks of {len(prepared)} submitted: each "
-                                 f"needs one ({self.settings.dev_percent}% of the tasks, chosen by id, are dev)", served)
+            return self._skipped(f"{len(train)} training and {len(dev)} dev tasks of {len(train) + len(dev)} "
+                                 f"submitted: each needs one ({self.settings.dev_percent}% of the tasks, chosen by "
+                                 f"id, are dev)", served)
         name = self.store.next_name()
+        types = target_types(label_map, self.store.base_types)
+        logger.info("update %s from %s: %d training and %d dev tasks (%d new), learning %s", name, served.version,
+                    len(train), len(dev), pending, ", ".join(types))
         train_file, dev_file = self.store.data_files(name)
         write_task_file(train_file, train)
         write_task_file(dev_file, dev)
-        types = target_types(label_map, self.store.base_types)
-        candidate = self.store.candidate(name)
-        logger.info("update %s from %s: %d training and %d dev tasks (%d new), learning %s", name, served.version,
-                    len(train), len(dev), pending, ", ".join(types))
         try:
-            result = api.update(served.folder, train_file, types, candidate, dev=dev_file, annotated=True,
-                                options=dict(self.settings.options), restart=True, verbose=self.settings.verbose)
+            candidate = self._candidate(served, name, types, train_file, dev_file)
         except NeuronerError as error:
-            shutil.rmtree(candidate, ignore_errors=True)
             return self._skipped(f"the update stopped: {error}", served, name)
-        dev_corpus = load_corpus(dev_file)
-        config_types = [label_map.type_of(label) for label in config.labels]
-        before, after = dev_f1(served.tagger, dev_corpus, config_types), dev_f1(result.tagger, dev_corpus, config_types)
         outcome = {"version": name, "from": served.version, "train_tasks": len(train), "dev_tasks": len(dev),
-                   "new_annotations": pending, "types": types, "dev_f1_before": round(before, 2),
-                   "dev_f1_after": round(after, 2), "seconds": round(time.perf_counter() - started, 1)}
-        if after < before:
-            shutil.rmtree(candidate, ignore_errors=True)
-            outcome.update(outcome="rejected", reason=f"dev F1 {after:.2f} is below the served model's {before:.2f}")
-            logger.info("update %s rejected: %s", name, outcome["reason"])
-        else:
-            self.accept(self.store.publish(candidate, name, self.settings.keep_versions))
-            outcome["outcome"] = "accepted"
-            logger.info("update %s accepted: dev F1 %.2f (was %.2f); now serving it", name, after, before)
+                   "new_annotations": pending, "types": types}
+        outcome.update(self._judged(served, candidate, name, dev_file, [label_map.type_of(x) for x in config.labels]))
+        outcome["seconds"] = round(time.perf_counter() - started, 1)
         self.store.record(outcome)
         return outcome
+
+    def _candidate(self, served, name: str, types: Sequence[str], train_file: Path, dev_file: Path):
+        """The update of the served model into the candidate folder: (its folder, its tagger)."""
+        from . import api
+
+        folder = self.store.candidate(name)
+        try:
+            result = api.update(served.folder, train_file, types, folder, dev=dev_file, annotated=True,
+                                options=dict(self.settings.options), restart=True, verbose=self.settings.verbose)
+        except NeuronerError:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        return folder, result.tagger
+
+    def _judged(self, served, candidate, name: str, dev_file: Path, types: Sequence[str]) -> dict:
+        """The candidate served when its dev F1 is no worse than the served model's, else deleted."""
+        from .formats import load_corpus
+
+        folder, tagger = candidate
+        dev = load_corpus(dev_file)
+        before, after = dev_f1(served.tagger, dev, types), dev_f1(tagger, dev, types)
+        judged = {"dev_f1_before": round(before, 2), "dev_f1_after": round(after, 2)}
+        if after < before:
+            shutil.rmtree(folder, ignore_errors=True)
+            judged.update(outcome="rejected", reason=f"dev F1 {after:.2f} is below the served model's {before:.2f}")
+            logger.info("update %s rejected: %s", name, judged["reason"])
+            return judged
+        self.accept(self.store.publish(folder, name, self.settings.keep_versions))
+        logger.info("update %s accepted: dev F1 %.2f (was %.2f); now serving it", name, after, before)
+        return {**judged, "outcome": "accepted"}
 
     def _skipped(self, reason: str, served, name: Optional[str] = None) -> dict:
         outcome = {"outcome": "skipped", "reason": reason, "from": served.version}

@@ -1,4 +1,4 @@
-"""A PNG of one task in Label Studio's labeling page, taken by headless Chromium (run with a Python that has playwright)."""
+"""A PNG of a task in Label Studio's labeling page, by headless Chromium (run by a Python with playwright)."""
 
 import argparse
 import sys

@@ -114,7 +114,8 @@ def test_health_and_root_answer_up(base_app, micro_model):
 def test_setup_returns_the_served_model_version(base_app, micro_model):
     status, answer = asgi_request(base_app, "POST", "/setup", setup_request())
     assert (status, answer) == (200, {"model_version": api.model_version(micro_model)})
-    status, answer = asgi_request(base_app, "POST", "/setup", setup_request(schema="<View><Image name='i' value='$i'/></View>"))
+    image_only = "<View><Image name='i' value='$i'/></View>"
+    status, answer = asgi_request(base_app, "POST", "/setup", setup_request(schema=image_only))
     assert status == 422 and "no <Labels> control on a <Text>" in answer["detail"]
 
 
@@ -303,6 +304,15 @@ def test_a_restart_drops_what_an_interrupted_update_left_and_keeps_the_newest_ve
         again.backend.close()
 
 
+def test_a_models_dir_of_another_base_model_is_refused(learned, micro_model, tmp_path):
+    app, _ = learned
+    models = tmp_path / "models"
+    shutil.copytree(app.backend.store.folder, models, ignore=shutil.ignore_patterns(".backend.lock"))
+    with pytest.raises(NeuronerError, match="holds updates of another base model .* choose another --models-dir"):
+        backend_app(micro_model, models)
+    assert not (models / ".backend.lock").exists() and [p.name for p in (models).glob("v*")] == ["v0001"]
+
+
 # refusals -----------------------------------------------------------------------------------------------
 def test_the_models_dir_must_be_new_or_the_backends_own(micro_model, tmp_path):
     other = tmp_path / "other"
@@ -342,7 +352,8 @@ def test_the_export_api_is_asked_with_a_legacy_or_a_personal_token():
     assert authorization("http://ls:8080", "abc123", opener) == "Token abc123"
     tasks = export_tasks("http://ls:8080/", "head.body.signature", 5, opener)
     assert tasks == [{"id": 3, "data": {"text": "x"}, "annotations": []}]
-    assert asked[0][0] == "http://ls:8080/api/token/refresh" and json.loads(asked[0][2]) == {"refresh": "head.body.signature"}
+    assert asked[0][0] == "http://ls:8080/api/token/refresh"
+    assert json.loads(asked[0][2]) == {"refresh": "head.body.signature"}
     assert asked[1][:2] == ("http://ls:8080/api/projects/5/export?exportType=JSON", "Bearer short-lived")
 
 

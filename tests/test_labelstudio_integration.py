@@ -1,4 +1,4 @@
-"""The backend against a real Label Studio (its own virtual environment, SQLite, 127.0.0.1): pre-annotations stored, submissions learnt from."""
+"""The backend against a real Label Studio (its own environment, SQLite, 127.0.0.1): predictions, submissions, updates."""
 
 import json
 import os
@@ -15,7 +15,8 @@ from conftest import cli_command, free_port
 from labelstudio_tasks import CONFIG, GREETING_TEXTS, annotated_sentences
 
 REPOSITORY = Path(__file__).resolve().parents[1]
-LABEL_STUDIO = Path(os.environ.get("NEURONER_TL_LABEL_STUDIO", REPOSITORY / ".venv-labelstudio" / "bin" / "label-studio"))
+LABEL_STUDIO = Path(os.environ.get("NEURONER_TL_LABEL_STUDIO",
+                                   REPOSITORY / ".venv-labelstudio" / "bin" / "label-studio"))
 TOKEN = "5b2f0c1e9a7d4c3b8e6f1a2d3c4b5a6978695a4b"  # a legacy token, made with the user at start
 USER, PASSWORD = "annotator@example.com", "correct-horse-7"
 SCREENSHOT = os.environ.get("NEURONER_TL_LS_SCREENSHOT")  # a PNG to write of the new version's pre-annotations
