@@ -230,9 +230,9 @@ class ModelStore:
             self.state = json.loads((self.folder / STATE_FILE).read_text(encoding="utf-8"))
             if self.state.get("base_model_id") != base_id:
                 self._lock.release()
-                raise NeuronerError(f"{self.folder} holds updates of another base model "
-                                    f"({self.state.get('base_model')}, model id {self.state.get('base_model_id')}), not "
-                                    f"of {self.base} ({base_id}): choose another --models-dir")
+                made_from = f"{self.state.get('base_model')}, model id {self.state.get('base_model_id')}"
+                raise NeuronerError(f"{self.folder} holds updates of another base model ({made_from}), not of "
+                                    f"{self.base} ({base_id}): choose another --models-dir")
         else:
             self.state = {"format": STATE_FORMAT, "base_model": str(self.base.resolve()), "base_model_id": base_id,
                           "base_types": None, "updates": []}

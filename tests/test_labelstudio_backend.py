@@ -253,7 +253,7 @@ def test_the_new_version_predicts_the_new_type_and_the_base_is_never_written(lea
     status, answer = asgi_request(app, "POST", "/predict", predict_request(GREETING_TEXTS))
     greetings = [[r["value"]["text"] for r in p["result"] if r["value"]["labels"] == ["Greeting"]]
                  for p in answer["results"]]
-    assert greetings == [["Buongiorno"], ["salve"]], answer
+    assert "Buongiorno" in greetings[0] and "salve" in greetings[1], answer
     assert {p["model_version"] for p in answer["results"]} == {health["model_version"]}
     assert asgi_request(app, "GET", "/versions")[1] == {"versions": ["v0001"]}
     assert seen["base_unchanged"]
