@@ -138,6 +138,14 @@ def basic_auth_from_environment() -> Optional[Tuple[str, str]]:
     return (user, password) if user and password else None
 
 
+def check_update_options(options, tagger) -> None:
+    """The updates' options (``--set``, ``--config``) are checked at start, not at the first update."""
+    from .transfer import update_hyperparameters, update_options
+
+    _, changes = update_options(dict(options))
+    update_hyperparameters(tagger, changes)
+
+
 class Backend:
     """The served model, the models folder and the learner behind the routes."""
 
@@ -148,6 +156,7 @@ class Backend:
         latest = self.store.open()
         try:
             self._served = load_served(latest, settings.calibrated)
+            check_update_options(settings.learning.options, self._served.tagger)
             if self.store.base_types is None:  # a new models folder: the served model is the base
                 self.store.set_base_types(self._served.tagger.entity_types)
             self.submissions = Submissions(self.store.folder / SUBMISSIONS_FILE)

@@ -322,6 +322,11 @@ def test_the_models_dir_must_be_new_or_the_backends_own(micro_model, tmp_path):
     one_line_error(*invoke("label-studio", micro_model, "--models-dir", Path(micro_model) / "versions"),
                    "lies inside")
     assert (other / "notes.txt").read_text(encoding="utf-8") == "mine"
+    one_line_error(*invoke("label-studio", micro_model, "--models-dir", tmp_path / "new", "--set", "bogus=1"),
+                   "unknown update option 'bogus'")
+    one_line_error(*invoke("label-studio", micro_model, "--models-dir", tmp_path / "new", "--set", "max_epochs=x"),
+                   "max_epochs")
+    assert not (tmp_path / "new" / ".backend.lock").exists()
 
 
 def test_learning_settings_are_checked():
