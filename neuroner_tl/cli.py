@@ -373,6 +373,63 @@ def serve(model, host, port, max_texts, max_bytes, max_tokens, max_sentence_toke
     run_server(model, host=host, port=port, max_texts=max_texts, limits=limits, calibrated=not raw_confidence)
 
 
+@cli.command("label-studio")
+@click.argument("model", type=click.Path())
+@click.option("--models-dir", required=True, type=click.Path(),
+              help="Where the updated versions go (v0001, v0002, ...); a restart serves the newest. MODEL is never "
+                   "written.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
+@click.option("--port", type=click.IntRange(0, 65535), default=9090, show_default=True)
+@click.option("--train-every", type=click.IntRange(min=1), default=10, show_default=True,
+              help="New or changed submitted annotations that start an update (START_TRAINING starts one at once).")
+@click.option("--dev-percent", type=click.IntRange(1, 90), default=20, show_default=True,
+              help="Share of the tasks, chosen by their id, held out as dev: an update is served only when its "
+                   "dev F1 is no worse.")
+@click.option("--keep-versions", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Model versions kept in --models-dir, the served one included.")
+@click.option("--label", "labels", multiple=True, metavar="TYPE=LABEL",
+              help="Show the model's TYPE as the labeling config's LABEL (repeatable; default: the same name, "
+                   "in any case).")
+@click.option("--label-studio-url", default=None, envvar="LABEL_STUDIO_URL",
+              help="With --api-key: each update first reads every annotated task from Label Studio's export API.")
+@click.option("--api-key", default=None, envvar="LABEL_STUDIO_API_KEY",
+              help="A Label Studio access token (legacy or personal); default: $LABEL_STUDIO_API_KEY.")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
+              help="The updates' options and training hyperparameters as JSON.")
+@click.option("--set", "overrides", multiple=True, metavar="NAME=VALUE",
+              help="One update option or training hyperparameter for the updates (repeatable), as for update.")
+@click.option("--max-texts", type=click.IntRange(min=1), default=5000, show_default=True,
+              help="Most tasks in one /predict request.")
+@click.option("--max-bytes", type=click.IntRange(min=1), default=16 << 20, show_default=True,
+              help="Largest request body, in bytes.")
+@click.option("--max-tokens", type=click.IntRange(min=1), default=200_000, show_default=True,
+              help="Most tokens in one /predict request, every task together.")
+@_no_calibration_option
+@click.option("--quiet", "-q", is_flag=True, help="No progress lines from the updates.")
+@friendly_errors
+def label_studio(model, models_dir, host, port, train_every, dev_percent, keep_versions, labels, label_studio_url,
+                 api_key, config_file, overrides, max_texts, max_bytes, max_tokens, raw_confidence, quiet):
+    """A Label Studio ML backend over MODEL: pre-annotates tasks (POST /predict) and learns from the
+    submitted annotations (POST /webhook), each update a new version in --models-dir. Basic auth:
+    $BASIC_AUTH_USER and $BASIC_AUTH_PASS. Needs the extra: pip install "neuroner-tl[serve]"."""
+    from .labelstudio_backend import BackendSettings, basic_auth_from_environment, run_backend
+    from .labelstudio_config import parse_label_pairs
+    from .labelstudio_learning import LearningSettings
+    from .serve import Limits, missing_extra_message
+
+    problem = missing_extra_message()
+    if problem:
+        raise click.ClickException(problem.replace("neuroner-tl serve", "neuroner-tl label-studio"))
+    options = _options(config_file, overrides, {})
+    learning = LearningSettings(train_every=train_every, dev_percent=dev_percent, keep_versions=keep_versions,
+                                options=tuple(options.items()), label_studio_url=label_studio_url, api_key=api_key,
+                                verbose=not quiet)
+    settings = BackendSettings(limits=Limits(max_texts=max_texts, max_bytes=max_bytes, max_tokens=max_tokens),
+                               learning=learning, labels=tuple(parse_label_pairs(labels).items()),
+                               calibrated=not raw_confidence, basic_auth=basic_auth_from_environment())
+    run_backend(model, models_dir, settings, host=host, port=port)
+
+
 @cli.command()
 @click.argument("model", type=click.Path())
 @click.option("--output", "-o", required=True, type=click.Path(), help="The model folder to write.")
