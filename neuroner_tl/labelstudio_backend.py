@@ -6,6 +6,7 @@ import functools
 import hmac
 import json
 import logging
+import math
 import os
 import threading
 from pathlib import Path
@@ -41,11 +42,13 @@ def load_served(folder: Path, calibrated: bool) -> Served:
     return Served(tagger, folder, api.model_version(folder))
 
 
-def task_score(regions: Sequence[dict]) -> float:
-    """A task's score in Label Studio (sortable in the data manager): the mean confidence of its
-    regions, 1.0 when it has none, as the reference backend's examples compute it."""
-    scores = [region["score"] for region in regions if "score" in region]
-    return round(sum(scores) / len(scores), 6) if scores else 1.0
+def task_score(uncertainty: float) -> float:
+    """A task's score in Label Studio (sortable in the data manager): how sure the model is of its
+    whole tagging, ``exp(-u)`` for ``u`` the least confidence per token of ``select``
+    (``selection.document_uncertainty``), the per-token geometric mean of the tagging's probability
+    (1.0 for a task without tokens). Sorted ascending, the data manager lists first the tasks
+    ``select`` scores highest (without its diversity term)."""
+    return round(math.exp(-float(uncertainty)), 6)
 
 
 def region_of(entity: dict, label: str, config: LabelingConfig, task_key, index: int) -> dict:
@@ -56,14 +59,14 @@ def region_of(entity: dict, label: str, config: LabelingConfig, task_key, index:
 
 
 def task_prediction(entities: Sequence[dict], config: LabelingConfig, label_map: LabelMap, version: str,
-                    task_key) -> dict:
+                    task_key, score: float) -> dict:
     """A task's prediction: the entities of the types the config shows, under the config's labels."""
     regions = []
     for entity in entities:
         label = label_map.label_of(entity["type"])
         if label is not None:
             regions.append(region_of(entity, label, config, task_key, len(regions) + 1))
-    return {"result": regions, "score": task_score(regions), "model_version": version}
+    return {"result": regions, "score": score, "model_version": version}
 
 
 def task_texts(tasks, config: LabelingConfig) -> List[str]:
@@ -209,15 +212,17 @@ class Backend:
         limits = self.settings.limits
         if len(texts) > limits.max_texts:
             raise RequestTooLarge(f"{len(texts)} tasks in one request; at most {limits.max_texts}")
+        from .selection import document_uncertainty
         from .tokenizer import split_sentences
 
         check_token_counts((len(s) for text in texts for s in split_sentences(text)), limits)
         served = self.served
         label_map = map_labels(config, served.tagger.entity_types, self.labels)
         entities = served.tagger.tag(texts) if texts else []
+        uncertainties = document_uncertainty(served.tagger, texts) if texts else []
         results = [task_prediction(found, config, label_map, served.version,
-                                   task.get("id", number) if isinstance(task, dict) else number)
-                   for number, (task, found) in enumerate(zip(tasks, entities), start=1)]
+                                   task.get("id", number) if isinstance(task, dict) else number, task_score(doubt))
+                   for number, (task, found, doubt) in enumerate(zip(tasks, entities, uncertainties), start=1)]
         return {"results": results, "model_version": served.version}
 
     def webhook(self, body: dict) -> Tuple[int, dict]:

@@ -3,6 +3,7 @@
 import base64
 import io
 import json
+import math
 import shutil
 import time
 from pathlib import Path
@@ -15,7 +16,7 @@ from labelstudio_tasks import (CONFIG, GREETING_TEXTS, annotated_sentences, anno
 
 pytest.importorskip("fastapi")
 
-from neuroner_tl import api  # noqa: E402
+from neuroner_tl import api, selection  # noqa: E402
 from neuroner_tl.errors import NeuronerError  # noqa: E402
 from neuroner_tl.labelstudio_backend import (BackendSettings, create_backend_app, task_prediction,  # noqa: E402
                                              task_score)
@@ -85,14 +86,14 @@ def test_a_prediction_holds_the_configs_labels_only_and_scores_the_task_by_their
     entities = [{"type": "PER", "text": "Mario Rossi", "start": 0, "end": 11, "confidence": 0.9},
                 {"type": "Phone", "text": "345 1234567", "start": 14, "end": 25, "confidence": 0.3},
                 {"type": "Organization", "text": "ACME", "start": 28, "end": 32, "confidence": 0.5}]
-    prediction = task_prediction(entities, config, label_map, "v0003@abc", 17)
+    prediction = task_prediction(entities, config, label_map, "v0003@abc", 17, 0.25)
     assert [(r["value"]["labels"], r["value"]["text"]) for r in prediction["result"]] == [
         (["Person"], "Mario Rossi"), (["Organization"], "ACME")]  # the config shows no Phone
     assert all(text[r["value"]["start"]:r["value"]["end"]] == r["value"]["text"] for r in prediction["result"])
     assert {(r["from_name"], r["to_name"], r["type"]) for r in prediction["result"]} == {("ner", "txt", "labels")}
     assert [r["id"] for r in prediction["result"]] == ["17_1", "17_2"]
-    assert prediction["score"] == pytest.approx(0.7) and prediction["model_version"] == "v0003@abc"
-    assert task_score([]) == 1.0 and task_score([{"score": 0.2}, {"score": 0.4}]) == pytest.approx(0.3)
+    assert prediction["score"] == 0.25 and prediction["model_version"] == "v0003@abc"
+    assert task_score(0.0) == 1.0 and task_score(math.log(2)) == pytest.approx(0.5)
 
 
 def test_dev_tasks_are_chosen_by_id_for_good():
@@ -131,7 +132,10 @@ def test_predict_answers_every_task_in_label_studios_shape(base_app, micro_model
             assert (region["from_name"], region["to_name"], region["type"]) == ("ner", "txt", "labels")
             assert region["value"]["labels"][0] in ("Person", "Organization")
             assert text[region["value"]["start"]:region["value"]["end"]] == region["value"]["text"]
-        assert prediction["score"] == task_score(prediction["result"])
+    # each task's score is how sure the model is of its tagging, the uncertainty select ranks by
+    doubts = selection.document_uncertainty(api.as_tagger(micro_model), [t["data"]["text"] for t in request["tasks"]])
+    assert [p["score"] for p in answer["results"]] == pytest.approx([math.exp(-d) for d in doubts], abs=1e-6)
+    assert len({p["score"] for p in answer["results"]}) > 1
     assert any(prediction["result"] for prediction in answer["results"])  # the micro model finds something
 
 
