@@ -271,10 +271,6 @@ class UpdateSettings:
     # measured on BC5CDR Chemical (seed 1): 40.75 F1 with a copy of its own, 41.11 sharing the frozen one
     column_characters: bool = setting(False, "column: a trainable copy of the source's character encoder in the "
                                              "column (false: the column reads the frozen source's).")
-    column_lateral: bool = setting(True, "column: the column reads the frozen source's token states and hidden "
-                                         "layer (progressive networks' lateral inputs).")
-    column_over_outside: bool = setting(False, "column: the column's scores of new labels are added to the frozen "
-                                               "source's score of O (it learns how far a token is from O).")
     precedence: str = setting("dev", "isolate, column: the threshold above which the source's confidence in an old "
                                      "type keeps the token from the new type, chosen on dev (dev) or none (off).")
     ewc_weight: float = setting(EWC_DEFAULT, "ewc: weight of the Fisher-weighted distance to the source weights.")

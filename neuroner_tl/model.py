@@ -158,10 +158,8 @@ class TargetColumn(keras.layers.Layer):
 
     def __init__(self, num_outputs: int, num_words: int, word_dim: int, char_dim: int, state_dim: int,
                  hidden_dim: int, units: int = 128, dropout: float = 0.5, seed: int = 1,
-                 lstm_backend: str = "auto", chars: Optional[dict] = None, lateral: bool = True, **kwargs):
+                 lstm_backend: str = "auto", chars: Optional[dict] = None, **kwargs):
         super().__init__(**kwargs)
-        # lateral: the hidden layer reads the frozen token states and the head the frozen hidden layer
-        self.lateral = bool(lateral)
         # ``chars`` ({"num_chars", "embedding_dim", "units"}): a character encoder of the column's own
         # (a trainable copy of the source's); None: the column reads the frozen source's
         self.chars = dict(chars) if chars else None
@@ -183,8 +181,8 @@ class TargetColumn(keras.layers.Layer):
             self.char_encoder.build((None, None, None))
         self.dropout.build((None, None, self.char_dim + self.word_dim))
         self.bilstm.build((None, None, self.char_dim + self.word_dim))
-        self.hidden.build((None, None, 2 * self.units + (self.state_dim if self.lateral else 0)))
-        self.head.build((None, None, (2 if self.lateral else 1) * self.hidden_dim))
+        self.hidden.build((None, None, 2 * self.units + self.state_dim))
+        self.head.build((None, None, 2 * self.hidden_dim))
         super().build(input_shape)
 
     def call(self, words, chars, states, hidden, mask=None, training=None, char_ids=None):
@@ -193,8 +191,6 @@ class TargetColumn(keras.layers.Layer):
         words = known_ids(words, self.num_words)
         features = tf.concat([tf.cast(chars, tf.float32), self.word_embedding(words)], axis=-1)
         own = self.bilstm(self.dropout(features, training=training), mask=mask, training=training)
-        if not self.lateral:
-            return self.head(self.hidden(own))
         own_hidden = self.hidden(tf.concat([own, tf.cast(states, tf.float32)], axis=-1))
         return self.head(tf.concat([own_hidden, tf.cast(hidden, tf.float32)], axis=-1))
 
@@ -203,7 +199,7 @@ class TargetColumn(keras.layers.Layer):
         config.update({"num_outputs": self.num_outputs, "num_words": self.num_words, "word_dim": self.word_dim,
                        "char_dim": self.char_dim, "state_dim": self.state_dim, "hidden_dim": self.hidden_dim,
                        "units": self.units, "dropout": self.dropout_rate, "seed": self.seed,
-                       "lstm_backend": self.lstm_backend, "chars": self.chars, "lateral": self.lateral})
+                       "lstm_backend": self.lstm_backend, "chars": self.chars})
         return config
 
 
@@ -254,12 +250,6 @@ def _checked_adapter(adapter: dict, num_labels: int) -> dict:
         checked.update({"kind": kind, "words": int(adapter["words"])})
         if adapter.get("own_chars"):
             checked["own_chars"] = True
-        if adapter.get("lateral") is False:
-            checked["lateral"] = False
-        if adapter.get("over_outside") is not None:
-            checked["over_outside"] = int(adapter["over_outside"])
-            if not 0 <= checked["over_outside"] < num_labels or checked["over_outside"] in checked["labels"]:
-                raise ValueError("heads: a column's over_outside must be the id of a label it does not own")
         if checked["words"] < 2:
             raise ValueError("heads: a column's words must be at least 2 (padding and UNK)")
     return checked
@@ -332,7 +322,7 @@ class NeuronerModel(keras.Model):
                              "units": char_lstm_units} if spec.get("own_chars") else None
                 adapter = TargetColumn(len(spec["labels"]), spec["words"], word_dim, 2 * char_lstm_units,
                                        2 * token_lstm_units, hidden_dim, spec["units"], dropout, seed + 1 + number,
-                                       lstm_backend, own_chars, spec.get("lateral", True), name=f"adapter_{number}")
+                                       lstm_backend, own_chars, name=f"adapter_{number}")
             else:
                 adapter = LabelAdapter(len(spec["labels"]), feature_dim + 2 * token_lstm_units, hidden_dim,
                                        spec["units"], lstm_backend, name=f"adapter_{number}")
@@ -340,8 +330,6 @@ class NeuronerModel(keras.Model):
             adapter.build()
             self.adapters.append(adapter)
         self._precedence = _precedence_masks(heads, crf_rules)
-        # per adapter: the label whose score a column's scores are added to (O), or None
-        self._over_outside = [spec.get("over_outside") for spec in (heads["adapters"] if heads else [])]
         self._gather = None if heads is None else (
             np.array([c if c >= 0 else heads["base_width"] for c in heads["base_columns"]], np.int32),
             [gather_index(spec["labels"], num_labels, len(spec["labels"])) for spec in heads["adapters"]])
@@ -383,13 +371,11 @@ class NeuronerModel(keras.Model):
             return emissions, states
         base_index, adapter_indices = self._gather
         scores = _gathered(emissions, base_index)
-        for adapter, index, outside in zip(self.adapters, adapter_indices, self._over_outside):
+        for adapter, index in zip(self.adapters, adapter_indices):
             owned = tf.constant(index < adapter.num_outputs)
             if isinstance(adapter, TargetColumn):
                 own = adapter(words, chars, states, hidden, mask=mask, training=training,
                               char_ids=inputs[CHAR_INPUT])
-                if outside is not None:  # the column scores its labels against the source's O
-                    own = own + scores[..., outside:outside + 1]
             else:
                 own = adapter(features, states, hidden, mask=mask, training=training)
             added = _gathered(own, index)

@@ -77,8 +77,7 @@ class ModelSurgeon:
     def operate(self, new_types: Sequence[str] = (), forget_types: Sequence[str] = (),
                 new_words: Iterable[str] = (), new_chars: Iterable[str] = (), vectors=None,
                 init: str = "paper", isolate: Sequence[str] = (), adapter_units: int = ADAPTER_UNITS,
-                column: bool = False, column_chars: bool = False, column_lateral: bool = True,
-                column_over_outside: bool = False) -> Tagger:
+                column: bool = False, column_chars: bool = False) -> Tagger:
         """A new ``Tagger``: labels for ``new_types`` added, ``forget_types`` re-drawn, the
         vocabularies grown by ``new_words``/``new_chars`` (see ``_grow_word_rows``; under ``preserve``
         the network predicts what the source did, except for new words given a pretrained vector)."""
@@ -90,8 +89,7 @@ class ModelSurgeon:
                               f"(it knows {', '.join(self.source.entity_types)})")
         if isolate and column:
             return self._isolate(list(isolate), new_types, forget_types, self.source.hp.token_lstm_units,
-                                 column_words=new_words, vectors=vectors, column_chars=column_chars,
-                                 column_lateral=column_lateral, column_over_outside=column_over_outside)
+                                 column_words=new_words, vectors=vectors, column_chars=column_chars)
         if isolate:
             return self._isolate(list(isolate), new_types, forget_types, adapter_units)
         source = self.source
@@ -122,8 +120,7 @@ class ModelSurgeon:
         return target
 
     def _isolate(self, types: List[str], new_types, forget_types, units: int, column_words: Optional[Iterable[str]] = None,
-                 vectors=None, column_chars: bool = False, column_lateral: bool = True,
-                 column_over_outside: bool = False) -> Tagger:
+                 vectors=None, column_chars: bool = False) -> Tagger:
         """The source network unchanged, plus an adapter that scores the labels of ``types``: a
         ``model.LabelAdapter``, or with ``column_words`` (the words the column adds; may be empty) a
         ``model.TargetColumn`` started as a copy of the source's word rows, token BiLSTM and hidden
@@ -135,15 +132,10 @@ class ModelSurgeon:
         heads = _heads_widened(source.heads, len(source.labels), len(labels), grow_base=False)
         heads["base_columns"] = [-1 if i in forgotten else c for i, c in enumerate(heads["base_columns"])]
         number = len(heads["adapters"])
-        if column_over_outside and any(heads["base_columns"][i] >= 0 for i in owned):
-            raise UpdateError("column_over_outside: a column scores a known type as a residual of its own rows, "
-                              "not against O; use it for new types only")
         words = _grown(source.words, column_words or ())
         spec = {"labels": owned, "units": int(units)}
         if column_words is not None:
-            spec.update({"kind": "column", "words": len(words), **({"own_chars": True} if column_chars else {}),
-                         **({} if column_lateral else {"lateral": False}),
-                         **({"over_outside": labels.index(tagging.OUTSIDE)} if column_over_outside else {})})
+            spec.update({"kind": "column", "words": len(words), **({"own_chars": True} if column_chars else {})})
             heads.setdefault("base_words", source.network.base_words)
         heads["adapters"].append(spec)
         target = Tagger(source.hp, words, _grown(source.chars, ()), labels, word_dim=source.word_dim,

@@ -637,8 +637,7 @@ def _operate(source: Tagger, splits: TargetSplits, forget: bool, settings: Updat
         new_types=splits.new_types, forget_types=splits.known if forget else (), new_words=new_words,
         new_chars=new_chars, vectors=vectors, init=settings.init, isolate=isolate,
         adapter_units=settings.adapter_units, column=settings.method == "column",
-        column_chars=settings.column_characters, column_lateral=settings.column_lateral,
-        column_over_outside=settings.column_over_outside)
+        column_chars=settings.column_characters)
     say(f"surgery: {len(source.labels)} -> {len(tagger.labels)} labels, vocabulary {len(source.words)} -> "
         f"{len(tagger.words)} words, {len(source.chars)} -> {len(tagger.chars)} characters")
     tagger.hp = hp
