@@ -345,16 +345,26 @@ def _thresholds(values):
     return thresholds["*"] if list(thresholds) == ["*"] else thresholds
 
 
+def _request_limit_options(max_texts: int, max_bytes: int, max_tokens: int, texts: str, tokens: str):
+    """The --max-texts, --max-bytes and --max-tokens options of a server, with its defaults."""
+    def decorate(command):
+        for option in reversed([
+                click.option("--max-texts", type=click.IntRange(min=1), default=max_texts, show_default=True,
+                             help=f"Most {texts} in one request."),
+                click.option("--max-bytes", type=click.IntRange(min=1), default=max_bytes, show_default=True,
+                             help="Largest request body, in bytes."),
+                click.option("--max-tokens", type=click.IntRange(min=1), default=max_tokens, show_default=True,
+                             help=f"Most tokens in one {tokens}.")]):
+            command = option(command)
+        return command
+    return decorate
+
+
 @cli.command()
 @click.argument("model", type=click.Path())
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
-@click.option("--max-texts", type=click.IntRange(min=1), default=1000, show_default=True,
-              help="Most texts (or sentences) in one request.")
-@click.option("--max-bytes", type=click.IntRange(min=1), default=1 << 20, show_default=True,
-              help="Largest request body, in bytes.")
-@click.option("--max-tokens", type=click.IntRange(min=1), default=50_000, show_default=True,
-              help="Most tokens in one request, every sentence together.")
+@_request_limit_options(1000, 1 << 20, 50_000, "texts (or sentences)", "request, every sentence together")
 @click.option("--max-sentence-tokens", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Most tokens in one sentence.")
 @_no_calibration_option
@@ -398,12 +408,7 @@ def serve(model, host, port, max_texts, max_bytes, max_tokens, max_sentence_toke
               help="The updates' options and training hyperparameters as JSON.")
 @click.option("--set", "overrides", multiple=True, metavar="NAME=VALUE",
               help="One update option or training hyperparameter for the updates (repeatable), as for update.")
-@click.option("--max-texts", type=click.IntRange(min=1), default=5000, show_default=True,
-              help="Most tasks in one /predict request.")
-@click.option("--max-bytes", type=click.IntRange(min=1), default=16 << 20, show_default=True,
-              help="Largest request body, in bytes.")
-@click.option("--max-tokens", type=click.IntRange(min=1), default=200_000, show_default=True,
-              help="Most tokens in one /predict request, every task together.")
+@_request_limit_options(5000, 16 << 20, 200_000, "tasks", "/predict request, every task together")
 @_no_calibration_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines from the updates.")
 @friendly_errors
