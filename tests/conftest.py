@@ -1,9 +1,22 @@
 import os
+import signal
+import threading
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import pytest  # noqa: E402
+
+@pytest.fixture(autouse=True)
+def python_handles_ctrl_c():
+    """Every test starts with Python's own Ctrl-C handler: a handler another test of the same
+    worker process left behind (ignored, or a server's) would turn the Ctrl-C that the interruption
+    tests send themselves into nothing (seen once in a full run, not in any file run alone)."""
+    if threading.current_thread() is threading.main_thread() and \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
