@@ -212,14 +212,13 @@ class Backend:
         limits = self.settings.limits
         if len(texts) > limits.max_texts:
             raise RequestTooLarge(f"{len(texts)} tasks in one request; at most {limits.max_texts}")
-        from .selection import document_uncertainty
+        from .raw_text import tag_texts_with_doubt
         from .tokenizer import split_sentences
 
         check_token_counts((len(s) for text in texts for s in split_sentences(text)), limits)
         served = self.served
         label_map = map_labels(config, served.tagger.entity_types, self.labels)
-        entities = served.tagger.tag(texts) if texts else []
-        uncertainties = document_uncertainty(served.tagger, texts) if texts else []
+        entities, uncertainties = tag_texts_with_doubt(served.tagger, texts) if texts else ([], [])
         results = [task_prediction(found, config, label_map, served.version,
                                    task.get("id", number) if isinstance(task, dict) else number, task_score(doubt))
                    for number, (task, found, doubt) in enumerate(zip(tasks, entities, uncertainties), start=1)]
